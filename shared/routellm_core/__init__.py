@@ -1,0 +1,33 @@
+"""routellm_core: the framework-free scoring core of learned LLM routing.
+
+Example:
+    >>> from routellm_core import load_router
+    >>> router = load_router("default")
+    >>> [d.route for d in router.route(["Prove that there are infinitely many primes."],
+    ...                                strong_fraction=0.5)][0] in ("strong", "weak")
+    True
+"""
+
+from routellm_core.calibration import CalibrationTable
+from routellm_core.checkpoints import CheckpointError, load_router, save_router
+from routellm_core.encoders import QueryEncoder
+from routellm_core.routers import (
+    NotFittedError,
+    Router,
+    RoutingDecision,
+    UnknownModelError,
+    get_router_class,
+)
+
+__all__ = [
+    "CalibrationTable",
+    "CheckpointError",
+    "NotFittedError",
+    "QueryEncoder",
+    "Router",
+    "RoutingDecision",
+    "UnknownModelError",
+    "get_router_class",
+    "load_router",
+    "save_router",
+]

@@ -31,7 +31,6 @@ WINNERS: frozenset[str] = frozenset({"a", "b", "tie"})
 MODEL_ALIASES: dict[str, str] = {
     "gpt4_1106_preview": "gpt-4-1106-preview",
     "gpt-4-1106-preview": "gpt-4-1106-preview",
-    "mistralai/mixtral-8x7b-instruct-v0.1": "mixtral-8x7b-instruct-v0.1",
     "mixtral-8x7b-instruct-v0.1": "mixtral-8x7b-instruct-v0.1",
     "mixtral-8x7b-chat": "mixtral-8x7b-instruct-v0.1",
 }
@@ -40,7 +39,8 @@ MODEL_ALIASES: dict[str, str] = {
 def canonical_model_name(name: str, aliases: Mapping[str, str] | None = None) -> str:
     """Map a model name onto the project's canonical spelling.
 
-    Lower-cases, applies ``aliases`` (user supplied) then :data:`MODEL_ALIASES`.
+    Applies ``aliases`` (user supplied, matched case-insensitively) first; otherwise lower-cases,
+    drops an organisation prefix (``"mistralai/"``) and applies :data:`MODEL_ALIASES`.
 
     Example:
         >>> canonical_model_name("mistralai/Mixtral-8x7B-Instruct-v0.1")
@@ -53,7 +53,7 @@ def canonical_model_name(name: str, aliases: Mapping[str, str] | None = None) ->
         lowered = {k.lower(): v for k, v in aliases.items()}
         if key.lower() in lowered:
             return lowered[key.lower()]
-    key = key.lower()
+    key = key.lower().rsplit("/", 1)[-1]
     return MODEL_ALIASES.get(key, key)
 
 

@@ -1,0 +1,115 @@
+"""Threshold <-> share of strong calls.
+
+A router sends a query to the strong model when ``win_rate >= threshold``. Users think in the
+share of calls that go strong; a :class:`CalibrationTable` built from the router's win rates on
+representative unlabelled prompts converts one into the other (a quantile of the win rates).
+
+Example:
+    >>> import numpy as np
+    >>> from routellm_core.calibration import CalibrationTable
+    >>> table = CalibrationTable.from_win_rates(np.linspace(0, 1, 1001), source="demo")
+    >>> round(table.threshold_for(0.3), 3)
+    0.7
+    >>> round(table.strong_fraction_for(0.7), 3)
+    0.3
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+_GRID = np.linspace(0.0, 1.0, 101)
+
+
+def check_threshold(threshold: float) -> float:
+    """Return ``threshold`` as a float, or raise ``ValueError`` unless it is a number in [0, 1]."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
+        raise TypeError(f"threshold must be a number in [0, 1], got {threshold!r}")
+    value = float(threshold)
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+    return value
+
+
+def check_strong_fraction(strong_fraction: float) -> float:
+    """Return ``strong_fraction`` as a float, or raise ``ValueError`` unless it is in [0, 1]."""
+    if isinstance(strong_fraction, bool) or not isinstance(
+        strong_fraction, (int, float, np.floating)
+    ):
+        raise TypeError(f"strong_fraction must be a number in [0, 1], got {strong_fraction!r}")
+    value = float(strong_fraction)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"strong_fraction must be in [0, 1], got {strong_fraction!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class CalibrationTable:
+    """Thresholds for strong-call shares 0.00, 0.01, ..., 1.00 on a set of prompts.
+
+    ``thresholds[i]`` is the threshold at which a share ``strong_fractions[i]`` of the
+    calibration prompts has ``win_rate >= threshold``.
+    """
+
+    strong_fractions: tuple[float, ...]
+    thresholds: tuple[float, ...]
+    source: str = ""
+    n_prompts: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_win_rates(cls, win_rates: np.ndarray, *, source: str = "") -> CalibrationTable:
+        """Build the table from a router's win rates on unlabelled prompts."""
+        wr = np.asarray(win_rates, dtype=np.float64).ravel()
+        if wr.size == 0:
+            raise ValueError("cannot calibrate on zero prompts")
+        if not np.all(np.isfinite(wr)):
+            raise ValueError("win rates contain NaN or infinite values")
+        # share f strong <=> threshold at the (1 - f) quantile; 'lower' keeps thresholds on
+        # observed values so that >= selects at least the requested share.
+        th = np.quantile(wr, 1.0 - _GRID, method="lower")
+        # share 0: a threshold above every observed win rate (capped at 1.0).
+        th[0] = min(1.0, float(np.nextafter(wr.max(), np.inf)))
+        return cls(
+            strong_fractions=tuple(float(f) for f in _GRID),
+            thresholds=tuple(float(np.clip(t, 0.0, 1.0)) for t in th),
+            source=source,
+            n_prompts=int(wr.size),
+        )
+
+    def threshold_for(self, strong_fraction: float) -> float:
+        """The threshold that sends about ``strong_fraction`` of calls to the strong model."""
+        f = check_strong_fraction(strong_fraction)
+        # thresholds fall as the share rises; np.interp needs increasing x.
+        return float(np.interp(f, self.strong_fractions, self.thresholds))
+
+    def strong_fraction_for(self, threshold: float) -> float:
+        """The share of calibration prompts that ``threshold`` would send to the strong model."""
+        t = check_threshold(threshold)
+        th = np.asarray(self.thresholds)[::-1]
+        fr = np.asarray(self.strong_fractions)[::-1]
+        return float(np.interp(t, th, fr))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "strong_fractions": list(self.strong_fractions),
+            "thresholds": list(self.thresholds),
+            "source": self.source,
+            "n_prompts": self.n_prompts,
+            **({"extra": self.extra} if self.extra else {}),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CalibrationTable:
+        try:
+            fr = tuple(float(x) for x in data["strong_fractions"])
+            th = tuple(float(x) for x in data["thresholds"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed calibration table: {exc}") from exc
+        if len(fr) != len(th) or len(fr) < 2:
+            raise ValueError("malformed calibration table: fractions and thresholds differ in length")
+        return cls(fr, th, str(data.get("source", "")), int(data.get("n_prompts", 0)),
+                   dict(data.get("extra", {})))

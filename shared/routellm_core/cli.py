@@ -1,0 +1,263 @@
+"""``routellm route | train | calibrate | eval``: the command line of the scoring core.
+
+Examples::
+
+    routellm route "Prove that there are infinitely many primes."
+    routellm train --router mf --data "gold:{data}/llmrouter_9model_gold/dcrouter_preprocessed__train.json" --out runs/mf
+    routellm calibrate --router runs/mf --prompts prompts.jsonl --strong-fraction 0.3 --write
+    routellm eval --router default --benchmark mmlu --data-dir ../shared/data/routellm_evals --cv 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _cache_dir() -> str:
+    return os.environ.get("ROUTELLM_CACHE_DIR", str(Path.home() / ".cache" / "routellm"))
+
+
+def _encoder(args: argparse.Namespace) -> Any:
+    from routellm_core.encoders import QueryEncoder
+
+    return QueryEncoder(getattr(args, "encoder", None), cache_dir=None if args.no_cache else _cache_dir())
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from routellm_core.checkpoints import load_router
+
+    extra = {"seed": args.seed} if args.router == "random" else {}
+    return load_router(args.router, revision=getattr(args, "revision", None), encoder=_encoder(args), **extra)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _params(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SystemExit(f"--param expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = _parse_value(value)
+    return out
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    router = _load(args)
+    if args.threshold is None and args.strong_fraction is None:
+        args.strong_fraction = 0.5 if router.calibration_ is not None else None
+        args.threshold = 0.5 if router.calibration_ is None else None
+    decisions = router.route(
+        args.text, threshold=args.threshold, strong_fraction=args.strong_fraction,
+        strong_model=args.strong, weak_model=args.weak,
+    )
+    for text, d in zip(args.text, decisions):
+        if args.json:
+            print(json.dumps({"text": text, **d.__dict__}))
+        else:
+            how = f"strong_fraction={args.strong_fraction}" if args.strong_fraction is not None else "threshold"
+            print(f"router:    {d.router} ({args.router})")
+            print(f"query:     {text[:100]}")
+            print(f"win rate:  {d.win_rate:.4f}  (P[{router.resolve_model(args.strong or router.strong_model)} beats "
+                  f"{router.resolve_model(args.weak or router.weak_model)}])")
+            print(f"threshold: {d.threshold:.4f}  ({how})")
+            print(f"decision:  {d.route} -> {d.model}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from routellm_core.checkpoints import save_router
+    from routellm_core.training import train_router
+
+    params = _params(args.param)
+    if args.strong:
+        params["strong_model"] = args.strong
+    if args.weak:
+        params["weak_model"] = args.weak
+    params.setdefault("encoder", _encoder(args))
+    prompts = None
+    if args.calibrate:
+        from routellm_core.data.prompts import read_prompts
+        from routellm_core.training import expand_spec
+
+        prompts = [p for f in args.calibrate for p in read_prompts(expand_spec(f))]
+    command = "routellm " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result = train_router(
+        args.router, args.data, params=params,
+        eval_data_dir=None if args.no_decontaminate else _eval_dir(args.eval_data_dir),
+        decontaminate=not args.no_decontaminate, calibration_prompts=prompts,
+        calibration_source=", ".join(args.calibrate or []), seed=args.seed,
+        show_progress=not args.quiet, command=command,
+    )
+    card = result.card
+    if args.eval_benchmarks:
+        card["metrics"] = _card_metrics(result.router, args)
+    save_router(result.router, args.out, card=card)
+    print(f"wrote {args.router} router to {args.out}: {card['battles']} battles, "
+          f"{card['queries']} queries, {len(card['models'])} models")
+    if "decontamination" in card:
+        print(card["decontamination"])
+    return 0
+
+
+def _eval_dir(given: str | None) -> str:
+    from routellm_core.training import expand_spec
+
+    return expand_spec(given or "{data}/routellm_evals")
+
+
+def _card_metrics(router: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from routellm_core.evaluation.benchmarks import load_benchmark
+    from routellm_core.evaluation.cross_validation import evaluate_router
+
+    metrics = {}
+    for name in args.eval_benchmarks:
+        bench = load_benchmark(name, _eval_dir(args.eval_data_dir))
+        res = evaluate_router(router, bench)
+        metrics[name] = {k: res[k] for k in ("n_queries", "apgr", "cpt50", "cpt80", "random_apgr")}
+        print(f"{name}: APGR {res['apgr']:.3f} (random {res['random_apgr']:.3f})")
+    return metrics
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from routellm_core.checkpoints import save_router
+    from routellm_core.data.prompts import read_prompts
+
+    router = _load(args)
+    prompts = read_prompts(args.prompts)
+    table = router.calibrate(prompts, source=str(args.prompts))
+    for f in args.strong_fraction:
+        t = table.threshold_for(f)
+        share = float((router.win_rate(prompts) >= t).mean())
+        print(f"strong_fraction {f:.2f} -> threshold {t:.5f} (share on these {len(prompts)} prompts: {share:.3f})")
+    if args.write:
+        if not Path(args.router).is_dir():
+            raise SystemExit(f"--write needs a local checkpoint directory, got {args.router!r}")
+        save_router(router, args.router)
+        print(f"wrote the calibration table into {args.router}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from routellm_core.evaluation.benchmarks import load_benchmark
+    from routellm_core.evaluation.cross_validation import evaluate_router
+
+    router = _load(args)
+    bench = load_benchmark(args.benchmark, args.data_dir)
+    train = None
+    if args.cv and router.router_type != "random":
+        from routellm_core.training import load_training_battles
+
+        specs = args.train or [d["spec"] for d in router.card_.get("data", [])]
+        if not specs:
+            raise SystemExit("--cv retrains the router: pass --train SPEC (its card records none)")
+        train, _ = load_training_battles(specs, aliases=router.aliases)
+        from routellm_core.data.decontaminate import decontaminate, load_eval_prompts
+
+        train, report = decontaminate(train, load_eval_prompts(args.data_dir), encoder=router.encoder_)
+        print(report)
+    result = evaluate_router(router, bench, cv=args.cv, train_battles=train, seed=args.seed,
+                             show_progress=not args.quiet)
+    result["router_spec"] = args.router
+    print(f"{bench.name}: {result['n_queries']} queries; strong {result['strong_score']:.2f}, "
+          f"weak {result['weak_score']:.2f}" + (f"; {args.cv}-fold in-domain adaptation" if args.cv else ""))
+    print(f"{'router':<14}{'APGR':>8}{'CPT(50%)':>10}{'CPT(80%)':>10}")
+    fmt = lambda x: f"{100 * x:.1f}%" if x is not None else "n/a"  # noqa: E731
+    print(f"{router.name:<14}{result['apgr']:>8.3f}{fmt(result['cpt50']):>10}{fmt(result['cpt80']):>10}")
+    print(f"{'random':<14}{result['random_apgr']:>8.3f}{fmt(result['random_cpt50']):>10}{fmt(result['random_cpt80']):>10}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    if args.plot:
+        from routellm_core.evaluation.plots import plot_curves
+
+        plot_curves(result, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="routellm", description="Learned LLM routing (RouteLLM).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser, router: bool = True) -> None:
+        if router:
+            p.add_argument("--router", default="default",
+                           help="'default', 'random', a checkpoint directory or a Hub repo id")
+            p.add_argument("--revision", help="Hub revision to pin")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--no-cache", action="store_true", help="do not use the on-disk embedding cache")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("route", help="score queries and print the routing decision")
+    p.add_argument("text", nargs="+")
+    common(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--threshold", type=float)
+    g.add_argument("--strong-fraction", type=float)
+    p.add_argument("--strong", help="strong model name (default: the router's)")
+    p.add_argument("--weak", help="weak model name (default: the router's)")
+    p.add_argument("--json", action="store_true", help="one JSON object per query")
+    p.set_defaults(func=cmd_route)
+
+    p = sub.add_parser("train", help="train a router and write a checkpoint")
+    p.add_argument("--router", required=True, help="router type: random, sw_ranking, mf")
+    p.add_argument("--data", action="append", required=True, metavar="SPEC",
+                   help="KIND:PATH with KIND in arena, gold, judge, jsonl; {data} = the data dir")
+    p.add_argument("--out", required=True, help="checkpoint directory to write")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--strong")
+    p.add_argument("--weak")
+    p.add_argument("--encoder", help="sentence-transformers id or path (default all-MiniLM-L6-v2)")
+    p.add_argument("--eval-data-dir", help="evaluation sets to decontaminate against "
+                   "(default {data}/routellm_evals)")
+    p.add_argument("--no-decontaminate", action="store_true")
+    p.add_argument("--calibrate", action="append", metavar="PROMPTS",
+                   help="prompt file(s) for the calibration table")
+    p.add_argument("--eval-benchmarks", nargs="*", default=[], help="benchmarks to put in the card")
+    common(p, router=False)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("calibrate", help="threshold for a target share of strong calls")
+    common(p)
+    p.add_argument("--prompts", required=True, help="file of unlabelled prompts")
+    p.add_argument("--strong-fraction", type=float, nargs="+", default=[0.1, 0.2, 0.3, 0.5, 0.8])
+    p.add_argument("--write", action="store_true", help="store the table in the checkpoint")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("eval", help="the paper's metrics on MMLU, GSM8K or MT-Bench")
+    common(p)
+    p.add_argument("--benchmark", required=True, choices=["mmlu", "gsm8k", "mt-bench"])
+    p.add_argument("--data-dir", required=True, help="RouteLLM's eval layout (routellm_evals)")
+    p.add_argument("--cv", type=int, help="K-fold in-domain adaptation")
+    p.add_argument("--train", action="append", metavar="SPEC",
+                   help="general training data for --cv (default: the specs in the router's card)")
+    p.add_argument("--json", help="write the results as JSON")
+    p.add_argument("--plot", help="write the score-vs-strong-share plot (PNG)")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
+        print(f"routellm {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Read a file of unlabelled prompts (for calibration and batch scoring).
+
+Accepted: ``.jsonl`` / ``.json`` with a ``prompt``, ``query``, ``question``, ``instruction`` or
+``turns`` (first turn) field; ``.csv`` / ``.parquet`` with such a column; anything else is read
+as plain text, one prompt per line.
+
+Example:
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "p.txt"
+    >>> _ = p.write_text("hello\\n\\nwhat is 2+2?\\n")
+    >>> read_prompts(p)
+    ['hello', 'what is 2+2?']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+PROMPT_FIELDS = ("prompt", "query", "question", "instruction", "turns")
+
+
+def _text_of(record: Any, where: str) -> str:
+    if isinstance(record, str):
+        return record
+    if isinstance(record, dict):
+        for field in PROMPT_FIELDS:
+            if field in record:
+                value = record[field]
+                if isinstance(value, list):
+                    value = value[0] if value else ""
+                if isinstance(value, dict):  # e.g. {"role": ..., "content": ...}
+                    value = value.get("content", "")
+                if not isinstance(value, str):
+                    raise ValueError(f"{where}: field {field!r} is not text: {value!r:.80}")
+                return value
+        raise ValueError(f"{where}: no prompt field; expected one of {list(PROMPT_FIELDS)}, found {sorted(record)}")
+    raise ValueError(f"{where}: expected a JSON object or string, got {type(record).__name__}")
+
+
+def read_prompts(path: str | os.PathLike[str]) -> list[str]:
+    """All non-empty prompts in ``path``, in file order."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"prompt file {p} does not exist")
+    suffix = p.suffix.lower()
+    if suffix == ".jsonl":
+        records = [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+        texts = [_text_of(r, f"{p}:{i + 1}") for i, r in enumerate(records)]
+    elif suffix == ".json":
+        data = json.loads(p.read_text())
+        if not isinstance(data, list):
+            raise ValueError(f"{p}: expected a JSON list of prompts")
+        texts = [_text_of(r, f"{p}[{i}]") for i, r in enumerate(data)]
+    elif suffix in (".csv", ".parquet"):
+        import pandas as pd
+
+        df = pd.read_csv(p) if suffix == ".csv" else pd.read_parquet(p)
+        cols = [c for c in PROMPT_FIELDS if c in df.columns]
+        if not cols:
+            raise ValueError(f"{p}: no prompt column; expected one of {list(PROMPT_FIELDS)}, found {list(df.columns)}")
+        texts = [str(t) for t in df[cols[0]].dropna()]
+    else:
+        texts = p.read_text().splitlines()
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        raise ValueError(f"{p} holds no prompts")
+    return texts

@@ -1,0 +1,172 @@
+"""Similarity-weighted (SW) ranking router.
+
+For a query, every training battle is weighted by how similar its query is to this one,
+``w = 10 * 10 ** (sim / max_sim)`` (cosine similarity; the paper's weighting), and a weighted
+Bradley-Terry model over *tiers* of models (models grouped by Elo, see
+:mod:`routellm_core.data.elo`) gives the strong tier's win rate over the weak tier's.
+
+RouteLLM refits a scikit-learn logistic regression over all battles for every query
+(2.9 decisions/s on 8 vCPUs). The likelihood only depends on, for each ordered pair of tiers, the
+weighted count of wins; so battles are reduced once, at training time, to a per-query count
+matrix ``K`` (unique queries x tier pairs), and a decision costs one similarity product, one
+``weights @ K`` and a Newton solve over a handful of tiers. :func:`full_refit_win_rate` is the
+per-query refit, kept as the reference the tests compare against.
+
+Example:
+    >>> from routellm_core.data.schema import make_battles
+    >>> from routellm_core.routers.sw_ranking import SWRankingRouter
+    >>> rows = [{"query": q, "model_a": "big", "model_b": "small", "winner": w, "source": "doc"}
+    ...         for q, w in [("prove a theorem", "a"), ("say hi", "tie"), ("add 2 and 2", "b")]]
+    >>> sw = SWRankingRouter(strong_model="big", weak_model="small").fit(make_battles(rows))
+    >>> float(sw.win_rate(["prove a lemma"])[0]) > float(sw.win_rate(["add 3 and 3"])[0])
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from routellm_core.bradley_terry import fit_bradley_terry
+from routellm_core.routers.base import NotFittedError, Router
+from routellm_core.routers.mf import battle_arrays
+
+
+def similarity_weights(similarities: np.ndarray) -> np.ndarray:
+    """The paper's weighting ``10 * 10 ** (sim / max_sim)``, row-wise for a 2-D input."""
+    sims = np.atleast_2d(similarities)
+    max_sim = sims.max(axis=1, keepdims=True)
+    return 10.0 * np.power(10.0, sims / max_sim)
+
+
+class SWRankingRouter(Router):
+    """Similarity-weighted Bradley-Terry ranking over Elo tiers.
+
+    Args:
+        n_tiers: number of model tiers (10 in the paper); models are grouped by their Elo
+            rating over all training battles.
+    """
+
+    router_type: ClassVar[str] = "sw_ranking"
+
+    def __init__(self, *, n_tiers: int = 10, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.n_tiers = n_tiers
+
+    @property
+    def known_models(self) -> list[str] | None:
+        return sorted(getattr(self, "tiers_", {})) or None
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "counts_"):
+            raise NotFittedError("this sw_ranking router is not trained: call fit() or load a checkpoint")
+
+    def _pair(self, strong_model: str | None, weak_model: str | None) -> tuple[str, str]:
+        strong, weak = super()._pair(strong_model, weak_model)
+        if self.tiers_[strong] == self.tiers_[weak]:
+            raise ValueError(
+                f"{strong!r} and {weak!r} fall in the same Elo tier ({self.tiers_[strong]}), so "
+                "the sw_ranking router cannot tell them apart; use more tiers or another pair"
+            )
+        return strong, weak
+
+    # ----------------------------------------------------------------- learning
+    def fit(
+        self,
+        battles: pd.DataFrame,
+        *,
+        seed: int = 0,
+        show_progress: bool = False,
+        embeddings: np.ndarray | None = None,
+    ) -> SWRankingRouter:
+        """Rate models, group them into tiers, and reduce the battles to per-query counts."""
+        from routellm_core.data.elo import compute_elo, group_tiers
+
+        if len(battles) == 0:
+            raise ValueError("cannot train an sw_ranking router on zero battles")
+        ratings = compute_elo(battles)
+        tiers = {m: int(t) for m, t in group_tiers(ratings, n_tiers=self.n_tiers).items()}
+        queries, models, q_idx, a_idx, b_idx, label = battle_arrays(battles)
+        if embeddings is None:
+            embeddings = self.encoder_.encode(queries, show_progress=show_progress)
+        tier_of = np.array([tiers[m] for m in models])
+        n_t = int(tier_of.max()) + 1
+        ta, tb = tier_of[a_idx], tier_of[b_idx]
+        keep = ta != tb  # a battle inside one tier adds nothing to the likelihood
+        counts = np.zeros((len(queries), n_t * n_t), dtype=np.float64)
+        # RouteLLM duplicates every battle: a win counts twice, a tie once for each side.
+        np.add.at(counts, (q_idx[keep], ta[keep] * n_t + tb[keep]), 2.0 * label[keep])
+        np.add.at(counts, (q_idx[keep], tb[keep] * n_t + ta[keep]), 2.0 * (1.0 - label[keep]))
+        self.tiers_ = tiers
+        self.ratings_ = {m: float(r) for m, r in ratings.items()}
+        # Queries whose battles all sit inside one tier stay: they still set max_sim.
+        self.query_embeddings_ = np.asarray(embeddings, dtype=np.float32)
+        self.counts_ = counts.astype(np.float32)
+        self.n_battles_ = int(keep.sum())
+        return self
+
+    # ----------------------------------------------------------------- scoring
+    def _win_rate_embeddings(self, embeddings: np.ndarray, strong: str, weak: str) -> np.ndarray:
+        n_t = int(np.sqrt(self.counts_.shape[1]))
+        s, w = self.tiers_[strong], self.tiers_[weak]
+        sims = embeddings.astype(np.float32) @ self.query_embeddings_.T
+        stats = similarity_weights(sims).astype(np.float64) @ self.counts_.astype(np.float64)
+        out = np.empty(len(embeddings))
+        for i, row in enumerate(stats):
+            r = fit_bradley_terry(row.reshape(n_t, n_t))
+            out[i] = 1.0 / (1.0 + 10.0 ** (r[w] - r[s]))
+        return out
+
+    # ----------------------------------------------------------------- checkpoint hooks
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"query_embeddings": self.query_embeddings_, "counts": self.counts_}
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"tiers": self.tiers_, "ratings": self.ratings_, "n_battles": self.n_battles_}
+
+    def _set_state(self, arrays: Mapping[str, np.ndarray], extra: Mapping[str, Any]) -> None:
+        emb, counts = arrays["query_embeddings"], arrays["counts"]
+        n_t = int(round(np.sqrt(counts.shape[1]))) if counts.ndim == 2 else -1
+        if emb.shape[0] != counts.shape[0] or n_t * n_t != counts.shape[1]:
+            raise ValueError(
+                f"sw_ranking weights do not fit together: query_embeddings {emb.shape}, counts {counts.shape}"
+            )
+        self.query_embeddings_ = emb.astype(np.float32)
+        self.counts_ = counts.astype(np.float32)
+        self.tiers_ = {str(k): int(v) for k, v in extra["tiers"].items()}
+        self.ratings_ = {str(k): float(v) for k, v in extra.get("ratings", {}).items()}
+        self.n_battles_ = int(extra.get("n_battles", 0))
+
+
+def full_refit_win_rate(router: SWRankingRouter, battles: pd.DataFrame, text: str) -> float:
+    """RouteLLM's way, for reference: refit a weighted logistic regression over every battle.
+
+    Slow by design (scikit-learn on all battles, per query); used by tests and benchmarks to
+    show that :class:`SWRankingRouter` gives the same win rate.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    strong, weak = router._pair(None, None)
+    queries, models, q_idx, a_idx, b_idx, label = battle_arrays(battles)
+    emb = router.encoder_.encode(queries)
+    q = router.encoder_.encode([text])[0]
+    weights = similarity_weights(emb @ q)[0][q_idx]
+    tier_a = np.array([router.tiers_[models[i]] for i in a_idx])
+    tier_b = np.array([router.tiers_[models[i]] for i in b_idx])
+    n_t = int(max(router.tiers_.values())) + 1
+    n = len(battles)
+    x = np.zeros((2 * n, n_t))
+    rows = np.arange(2 * n)
+    x[rows, np.concatenate([tier_a, tier_a])] += np.log(10.0)
+    x[rows, np.concatenate([tier_b, tier_b])] -= np.log(10.0)
+    y = np.zeros(2 * n)
+    y[:n][label == 1.0] = 1.0
+    y[n:][label == 1.0] = 1.0
+    y[:n][label == 0.5] = 1.0  # a tie: one copy a win, the other a loss
+    lr = LogisticRegression(fit_intercept=False, C=np.inf, tol=1e-8, max_iter=10_000)
+    lr.fit(x, y, sample_weight=np.concatenate([weights, weights]))
+    coef = lr.coef_[0]
+    return float(1.0 / (1.0 + 10.0 ** (coef[router.tiers_[weak]] - coef[router.tiers_[strong]])))

@@ -1,0 +1,145 @@
+"""Build a router from data specs: load, decontaminate, fit, calibrate, describe.
+
+A data spec is ``KIND:PATH`` (see :func:`routellm_core.data.loaders.load_battles`); ``{data}`` in a
+path stands for the data directory (``ROUTELLM_DATA_DIR``, else ``../shared/data``), so a model
+card's specs can be replayed on another machine.
+
+Example:
+    >>> from routellm_core.training import train_router
+    >>> result = train_router("mf", ["gold:{data}/routerdc_7model_and_routerbench_subset/"
+    ...                              "routerbench_zs/arc_challenge_train.csv"])  # doctest: +SKIP
+    >>> result.router.win_rate(["What is 2 + 2?"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from routellm_core.routers import Router, get_router_class
+
+# The embedded default's training data: every file here is permissively licensed (MIT).
+# RouterDC (no license stated) and AlpacaEval (CC BY-NC) are left out of what ships.
+DEFAULT_TRAINING_SPECS: tuple[str, ...] = tuple(
+    f"gold:{{data}}/routerdc_7model_and_routerbench_subset/routerbench_zs/{name}_train.csv"
+    for name in ("arc_challenge", "mbpp", "winograde")
+) + ("gold:{data}/llmrouter_9model_gold/dcrouter_preprocessed__train.json",)
+
+_LICENSES = {
+    "routerbench_zs": "MIT (RouterBench)",
+    "llmrouter_9model_gold": "MIT (LLMRouter)",
+    "split2_model7": "none stated (RouterDC)",
+    "alpaca_eval_judge_prefs": "CC BY-NC 4.0 (AlpacaEval data)",
+    "arena_hard_prompts": "Apache-2.0 (Arena-Hard-Auto)",
+}
+
+
+def license_of(path: str) -> str:
+    """The license of a file from ``../shared/data`` by its folder; 'user data' otherwise."""
+    for key, value in _LICENSES.items():
+        if key in path:
+            return value
+    return "user data (license not recorded)"
+
+
+def _data_dir() -> Path:
+    from routellm_core.data.loaders import default_data_dir
+
+    found = default_data_dir()
+    if found is None:
+        raise FileNotFoundError(
+            "a data spec uses {data} but no data directory was found: set ROUTELLM_DATA_DIR"
+        )
+    return Path(found)
+
+
+def expand_spec(spec: str) -> str:
+    """Replace ``{data}`` in ``spec`` with the data directory."""
+    return spec.replace("{data}", str(_data_dir())) if "{data}" in spec else spec
+
+
+@dataclass
+class TrainingResult:
+    """What :func:`train_router` produced: the router and its model card data."""
+
+    router: Router
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+def load_training_battles(
+    specs: Sequence[str], *, aliases: Mapping[str, str] | None = None
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Load and concatenate battles from ``specs``; also return per-spec card entries."""
+    from routellm_core.data.loaders import load_battles
+
+    if not specs:
+        raise ValueError("no training data given: pass at least one data spec")
+    frames, entries = [], []
+    for spec in specs:
+        df = load_battles(expand_spec(spec), aliases=aliases)
+        frames.append(df)
+        entries.append({"spec": spec, "battles": int(len(df)), "queries": int(df["query"].nunique()),
+                        "license": license_of(spec)})
+    return pd.concat(frames, ignore_index=True), entries
+
+
+def train_router(
+    router_type: str,
+    data_specs: Sequence[str],
+    *,
+    params: Mapping[str, Any] | None = None,
+    eval_data_dir: str | os.PathLike[str] | None = None,
+    decontaminate: bool = True,
+    near_duplicate_threshold: float = 0.95,
+    calibration_prompts: Sequence[str] | None = None,
+    calibration_source: str = "",
+    aliases: Mapping[str, str] | None = None,
+    seed: int = 0,
+    show_progress: bool = False,
+    command: str | None = None,
+) -> TrainingResult:
+    """Train a router of ``router_type`` on ``data_specs``.
+
+    Training queries that repeat or nearly repeat (embedding cosine >= ``near_duplicate_threshold``)
+    a prompt of the evaluation sets under ``eval_data_dir`` (RouteLLM's layout: MMLU, GSM8K,
+    MT-Bench) are dropped first; the card says how many.
+    """
+    cls = get_router_class(router_type)
+    router = cls(**dict(params or {}), **({"aliases": dict(aliases)} if aliases else {}))
+    battles, entries = load_training_battles(data_specs, aliases=aliases)
+    card: dict[str, Any] = {
+        "router_type": router_type,
+        "data": entries,
+        "seed": seed,
+        "command": command or " ".join(["routellm", *sys.argv[1:]]),
+        "battles_before_decontamination": int(len(battles)),
+    }
+    if decontaminate:
+        if eval_data_dir is None:
+            raise ValueError(
+                "decontamination needs the evaluation sets: pass eval_data_dir (RouteLLM's eval "
+                "layout) or decontaminate=False"
+            )
+        from routellm_core.data.decontaminate import decontaminate as drop_repeats
+        from routellm_core.data.decontaminate import load_eval_prompts
+
+        eval_prompts = load_eval_prompts(eval_data_dir)
+        battles, report = drop_repeats(
+            battles, eval_prompts, encoder=router.encoder_ if router.uses_encoder else None,
+            threshold=near_duplicate_threshold,
+        )
+        card["decontamination"] = str(report)
+    card["battles"] = int(len(battles))
+    card["queries"] = int(battles["query"].nunique())
+    card["models"] = sorted(set(battles["model_a"]) | set(battles["model_b"]))
+    router.fit(battles, seed=seed, show_progress=show_progress)
+    if calibration_prompts is not None:
+        router.calibrate(calibration_prompts, source=calibration_source)
+    router.card_ = card
+    return TrainingResult(router=router, card=card)

@@ -1,0 +1,25 @@
+"""Shared test setup: offline Hugging Face hub, and the location of the shared data sets."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The shared routing data (``$ROUTELLM_DATA_DIR`` or ``../shared/data``); skip if absent."""
+    from routellm_core.data.loaders import DATA_DIR_ENV, default_data_dir
+
+    found = default_data_dir()
+    if found is None:
+        pytest.skip(
+            f"shared routing data not found: set {DATA_DIR_ENV} or place it at ../shared/data "
+            "beside the checkout"
+        )
+    return found

@@ -1,0 +1,166 @@
+"""Checkpoints: round trips, the embedded default, Hub loading offline, and broken files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from routellm_core import CheckpointError, load_router, save_router
+from routellm_core.routers import MatrixFactorizationRouter, RandomRouter, SWRankingRouter
+from tests.routing_fixtures import EASY, HARD, toy_battles
+
+PAIR = {"strong_model": "big-model", "weak_model": "small-model"}
+TEXTS = [HARD[1], EASY[2], "What is the boiling point of water at sea level?"]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    battles = toy_battles()
+    return {
+        "mf": MatrixFactorizationRouter(epochs=5, **PAIR).fit(battles),
+        "sw_ranking": SWRankingRouter(n_tiers=3, **PAIR).fit(battles),
+    }
+
+
+@pytest.mark.parametrize("kind", ["mf", "sw_ranking"])
+def test_round_trip_gives_identical_win_rates(trained, tmp_path, kind):
+    router = trained[kind]
+    router.calibrate(TEXTS + EASY, source="fixture")
+    save_router(router, tmp_path / kind, card={"command": "pytest", "data": [{"spec": "toy", "battles": 60}]})
+    loaded = load_router(tmp_path / kind)
+    assert type(loaded) is type(router)
+    assert np.array_equal(loaded.win_rate(TEXTS), router.win_rate(TEXTS))
+    assert loaded.calibration_ == router.calibration_
+    assert loaded.card_["command"] == "pytest"
+    files = sorted(p.name for p in (tmp_path / kind).iterdir())
+    assert files == ["README.md", "config.json", "model.safetensors"]
+    assert "toy" in (tmp_path / kind / "README.md").read_text()
+
+
+def test_random_router_round_trip_has_no_weights(tmp_path):
+    save_router(RandomRouter(seed=3), tmp_path / "r")
+    loaded = load_router(tmp_path / "r")
+    assert isinstance(loaded, RandomRouter) and loaded.seed == 3
+    assert not (tmp_path / "r" / "model.safetensors").exists()
+
+
+def test_embedded_default_loads_offline_and_is_calibrated():
+    router = load_router("default")
+    assert router.router_type == "mf"
+    assert router.calibration_ is not None and router.calibration_.n_prompts > 0
+    assert {"gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"} <= set(router.known_models)
+    assert "routellm train" in router.card_["command"]
+    rates = router.win_rate(["Prove that there are infinitely many primes.", "hi"])
+    assert rates.shape == (2,) and np.all((rates >= 0) & (rates <= 1))
+
+
+@pytest.fixture
+def saved(trained, tmp_path):
+    return save_router(trained["mf"], tmp_path / "ckpt")
+
+
+def test_tampered_weights_are_refused(saved):
+    data = bytearray((saved / "model.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (saved / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="does not match the sha256"):
+        load_router(saved)
+
+
+def test_corrupt_safetensors_with_a_matching_hash_is_refused(saved):
+    (saved / "model.safetensors").write_bytes(b"not a safetensors file")
+    config = json.loads((saved / "config.json").read_text())
+    import hashlib
+
+    config["files"]["model.safetensors"] = hashlib.sha256(b"not a safetensors file").hexdigest()
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        load_router(saved)
+
+
+def test_missing_weights_are_refused(saved):
+    (saved / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="model.safetensors is missing"):
+        load_router(saved)
+
+
+def test_missing_or_broken_config_is_refused(saved):
+    (saved / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_router(saved)
+    (saved / "config.json").unlink()
+    with pytest.raises(CheckpointError, match="config.json is missing"):
+        load_router(saved)
+
+
+def test_config_pointing_outside_the_directory_is_refused(saved):
+    config = json.loads((saved / "config.json").read_text())
+    config["files"] = {"../model.safetensors": "0" * 64}
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="points outside"):
+        load_router(saved)
+
+
+def test_unknown_router_type_in_config_is_refused(saved):
+    config = json.loads((saved / "config.json").read_text())
+    config["router_type"] = "oracle"
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="unknown router 'oracle'"):
+        load_router(saved)
+
+
+def test_weights_of_the_wrong_shape_are_refused(saved, trained, tmp_path):
+    config = json.loads((saved / "config.json").read_text())
+    config["state"]["models"] = ["only-one"]
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="do not fit together"):
+        load_router(saved)
+
+
+def test_nonexistent_path_and_bad_names_are_clear_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="neither 'default'"):
+        load_router(str(tmp_path / "nope" / "deeper"))
+    with pytest.raises(CheckpointError, match="is not a router checkpoint"):
+        load_router(tmp_path)
+
+
+def test_hub_id_offline_without_cache_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(CheckpointError, match="could not fetch router 'someone/router'.*HF_HUB_OFFLINE"):
+        load_router("someone/router")
+
+
+def test_hub_id_loads_from_the_local_hub_cache_offline(saved, monkeypatch, tmp_path, trained):
+    """The real huggingface_hub code path, served from a cache laid out as the Hub writes it."""
+    import importlib
+
+    cache = tmp_path / "hub"
+    commit = "a" * 40
+    repo = cache / "models--someone--router"
+    snap = repo / "snapshots" / commit
+    shutil.copytree(saved, snap)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    import huggingface_hub.constants
+
+    importlib.reload(huggingface_hub.constants)
+    try:
+        import huggingface_hub._snapshot_download as snapshot_module
+
+        importlib.reload(snapshot_module)
+        importlib.reload(importlib.import_module("huggingface_hub"))
+        router = load_router("someone/router")
+        pinned = load_router("someone/router", revision=commit)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(huggingface_hub.constants)
+        importlib.reload(snapshot_module)
+        importlib.reload(importlib.import_module("huggingface_hub"))
+    assert np.array_equal(router.win_rate(TEXTS), trained["mf"].win_rate(TEXTS))
+    assert np.array_equal(pinned.win_rate(TEXTS), trained["mf"].win_rate(TEXTS))
