@@ -18,7 +18,9 @@ def data_dir() -> Path:
 
     found = default_data_dir()
     if found is None:
+        where = os.environ.get(DATA_DIR_ENV)
         pytest.skip(
+            f"shared routing data not found at {DATA_DIR_ENV}={where}" if where else
             f"shared routing data not found: set {DATA_DIR_ENV} or place it at ../shared/data "
             "beside the checkout"
         )

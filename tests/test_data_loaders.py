@@ -305,6 +305,13 @@ def test_gold_routerbench_csv(tmp_path):
     b = m.to_battles(models=[GPT4, MIXTRAL])
     assert b["winner"].tolist() == ["a", "tie", "b"]
 
+    # A single-element prompt of solved demonstrations then the question keeps the question.
+    demo = "Q: 1+1?\nA) 2\nB) 3\nAnswer:\nA\n\nQ: 2+3?\nA) 5\nB) 6\nAnswer:\nA\n\n"
+    frame = _routerbench_frame()
+    frame.loc[0, "prompt"] = str([demo + "What is 2+2?\nA) 4\nB) 5\nAnswer:"])
+    frame.to_csv(tmp_path / "fewshot.csv", index=False)
+    assert load_gold_matrix(tmp_path / "fewshot.csv").queries[0] == "What is 2+2?\nA) 4\nB) 5\nAnswer:"
+
     sub = load_gold_matrix(tmp_path / "toy_train.csv", models=["mistralai/mixtral-8x7b-chat", GPT4])
     assert sub.models == [MIXTRAL, GPT4] and sub.costs.shape == (3, 2)
 
@@ -504,13 +511,19 @@ def test_real_routerbench(data_dir):
     m = load_gold_matrix(folder / "arc_challenge_train.csv")
     assert len(m.models) == 11 and GPT4 in m.models and MIXTRAL in m.models
     raw = pd.read_csv(folder / "arc_challenge_train.csv")
-    assert m.queries[0] == ast.literal_eval(raw["prompt"][0])[-1]
+    # The prompt list has one element: 5 solved demonstrations, then the question; the
+    # demonstrations are stripped so that the question fits the encoder's window.
+    last = ast.literal_eval(raw["prompt"][0])[-1]
+    assert m.queries[0] == last.split("\n\n")[-1].strip() and last.endswith(m.queries[0])
+    assert all(q.rstrip().endswith("Answer:") and "Answer:\n" not in q for q in m.queries)
     assert m.costs is not None and np.all(m.costs > 0) and set(m.tags) == {"arc-challenge"}
-    assert set(np.unique(m.scores)) == {0.0, 1.0}
+    assert set(np.unique(m.scores[~np.isnan(m.scores)])) == {0.0, 1.0}
+    # A few ARC-C cells are empty in the file (8 per model, 12 for gpt-3.5-turbo-1106).
+    assert np.isnan(m.scores[:, m.models.index(GPT4)]).sum() == 8
     b = m.to_battles(models=[GPT4, MIXTRAL])
-    assert len(b) == 1039
+    assert len(b) == 1031
     assert b["winner"].value_counts().to_dict() == {"tie": 899, "a": 119, "b": 13}
-    assert len(m.to_battles()) == 1039 * 55
+    assert len(m.to_battles()) == 56585
 
 
 @pytest.mark.data

@@ -13,11 +13,8 @@ plain format:
 
 Example:
     >>> from routellm_core.data.loaders import default_data_dir, load_battles
-    >>> d = default_data_dir()
-    >>> if d is not None:  # the shared data sets are present
-    ...     spec = "gold:" + str(d / "routerdc_7model_and_routerbench_subset/routerbench_zs/"
-    ...                          "mbpp_test.csv#gpt-4-1106-preview,mixtral-8x7b-instruct-v0.1")
-    ...     print(len(load_battles(spec)))
+    >>> rb = default_data_dir() / "routerdc_7model_and_routerbench_subset/routerbench_zs"  # doctest: +SKIP
+    >>> len(load_battles(f"gold:{rb}/mbpp_test.csv#gpt-4-1106-preview,mixtral-8x7b-instruct-v0.1"))  # doctest: +SKIP
     128
 """
 
@@ -254,9 +251,25 @@ def _last_element(value: object) -> str | None:
         if s.startswith("["):
             parsed = _parse_literal(s)
             if isinstance(parsed, list):
-                return _clean_text(parsed[-1]) if parsed else None
-        return _clean_text(value)
+                return _strip_few_shot(_clean_text(parsed[-1])) if parsed else None
+        return _strip_few_shot(_clean_text(value))
     return None
+
+
+def _strip_few_shot(text: str | None) -> str | None:
+    """Keep the last block of a few-shot prompt (RouterBench's ARC and Winogrande rows).
+
+    Their prompts repeat the same solved demonstrations before the question, blocks separated by
+    a blank line; the demonstrations are identical across rows and would fill the encoder's
+    window, so the routed text is the final block, the question itself.
+    """
+    if text is None or "\n\n" not in text:
+        return text
+    blocks = [b for b in text.split("\n\n") if b.strip()]
+    solved = [b for b in blocks[:-1] if "Answer:" in b and not b.rstrip().endswith("Answer:")]
+    if len(solved) >= 2 and blocks[-1].rstrip().endswith("Answer:"):
+        return blocks[-1].strip()
+    return text
 
 
 def _report_dropped(df: pd.DataFrame, n: int, path: Path, why: str) -> pd.DataFrame:
@@ -769,12 +782,9 @@ def load_judge_matrix(
 
     Example:
         >>> from routellm_core.data.loaders import default_data_dir
-        >>> d = default_data_dir()
-        >>> if d is not None:
-        ...     m = load_judge_matrix(d / "alpaca_eval_judge_prefs" /
-        ...                           "weighted_gpt4_turbo_vs_gpt4_1106_preview_wide.csv")
-        ...     print(m.scores.shape)
-        (805, 50)
+        >>> wide = "alpaca_eval_judge_prefs/weighted_gpt4_turbo_vs_gpt4_1106_preview_wide.csv"
+        >>> load_judge_matrix(default_data_dir() / wide).scores.shape  # doctest: +SKIP
+        (805, 48)
     """
     p = _check_file(path)
     df = _read_table(p)

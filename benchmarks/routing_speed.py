@@ -1,0 +1,154 @@
+"""Routing speed on this machine: one decision, batch throughput, and SW ranking vs a full refit.
+
+Prints the figures and writes them to a JSON file (default ``benchmarks/results/routing_speed.json``)::
+
+    python benchmarks/routing_speed.py [--json OUT] [--refit-queries 5]
+
+1. Median latency of one routing decision with the embedded default (encoder included, each
+   query new to the encoder's cache), and the same for a repeated query (cache hit).
+2. Batch throughput: win rates for 1,000 distinct prompts in one call.
+3. SW ranking on real battles (RouterBench ARC-Challenge train from ../shared/data, or the test
+   fixture when the data is absent): time per decision with the sufficient-statistics solver
+   next to RouteLLM's full per-query scikit-learn refit over the same battles, and the largest
+   difference between their win rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+
+from routellm_core import load_router  # noqa: E402
+from routellm_core.data.loaders import default_data_dir  # noqa: E402
+
+
+def distinct_prompts(n: int) -> list[str]:
+    """``n`` distinct, realistic prompts: Arena-Hard when present, else templated questions."""
+    data = default_data_dir()
+    prompts: list[str] = []
+    if data is not None:
+        from routellm_core.data.prompts import read_prompts
+
+        for name in ("arena-hard-v0.1_question.jsonl", "arena-hard-v2.0_question.jsonl"):
+            path = data / "arena_hard_prompts" / name
+            if path.exists():
+                prompts += read_prompts(path)
+    topics = ["prime numbers", "sorting algorithms", "the French revolution", "photosynthesis",
+              "tax law", "a birthday poem", "SQL joins", "black holes", "sourdough bread", "chess"]
+    i = 0
+    while len(prompts) < n:
+        prompts.append(f"Question {i}: explain {topics[i % len(topics)]} to a {10 + i % 50}-year-old.")
+        i += 1
+    # a short suffix makes every prompt new to the encoder cache without changing its length much
+    return [f"{p} ({k})" for k, p in enumerate(prompts[:n])]
+
+
+def bench_decision(n: int) -> dict[str, float]:
+    router = load_router("default")
+    router.win_rate(["warm-up"])  # loads torch and the encoder weights once
+    prompts = distinct_prompts(n)
+    times = []
+    for p in prompts:
+        t0 = time.perf_counter()
+        router.route([p], strong_fraction=0.5)
+        times.append(time.perf_counter() - t0)
+    cached = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        router.route([prompts[0]], strong_fraction=0.5)
+        cached.append(time.perf_counter() - t0)
+    return {
+        "decision_median_ms": 1000 * statistics.median(times),
+        "decision_p90_ms": 1000 * float(np.percentile(times, 90)),
+        "decision_cached_median_ms": 1000 * statistics.median(cached),
+        "decision_queries": n,
+    }
+
+
+def bench_batch(n: int) -> dict[str, float]:
+    router = load_router("default")
+    router.win_rate(["warm-up"])
+    prompts = [f"batch {p}" for p in distinct_prompts(n)]
+    t0 = time.perf_counter()
+    router.win_rate(prompts)
+    elapsed = time.perf_counter() - t0
+    return {"batch_size": n, "batch_seconds": elapsed, "batch_queries_per_second": n / elapsed}
+
+
+def bench_sw(refit_queries: int) -> dict[str, object]:
+    from routellm_core.routers import SWRankingRouter
+    from routellm_core.routers.sw_ranking import full_refit_win_rate
+
+    data = default_data_dir()
+    if data is not None:
+        from routellm_core.data.loaders import load_battles
+
+        path = data / "routerdc_7model_and_routerbench_subset/routerbench_zs/arc_challenge_train.csv"
+        battles = load_battles(f"gold:{path}")
+        source = "RouterBench arc_challenge_train.csv (all 11 models, all pairs)"
+    else:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.routing_fixtures import toy_battles
+
+        battles = toy_battles("gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1", "claude-v1")
+        source = "test fixture (shared data absent)"
+    router = SWRankingRouter().fit(battles)
+    queries = distinct_prompts(refit_queries)
+    router.win_rate(queries)  # embed once so both methods time routing, not encoding
+    fast, slow, diffs = [], [], []
+    for q in queries:
+        t0 = time.perf_counter()
+        a = float(router.win_rate([q])[0])
+        fast.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        b = full_refit_win_rate(router, battles, q)
+        slow.append(time.perf_counter() - t0)
+        diffs.append(abs(a - b))
+    return {
+        "sw_source": source,
+        "sw_battles": int(len(battles)),
+        "sw_unique_queries": int(battles["query"].nunique()),
+        "sw_tiers": int(max(router.tiers_.values()) + 1),
+        "sw_decision_median_ms": 1000 * statistics.median(fast),
+        "sw_full_refit_median_ms": 1000 * statistics.median(slow),
+        "sw_speedup": statistics.median(slow) / statistics.median(fast),
+        "sw_max_abs_win_rate_difference": max(diffs),
+        "sw_queries_compared": len(queries),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "routing_speed.json"))
+    parser.add_argument("--decisions", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--refit-queries", type=int, default=5)
+    args = parser.parse_args()
+    import torch
+
+    results: dict[str, object] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
+    }
+    results.update(bench_decision(args.decisions))
+    results.update(bench_batch(args.batch))
+    results.update(bench_sw(args.refit_queries))
+    width = max(len(k) for k in results)
+    for key, value in results.items():
+        print(f"{key:<{width}}  {value:.4g}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
