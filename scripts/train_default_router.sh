@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
-routellm train --router mf \
+routellm train --router sw_ranking \
   --data "gold:{data}/routerdc_7model_and_routerbench_subset/routerbench_zs/arc_challenge_train.csv" \
   --data "gold:{data}/routerdc_7model_and_routerbench_subset/routerbench_zs/mbpp_train.csv" \
   --data "gold:{data}/routerdc_7model_and_routerbench_subset/routerbench_zs/winograde_train.csv" \

@@ -49,7 +49,7 @@ def test_random_router_round_trip_has_no_weights(tmp_path):
 
 def test_embedded_default_loads_offline_and_is_calibrated():
     router = load_router("default")
-    assert router.router_type == "mf"
+    assert router.router_type == "sw_ranking"
     assert router.calibration_ is not None and router.calibration_.n_prompts > 0
     assert {"gpt-4-1106-preview", "mixtral-8x7b-instruct-v0.1"} <= set(router.known_models)
     assert "routellm train" in router.card_["command"]

@@ -24,26 +24,23 @@ import numpy as np
 _GRID = np.linspace(0.0, 1.0, 101)
 
 
+def _check_unit_interval(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise TypeError(f"{name} must be a number in [0, 1], got {value!r}")
+    out = float(value)
+    if not 0.0 <= out <= 1.0:  # also rejects NaN
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return out
+
+
 def check_threshold(threshold: float) -> float:
-    """Return ``threshold`` as a float, or raise ``ValueError`` unless it is a number in [0, 1]."""
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
-        raise TypeError(f"threshold must be a number in [0, 1], got {threshold!r}")
-    value = float(threshold)
-    if not 0.0 <= value <= 1.0:  # also rejects NaN
-        raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
-    return value
+    """Return ``threshold`` as a float, or raise unless it is a number in [0, 1]."""
+    return _check_unit_interval("threshold", threshold)
 
 
 def check_strong_fraction(strong_fraction: float) -> float:
-    """Return ``strong_fraction`` as a float, or raise ``ValueError`` unless it is in [0, 1]."""
-    if isinstance(strong_fraction, bool) or not isinstance(
-        strong_fraction, (int, float, np.floating)
-    ):
-        raise TypeError(f"strong_fraction must be a number in [0, 1], got {strong_fraction!r}")
-    value = float(strong_fraction)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"strong_fraction must be in [0, 1], got {strong_fraction!r}")
-    return value
+    """Return ``strong_fraction`` as a float, or raise unless it is a number in [0, 1]."""
+    return _check_unit_interval("strong_fraction", strong_fraction)
 
 
 @dataclass(frozen=True)

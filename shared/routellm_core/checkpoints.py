@@ -11,7 +11,7 @@ Example:
     >>> from routellm_core.checkpoints import load_router
     >>> router = load_router("default")            # embedded in the package, offline
     >>> router.router_type
-    'mf'
+    'sw_ranking'
 
 ``load_router`` also takes a local directory or a Hugging Face Hub repo id
 (``load_router("org/name", revision="main")``), fetched with ``huggingface_hub``.

@@ -47,7 +47,7 @@ def read_prompts(path: str | os.PathLike[str]) -> list[str]:
         raise FileNotFoundError(f"prompt file {p} does not exist")
     suffix = p.suffix.lower()
     if suffix == ".jsonl":
-        records = [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+        records = [json.loads(line) for line in p.read_text().split("\n") if line.strip()]
         texts = [_text_of(r, f"{p}:{i + 1}") for i, r in enumerate(records)]
     elif suffix == ".json":
         data = json.loads(p.read_text())

@@ -67,19 +67,29 @@ def cross_validated_win_rates(
     train_battles: pd.DataFrame | None = None,
     seed: int = 0,
     show_progress: bool = False,
+    domain_weight: float = 1.0,
 ) -> np.ndarray:
-    """Held-out win rates for every benchmark row under K-fold in-domain adaptation."""
+    """Held-out win rates for every benchmark row under K-fold in-domain adaptation.
+
+    The K-1 training folds' battles together weigh ``domain_weight`` times the general data.
+    """
     folds = fold_ids(benchmark.question_ids, k, seed=seed)
     out = np.empty(len(benchmark.prompts))
     general = train_battles if train_battles is not None else make_battles([])
     for fold in range(k):
         held = np.flatnonzero(folds == fold)
         train_idx = np.flatnonzero(folds != fold)
-        battles = pd.concat([general, benchmark_battles(benchmark, train_idx)], ignore_index=True)
+        domain = benchmark_battles(benchmark, train_idx)
+        battles = pd.concat([general, domain], ignore_index=True)
+        # In-domain labels are few next to the general data: give both halves equal weight.
+        weights = np.concatenate([
+            np.ones(len(general)),
+            np.full(len(domain), max(len(general), len(domain)) / len(domain) * domain_weight),
+        ])
         adapted = type(router)(**router.get_params())
         if router.uses_encoder:
             adapted.encoder = router.encoder_
-        adapted.fit(battles, seed=seed, show_progress=show_progress)
+        adapted.fit(battles, seed=seed, show_progress=show_progress, sample_weight=weights)
         out[held] = adapted.win_rate(
             [benchmark.prompts[i] for i in held],
             strong_model=benchmark.strong_model,

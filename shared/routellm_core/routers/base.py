@@ -221,8 +221,15 @@ class Router(ABC):
 
     # ----------------------------------------------------------------- learning
     @abstractmethod
-    def fit(self, battles: pd.DataFrame, *, seed: int = 0, show_progress: bool = False) -> Router:
-        """Learn from a battles frame (see :mod:`routellm_core.data.schema`)."""
+    def fit(
+        self,
+        battles: pd.DataFrame,
+        *,
+        seed: int = 0,
+        show_progress: bool = False,
+        sample_weight: np.ndarray | None = None,
+    ) -> Router:
+        """Learn from a battles frame (see :mod:`routellm_core.data.schema`), optionally weighted."""
 
     def _check_fitted(self) -> None:
         pass

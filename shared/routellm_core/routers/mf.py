@@ -8,12 +8,14 @@ half win for each side. Scoring is a single matrix-vector product in numpy: torc
 imported to train.
 
 Example:
-    >>> from routellm_core import load_router
-    >>> mf = load_router("default")
-    >>> sorted(mf.known_models)[:2]          # every model seen in training can be scored
-    ['claude-instant-v1', 'claude-v1']
-    >>> mf.win_rate(["Write a haiku."], strong_model="gpt-4-1106-preview",
-    ...             weak_model="claude-instant-v1").shape
+    >>> from routellm_core.data.schema import make_battles
+    >>> from routellm_core.routers.mf import MatrixFactorizationRouter
+    >>> rows = [{"query": q, "model_a": "big", "model_b": "small", "winner": w, "source": "doc"}
+    ...         for q, w in [("prove a theorem", "a"), ("say hi", "tie"), ("add 2 and 2", "b")]]
+    >>> mf = MatrixFactorizationRouter(strong_model="big", weak_model="small", epochs=5)
+    >>> mf.fit(make_battles(rows)).known_models     # every model seen in training can be scored
+    ['big', 'small']
+    >>> mf.win_rate(["prove a lemma"]).shape
     (1,)
 """
 
@@ -30,6 +32,15 @@ from routellm_core.routers.base import NotFittedError, Router
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _check_weights(sample_weight: np.ndarray | None, n: int) -> np.ndarray:
+    if sample_weight is None:
+        return np.ones(n, dtype=np.float64)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(f"sample_weight must be {n} finite non-negative numbers with a positive sum")
+    return w
 
 
 def battle_arrays(
@@ -121,16 +132,23 @@ class MatrixFactorizationRouter(Router):
         seed: int = 0,
         show_progress: bool = False,
         embeddings: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
     ) -> MatrixFactorizationRouter:
-        """Train on ``battles``; ``embeddings`` may hold precomputed rows for the sorted unique
-        queries (as :func:`battle_arrays` orders them) to skip encoding."""
+        """Train on ``battles``.
+
+        ``embeddings`` may hold precomputed rows for the sorted unique queries (as
+        :func:`battle_arrays` orders them) to skip encoding; ``sample_weight`` weighs each
+        battle's loss (e.g. to balance in-domain labels against general data).
+        """
         import torch
         from tqdm.auto import tqdm
 
         if self.ties not in ("half", "drop"):
             raise ValueError(f"ties must be 'half' or 'drop', got {self.ties!r}")
+        weights = _check_weights(sample_weight, len(battles))
         if self.ties == "drop":
-            battles = battles[battles["winner"] != "tie"]
+            keep = (battles["winner"] != "tie").to_numpy()
+            battles, weights = battles[keep], weights[keep]
         if len(battles) == 0:
             raise ValueError("cannot train an mf router on zero battles")
         queries, models, q_idx, a_idx, b_idx, label = battle_arrays(battles)
@@ -161,7 +179,8 @@ class MatrixFactorizationRouter(Router):
             return (proj * w * (pn[ai] - pn[bi])).sum(dim=1)
 
         t = {k: torch.from_numpy(v) for k, v in
-             {"q": q_idx, "a": a_idx, "b": b_idx, "y": label}.items()}
+             {"q": q_idx, "a": a_idx, "b": b_idx, "y": label,
+              "w": (weights / weights.mean()).astype(np.float32)}.items()}
         train_rows = np.flatnonzero(~val)
         val_rows = torch.from_numpy(np.flatnonzero(val))
         bce = torch.nn.functional.binary_cross_entropy_with_logits
@@ -173,7 +192,8 @@ class MatrixFactorizationRouter(Router):
             total = 0.0
             for start in range(0, len(perm), self.batch_size):
                 rows = perm[start : start + self.batch_size]
-                loss = bce(logits(t["q"][rows], t["a"][rows], t["b"][rows], True), t["y"][rows])
+                loss = bce(logits(t["q"][rows], t["a"][rows], t["b"][rows], True), t["y"][rows],
+                           weight=t["w"][rows])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -182,7 +202,8 @@ class MatrixFactorizationRouter(Router):
             with torch.no_grad():
                 if len(val_rows):
                     val_loss = float(bce(logits(t["q"][val_rows], t["a"][val_rows],
-                                                t["b"][val_rows], False), t["y"][val_rows]))
+                                                t["b"][val_rows], False), t["y"][val_rows],
+                                         weight=t["w"][val_rows]))
                 else:
                     val_loss = train_loss
             history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})

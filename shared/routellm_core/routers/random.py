@@ -29,7 +29,9 @@ class RandomRouter(Router):
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
 
-    def fit(self, battles: Any = None, *, seed: int = 0, show_progress: bool = False) -> RandomRouter:
+    def fit(
+        self, battles: Any = None, *, seed: int = 0, show_progress: bool = False, sample_weight: Any = None
+    ) -> RandomRouter:
         return self
 
     def _win_rate_texts(self, texts: list[str], strong: str, weak: str) -> np.ndarray:

@@ -32,7 +32,7 @@ import pandas as pd
 
 from routellm_core.bradley_terry import fit_bradley_terry
 from routellm_core.routers.base import NotFittedError, Router
-from routellm_core.routers.mf import battle_arrays
+from routellm_core.routers.mf import _check_weights, battle_arrays
 
 
 def similarity_weights(similarities: np.ndarray) -> np.ndarray:
@@ -81,13 +81,18 @@ class SWRankingRouter(Router):
         seed: int = 0,
         show_progress: bool = False,
         embeddings: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
     ) -> SWRankingRouter:
-        """Rate models, group them into tiers, and reduce the battles to per-query counts."""
+        """Rate models, group them into tiers, and reduce the battles to per-query counts.
+
+        ``sample_weight`` scales each battle's counts (and its weight in the Elo ratings).
+        """
         from routellm_core.data.elo import compute_elo, group_tiers
 
         if len(battles) == 0:
             raise ValueError("cannot train an sw_ranking router on zero battles")
-        ratings = compute_elo(battles)
+        weights = _check_weights(sample_weight, len(battles))
+        ratings = compute_elo(battles, sample_weight=weights)
         tiers = {m: int(t) for m, t in group_tiers(ratings, n_tiers=self.n_tiers).items()}
         queries, models, q_idx, a_idx, b_idx, label = battle_arrays(battles)
         if embeddings is None:
@@ -98,12 +103,14 @@ class SWRankingRouter(Router):
         keep = ta != tb  # a battle inside one tier adds nothing to the likelihood
         counts = np.zeros((len(queries), n_t * n_t), dtype=np.float64)
         # RouteLLM duplicates every battle: a win counts twice, a tie once for each side.
-        np.add.at(counts, (q_idx[keep], ta[keep] * n_t + tb[keep]), 2.0 * label[keep])
-        np.add.at(counts, (q_idx[keep], tb[keep] * n_t + ta[keep]), 2.0 * (1.0 - label[keep]))
+        wk = weights[keep]
+        np.add.at(counts, (q_idx[keep], ta[keep] * n_t + tb[keep]), 2.0 * label[keep] * wk)
+        np.add.at(counts, (q_idx[keep], tb[keep] * n_t + ta[keep]), 2.0 * (1.0 - label[keep]) * wk)
         self.tiers_ = tiers
         self.ratings_ = {m: float(r) for m, r in ratings.items()}
         # Queries whose battles all sit inside one tier stay: they still set max_sim.
-        self.query_embeddings_ = np.asarray(embeddings, dtype=np.float32)
+        # Embeddings are kept at float16 precision (half the checkpoint; cosine error ~1e-3).
+        self.query_embeddings_ = np.asarray(embeddings, dtype=np.float16).astype(np.float32)
         self.counts_ = counts.astype(np.float32)
         self.n_battles_ = int(keep.sum())
         return self
@@ -122,7 +129,11 @@ class SWRankingRouter(Router):
 
     # ----------------------------------------------------------------- checkpoint hooks
     def _state(self) -> dict[str, np.ndarray]:
-        return {"query_embeddings": self.query_embeddings_, "counts": self.counts_}
+        counts = self.counts_
+        half = counts.astype(np.float16)
+        if np.array_equal(half.astype(np.float32), counts):  # unweighted counts are small integers
+            counts = half
+        return {"query_embeddings": self.query_embeddings_.astype(np.float16), "counts": counts}
 
     def _extra_state(self) -> dict[str, Any]:
         return {"tiers": self.tiers_, "ratings": self.ratings_, "n_battles": self.n_battles_}
@@ -151,7 +162,9 @@ def full_refit_win_rate(router: SWRankingRouter, battles: pd.DataFrame, text: st
 
     strong, weak = router._pair(None, None)
     queries, models, q_idx, a_idx, b_idx, label = battle_arrays(battles)
-    emb = router.encoder_.encode(queries)
+    emb = router.query_embeddings_  # the same query vectors (rows follow battle_arrays' order)
+    if len(emb) != len(queries):
+        raise ValueError("these are not the battles the router was trained on")
     q = router.encoder_.encode([text])[0]
     weights = similarity_weights(emb @ q)[0][q_idx]
     tier_a = np.array([router.tiers_[models[i]] for i in a_idx])
