@@ -165,7 +165,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         train, _ = load_training_battles(specs, aliases=router.aliases)
         from routellm_core.data.decontaminate import decontaminate, load_eval_prompts
 
-        train, report = decontaminate(train, load_eval_prompts(args.data_dir), encoder=router.encoder_)
+        # The held-out questions are this benchmark's: no general training query may repeat one.
+        train, report = decontaminate(
+            train, load_eval_prompts(args.data_dir, benchmarks=[args.benchmark]), encoder=router.encoder_
+        )
         print(report)
     result = evaluate_router(router, bench, cv=args.cv, train_battles=train, seed=args.seed,
                              show_progress=not args.quiet)

@@ -28,9 +28,9 @@ def get_router_class(router_type: str) -> type[Router]:
 
 
 __all__ = [
-    "ROUTERS",
     "MatrixFactorizationRouter",
     "NotFittedError",
+    "ROUTERS",
     "RandomRouter",
     "Router",
     "RoutingDecision",
