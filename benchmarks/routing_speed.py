@@ -5,8 +5,10 @@ Prints the figures and writes them to a JSON file (default ``benchmarks/results/
     python benchmarks/routing_speed.py [--json OUT] [--refit-queries 5]
 
 1. Median latency of one routing decision with the embedded default (encoder included, each
-   query new to the encoder's cache), and the same for a repeated query (cache hit).
-2. Batch throughput: win rates for 1,000 distinct prompts in one call.
+   query new to the encoder's cache), for short questions (about 12 words) and for real
+   Arena-Hard prompts (long, most fill the encoder's 256-token window), and for a repeated
+   query (cache hit).
+2. Batch throughput: win rates for 1,000 distinct prompts in one call, short and Arena-Hard.
 3. SW ranking on real battles (RouterBench ARC-Challenge train from ../shared/data, or the test
    fixture when the data is absent): time per decision with the sufficient-statistics solver
    next to RouteLLM's full per-query scikit-learn refit over the same battles, and the largest
@@ -32,11 +34,11 @@ from routellm_core import load_router  # noqa: E402
 from routellm_core.data.loaders import default_data_dir  # noqa: E402
 
 
-def distinct_prompts(n: int) -> list[str]:
-    """``n`` distinct, realistic prompts: Arena-Hard when present, else templated questions."""
+def distinct_prompts(n: int, *, short: bool = False) -> list[str]:
+    """``n`` distinct prompts: Arena-Hard (long, real) when present, or short templated questions."""
     data = default_data_dir()
     prompts: list[str] = []
-    if data is not None:
+    if data is not None and not short:
         from routellm_core.data.prompts import read_prompts
 
         for name in ("arena-hard-v0.1_question.jsonl", "arena-hard-v2.0_question.jsonl"):
@@ -56,33 +58,35 @@ def distinct_prompts(n: int) -> list[str]:
 def bench_decision(n: int) -> dict[str, float]:
     router = load_router("default")
     router.win_rate(["warm-up"])  # loads torch and the encoder weights once
-    prompts = distinct_prompts(n)
-    times = []
-    for p in prompts:
-        t0 = time.perf_counter()
-        router.route([p], strong_fraction=0.5)
-        times.append(time.perf_counter() - t0)
+    out: dict[str, float] = {"decision_queries": n}
+    for kind, short in (("short", True), ("arena_hard", False)):
+        prompts = distinct_prompts(n, short=short)
+        times = []
+        for p in prompts:
+            t0 = time.perf_counter()
+            router.route([p], strong_fraction=0.5)
+            times.append(time.perf_counter() - t0)
+        out[f"decision_{kind}_median_ms"] = 1000 * statistics.median(times)
+        out[f"decision_{kind}_p90_ms"] = 1000 * float(np.percentile(times, 90))
     cached = []
     for _ in range(n):
         t0 = time.perf_counter()
         router.route([prompts[0]], strong_fraction=0.5)
         cached.append(time.perf_counter() - t0)
-    return {
-        "decision_median_ms": 1000 * statistics.median(times),
-        "decision_p90_ms": 1000 * float(np.percentile(times, 90)),
-        "decision_cached_median_ms": 1000 * statistics.median(cached),
-        "decision_queries": n,
-    }
+    out["decision_cached_median_ms"] = 1000 * statistics.median(cached)
+    return out
 
 
 def bench_batch(n: int) -> dict[str, float]:
     router = load_router("default")
     router.win_rate(["warm-up"])
-    prompts = [f"batch {p}" for p in distinct_prompts(n)]
-    t0 = time.perf_counter()
-    router.win_rate(prompts)
-    elapsed = time.perf_counter() - t0
-    return {"batch_size": n, "batch_seconds": elapsed, "batch_queries_per_second": n / elapsed}
+    out: dict[str, float] = {"batch_size": n}
+    for kind, short in (("short", True), ("arena_hard", False)):
+        prompts = [f"batch {p}" for p in distinct_prompts(n, short=short)]
+        t0 = time.perf_counter()
+        router.win_rate(prompts)
+        out[f"batch_{kind}_queries_per_second"] = n / (time.perf_counter() - t0)
+    return out
 
 
 def bench_sw(refit_queries: int) -> dict[str, object]:

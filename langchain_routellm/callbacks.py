@@ -1,0 +1,139 @@
+"""Cost of routed calls: a callback handler and a context manager that fill a cost ledger.
+
+Example:
+    .. code-block:: python
+
+        from langchain_routellm import get_routing_cost_callback
+
+        with get_routing_cost_callback(prices={"my-big": (5.0, 15.0)}) as cb:
+            llm.invoke("...")          # any routed call inside the block, chains included
+        cb.totals.total_cost, cb.totals.savings, cb.totals.strong_share, cb.records
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.outputs import ChatGeneration, LLMResult
+from langchain_core.tracers.context import register_configure_hook
+
+from langchain_routellm.runnables import message_text
+from routellm_core.costs import (
+    CostLedger,
+    CostRecord,
+    CostTotals,
+    PriceSource,
+    count_tokens,
+    cost_record,
+    estimate_message_tokens,
+)
+
+
+class RoutingCostCallbackHandler(BaseCallbackHandler):
+    """Records a :class:`~routellm_core.costs.CostRecord` for every routed chat-model call.
+
+    A call is *routed* when its run carries ``routellm_route`` metadata (what
+    :class:`~langchain_routellm.ChatRouteLLM` and :class:`~langchain_routellm.RouterRunnable`
+    add to the chosen model's run). Tokens come from the answer's ``usage_metadata``; where a
+    model reports none they are estimated with tiktoken and the record says so.
+
+    Args:
+        prices: ``{model: (input_per_million, output_per_million)}`` in dollars, or a
+            :class:`~routellm_core.costs.PriceSource`; other models are priced by
+            ``genai-prices``, unknown ones get cost ``None`` and a warning.
+        ledger: where records go (a new :class:`CostLedger` by default).
+    """
+
+    raise_error = False
+    run_inline = True
+
+    def __init__(self, prices: Mapping[str, tuple[float, float]] | PriceSource | None = None,
+                 *, ledger: CostLedger | None = None) -> None:
+        super().__init__()
+        self.prices = prices if isinstance(prices, PriceSource) else PriceSource(prices)
+        self.ledger = ledger if ledger is not None else CostLedger()
+        self._runs: dict[UUID, tuple[dict[str, Any], list[str]]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def records(self) -> list[CostRecord]:
+        return self.ledger.records
+
+    @property
+    def totals(self) -> CostTotals:
+        return self.ledger.totals()
+
+    def on_chat_model_start(self, serialized: Any, messages: list[list[Any]], *, run_id: UUID,
+                            metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        if not metadata or "routellm_route" not in metadata:
+            return
+        texts = [message_text(m) for m in (messages[0] if messages else [])]
+        with self._lock:
+            self._runs[run_id] = (dict(metadata), texts)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        with self._lock:
+            self._runs.pop(run_id, None)
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        with self._lock:
+            started = self._runs.pop(run_id, None)
+        if started is None:
+            return
+        meta, prompt_texts = started
+        usage = None
+        out_text = ""
+        for gens in response.generations:
+            for g in gens:
+                if isinstance(g, ChatGeneration):
+                    usage = usage or getattr(g.message, "usage_metadata", None)
+                    out_text += g.text or ""
+                    tool_calls = getattr(g.message, "tool_calls", None) or []
+                    out_text += "".join(str(tc.get("args", "")) for tc in tool_calls)
+        if usage:
+            in_tok, out_tok, estimated = int(usage["input_tokens"]), int(usage["output_tokens"]), False
+        else:
+            in_tok = estimate_message_tokens(prompt_texts)
+            out_tok = count_tokens(out_text) if out_text else 0
+            estimated = True
+        self.ledger.add(cost_record(
+            route=meta["routellm_route"],
+            model=meta.get("routellm_model", ""),
+            strong_model=meta.get("routellm_strong_model", meta.get("routellm_model", "")),
+            win_rate=meta.get("routellm_win_rate"),
+            threshold=meta.get("routellm_threshold", float("nan")),
+            router=meta.get("routellm_router", ""),
+            input_tokens=in_tok, output_tokens=out_tok, tokens_estimated=estimated,
+            prices=self.prices, router_failed=bool(meta.get("routellm_router_failed", False)),
+            error_type=meta.get("routellm_error_type"), run_id=str(run_id),
+        ))
+
+
+_cost_callback_var: ContextVar[RoutingCostCallbackHandler | None] = ContextVar(
+    "routellm_cost_callback", default=None)
+register_configure_hook(_cost_callback_var, inheritable=True)
+
+
+@contextmanager
+def get_routing_cost_callback(
+    prices: Mapping[str, tuple[float, float]] | PriceSource | None = None,
+    *, ledger: CostLedger | None = None,
+) -> Iterator[RoutingCostCallbackHandler]:
+    """Record the cost of every routed call made inside the ``with`` block.
+
+    In the style of :func:`langchain_core.callbacks.get_usage_metadata_callback`: the handler is
+    attached to every run started in this context (sync or async), so nothing has to be passed
+    to the calls.
+    """
+    cb = RoutingCostCallbackHandler(prices, ledger=ledger)
+    token = _cost_callback_var.set(cb)
+    try:
+        yield cb
+    finally:
+        _cost_callback_var.reset(token)

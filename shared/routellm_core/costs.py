@@ -1,0 +1,351 @@
+"""Prices, token counts, and the cost ledger of routed calls.
+
+Prices come from a user table (US dollars per million input / output tokens) first, then from
+the ``genai-prices`` snapshot (offline, imported on first use). A model found in neither has an
+*unknown* cost: ``None`` and a warning, never a silent 0. Money is :class:`decimal.Decimal`, so
+the ledger's totals equal the sum of its records exactly, whatever the order of the calls.
+
+Example:
+    >>> from routellm_core.costs import CostLedger, PriceSource, cost_record
+    >>> prices = PriceSource({"big": (10.0, 30.0), "small": (0.5, 1.5)})
+    >>> prices.cost("big", input_tokens=1000, output_tokens=100)
+    Decimal('0.013')
+    >>> ledger = CostLedger()
+    >>> ledger.add(cost_record(route="weak", model="small", strong_model="big", win_rate=0.2,
+    ...                        threshold=0.5, router="sw_ranking", input_tokens=1000,
+    ...                        output_tokens=100, prices=prices))
+    >>> t = ledger.totals()
+    >>> t.total_cost, t.strong_cost, t.savings, t.strong_share
+    (Decimal('0.00065'), Decimal('0.013'), Decimal('0.01235'), 0.0)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+MILLION = Decimal(1_000_000)
+DEFAULT_ENCODING = "cl100k_base"
+
+
+# --------------------------------------------------------------------------- prices
+def _dec(x: float | int | str | Decimal) -> Decimal:
+    if isinstance(x, bool) or not isinstance(x, (int, float, str, Decimal)):
+        raise TypeError(f"a price must be a number, got {x!r}")
+    d = x if isinstance(x, Decimal) else Decimal(str(x))
+    if not d.is_finite() or d < 0:
+        raise ValueError(f"a price must be a finite number >= 0, got {x!r}")
+    return d
+
+
+class UnknownPriceWarning(UserWarning):
+    """A model has no price in the user table nor in the price library: its cost is unknown."""
+
+
+class PriceSource:
+    """Dollar cost of a call: a user table first, then ``genai-prices``.
+
+    Args:
+        prices: ``{model: (input_per_million, output_per_million)}`` in US dollars; these win
+            over the library.
+        use_library: look models up in ``genai-prices`` when the table has no entry.
+        provider_id: a ``genai-prices`` provider hint (e.g. ``"openai"``) for ambiguous names.
+    """
+
+    def __init__(
+        self,
+        prices: Mapping[str, tuple[float, float]] | None = None,
+        *,
+        use_library: bool = True,
+        provider_id: str | None = None,
+    ) -> None:
+        self.prices = {
+            str(m): (_dec(p[0]), _dec(p[1])) for m, p in (prices or {}).items()
+        }
+        for m, p in (prices or {}).items():
+            if len(p) != 2:
+                raise ValueError(f"price of {m!r} must be (input_per_million, output_per_million), got {p!r}")
+        self.use_library = use_library
+        self.provider_id = provider_id
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+
+    def cost(self, model: str, *, input_tokens: int, output_tokens: int) -> Decimal | None:
+        """Cost in dollars, or ``None`` (with an :class:`UnknownPriceWarning`) when unknown."""
+        if model in self.prices:
+            pin, pout = self.prices[model]
+            return (pin * input_tokens + pout * output_tokens) / MILLION
+        if self.use_library:
+            try:
+                from genai_prices import Usage, calc_price
+
+                calc = calc_price(
+                    Usage(input_tokens=int(input_tokens), output_tokens=int(output_tokens)),
+                    model,
+                    provider_id=self.provider_id,
+                )
+                return Decimal(calc.total_price)
+            except (LookupError, ValueError):
+                pass
+        self._warn_unknown(model)
+        return None
+
+    def _warn_unknown(self, model: str) -> None:
+        with self._lock:
+            if model in self._warned:
+                return
+            self._warned.add(model)
+        where = "the price table" + (" nor in genai-prices" if self.use_library else "")
+        warnings.warn(
+            f"no price for model {model!r} in {where}: its cost is recorded as unknown (None). "
+            f"Add it with prices={{{model!r}: (input_per_million, output_per_million)}}",
+            UnknownPriceWarning,
+            stacklevel=3,
+        )
+
+
+# --------------------------------------------------------------------------- tokens
+_encoders: dict[str, Any] = {}
+_enc_lock = threading.Lock()
+
+
+def _point_tiktoken_at_bundled_cache() -> None:
+    """Use llama-index-core's bundled BPE files offline, unless the user set a cache dir."""
+    if os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR"):
+        return
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("llama_index.core")
+    except (ImportError, ValueError):
+        return
+    if spec is None or not spec.submodule_search_locations:
+        return
+    cache = Path(list(spec.submodule_search_locations)[0]) / "_static" / "tiktoken_cache"
+    if cache.is_dir():
+        os.environ["TIKTOKEN_CACHE_DIR"] = str(cache)
+
+
+def _encoding(name: str) -> Any:
+    with _enc_lock:
+        if name not in _encoders:
+            _point_tiktoken_at_bundled_cache()
+            import tiktoken
+
+            _encoders[name] = tiktoken.get_encoding(name)
+        return _encoders[name]
+
+
+def count_tokens(text: str, *, encoding: str = DEFAULT_ENCODING) -> int:
+    """Tokens in ``text`` by tiktoken (``cl100k_base`` by default), offline.
+
+    If the encoding cannot be loaded (no network and no cached file), falls back to
+    ``ceil(len(text) / 4)`` with a warning; the caller marks such counts as estimates anyway.
+    """
+    try:
+        enc = _encoding(encoding)
+    except Exception as exc:  # tiktoken could not fetch its BPE file
+        warnings.warn(f"tiktoken encoding {encoding!r} unavailable ({exc}); estimating tokens "
+                      "as characters / 4", RuntimeWarning, stacklevel=2)
+        return math.ceil(len(text) / 4)
+    return len(enc.encode(text, disallowed_special=()))
+
+
+def estimate_message_tokens(texts: Sequence[str], *, encoding: str = DEFAULT_ENCODING) -> int:
+    """Estimated prompt tokens of a conversation: tokens of each message + 3 per message + 3.
+
+    The per-message overhead follows OpenAI's chat format; other providers differ a little.
+    """
+    if not texts:
+        return 0
+    return sum(count_tokens(t, encoding=encoding) + 3 for t in texts) + 3
+
+
+# --------------------------------------------------------------------------- records
+@dataclass(frozen=True)
+class CostRecord:
+    """One routed call: the decision, the tokens, what it cost and what strong would have cost.
+
+    ``strong_cost`` is the counterfactual: the same input and output token counts priced at the
+    strong model (the strong model's answer would have had its own length; this is the usual
+    approximation). A cost is ``None`` when the model has no known price.
+    """
+
+    route: str
+    model: str
+    win_rate: float | None
+    threshold: float
+    router: str
+    input_tokens: int
+    output_tokens: int
+    tokens_estimated: bool
+    cost: Decimal | None
+    strong_model: str
+    strong_cost: Decimal | None
+    router_failed: bool = False
+    error_type: str | None = None
+    run_id: str | None = None
+
+    @property
+    def savings(self) -> Decimal | None:
+        """``strong_cost - cost``, or ``None`` when either is unknown."""
+        if self.cost is None or self.strong_cost is None:
+            return None
+        return self.strong_cost - self.cost
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("cost", "strong_cost"):
+            d[k] = None if d[k] is None else float(d[k])
+        return d
+
+
+def cost_record(
+    *,
+    route: str,
+    model: str,
+    strong_model: str,
+    win_rate: float | None,
+    threshold: float,
+    router: str,
+    input_tokens: int,
+    output_tokens: int,
+    prices: PriceSource,
+    tokens_estimated: bool = False,
+    router_failed: bool = False,
+    error_type: str | None = None,
+    run_id: str | None = None,
+) -> CostRecord:
+    """Price one call (and its strong-model counterfactual) into a :class:`CostRecord`."""
+    cost = prices.cost(model, input_tokens=input_tokens, output_tokens=output_tokens)
+    strong_cost = (
+        cost if model == strong_model
+        else prices.cost(strong_model, input_tokens=input_tokens, output_tokens=output_tokens)
+    )
+    return CostRecord(
+        route=route, model=model, win_rate=win_rate, threshold=threshold, router=router,
+        input_tokens=int(input_tokens), output_tokens=int(output_tokens),
+        tokens_estimated=tokens_estimated, cost=cost, strong_model=strong_model,
+        strong_cost=strong_cost, router_failed=router_failed, error_type=error_type,
+        run_id=run_id,
+    )
+
+
+@dataclass
+class ModelTotals:
+    """Calls, tokens and known cost of one model."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: Decimal = Decimal(0)
+    unknown_cost_calls: int = 0
+
+
+@dataclass
+class CostTotals:
+    """Sums over a ledger. Costs sum the known values; ``unknown_cost_calls`` counts the rest.
+
+    ``savings`` sums ``strong_cost - cost`` over the calls where both are known.
+    """
+
+    calls: int = 0
+    strong_calls: int = 0
+    router_failures: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_cost: Decimal = Decimal(0)
+    strong_cost: Decimal = Decimal(0)
+    savings: Decimal = Decimal(0)
+    unknown_cost_calls: int = 0
+    by_model: dict[str, ModelTotals] = field(default_factory=dict)
+
+    @property
+    def strong_share(self) -> float:
+        """Share of calls routed to the strong model (0.0 for an empty ledger)."""
+        return self.strong_calls / self.calls if self.calls else 0.0
+
+    def _add(self, r: CostRecord) -> None:
+        self.calls += 1
+        self.strong_calls += r.route == "strong"
+        self.router_failures += r.router_failed
+        self.input_tokens += r.input_tokens
+        self.output_tokens += r.output_tokens
+        m = self.by_model.setdefault(r.model, ModelTotals())
+        m.calls += 1
+        m.input_tokens += r.input_tokens
+        m.output_tokens += r.output_tokens
+        if r.cost is None:
+            self.unknown_cost_calls += 1
+            m.unknown_cost_calls += 1
+        else:
+            self.total_cost += r.cost
+            m.cost += r.cost
+        if r.strong_cost is not None:
+            self.strong_cost += r.strong_cost
+        if r.savings is not None:
+            self.savings += r.savings
+
+    def copy(self) -> CostTotals:
+        return CostTotals(
+            **{k: v for k, v in self.__dict__.items() if k != "by_model"},
+            by_model={k: ModelTotals(**v.__dict__) for k, v in self.by_model.items()},
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls, "strong_calls": self.strong_calls,
+            "strong_share": self.strong_share, "router_failures": self.router_failures,
+            "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+            "total_cost": float(self.total_cost), "strong_cost": float(self.strong_cost),
+            "savings": float(self.savings), "unknown_cost_calls": self.unknown_cost_calls,
+            "by_model": {k: {**v.__dict__, "cost": float(v.cost)} for k, v in self.by_model.items()},
+        }
+
+
+class CostLedger:
+    """A thread-safe list of :class:`CostRecord` with running totals.
+
+    Totals are kept as records arrive (Decimal arithmetic, so they equal the sum of the records
+    exactly); :meth:`totals` returns a snapshot.
+    """
+
+    def __init__(self, records: Iterable[CostRecord] = ()) -> None:
+        self._lock = threading.Lock()
+        self._records: list[CostRecord] = []
+        self._totals = CostTotals()
+        for r in records:
+            self.add(r)
+
+    def add(self, record: CostRecord) -> None:
+        if not isinstance(record, CostRecord):
+            raise TypeError(f"expected a CostRecord, got {type(record).__name__}")
+        with self._lock:
+            self._records.append(record)
+            self._totals._add(record)
+
+    @property
+    def records(self) -> list[CostRecord]:
+        """A copy of the records, in the order they were added."""
+        with self._lock:
+            return list(self._records)
+
+    def totals(self) -> CostTotals:
+        with self._lock:
+            return self._totals.copy()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._records)
+
+    def __repr__(self) -> str:
+        t = self.totals()
+        return (f"CostLedger(calls={t.calls}, strong_share={t.strong_share:.3f}, "
+                f"total_cost={t.total_cost}, strong_cost={t.strong_cost}, savings={t.savings})")

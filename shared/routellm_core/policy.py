@@ -1,0 +1,167 @@
+"""How an adapter turns one call into a decision: the shared default router and the failure policy.
+
+Both framework adapters route the same way: take the query text, score it, compare with the
+threshold, and, when the router itself fails (a broken checkpoint, an encoder error), follow a
+configurable policy instead of failing the user's call. The policy and what happened are
+recorded in the decision, so traces show that a call was routed by the fallback.
+
+Bad input is never covered by the policy: an empty or non-text query and a threshold out of
+range raise before the router is asked.
+
+Example:
+    >>> from routellm_core.policy import decide, get_default_router
+    >>> router = get_default_router()              # loaded once per process, then shared
+    >>> d = decide(router, "Prove that there are infinitely many primes.", threshold=0.5)
+    >>> d.route in ("strong", "weak"), d.router_failed
+    (True, False)
+    >>> sorted(d.as_metadata())[:3]
+    ['routellm_model', 'routellm_route', 'routellm_router']
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from routellm_core.encoders import validate_texts
+from routellm_core.routers.base import Router, RoutingDecision
+
+FailurePolicy = Literal["strong", "weak", "raise"]
+FAILURE_POLICIES: tuple[str, ...] = ("strong", "weak", "raise")
+
+_default_router: Router | None = None
+_default_lock = threading.Lock()
+
+
+def get_default_router() -> Router:
+    """The embedded default router, loaded on first use and shared by every caller after that.
+
+    Adapters hold the router by reference, so building a routed model stays cheap and the
+    weights and the encoder are loaded once per process.
+    """
+    global _default_router
+    if _default_router is None:
+        with _default_lock:
+            if _default_router is None:
+                from routellm_core.checkpoints import load_router
+
+                _default_router = load_router("default")
+    return _default_router
+
+
+class RouterFailure(RuntimeError):
+    """The router failed while scoring and the failure policy is ``"raise"``."""
+
+
+def check_policy(policy: str) -> str:
+    """Return ``policy`` or raise a ``ValueError`` naming the accepted ones."""
+    if policy not in FAILURE_POLICIES:
+        raise ValueError(f"failure_policy must be one of {list(FAILURE_POLICIES)}, got {policy!r}")
+    return policy
+
+
+@dataclass(frozen=True)
+class PolicyDecision(RoutingDecision):
+    """A :class:`RoutingDecision` with the names of both models and the router-failure record.
+
+    ``model`` is the chosen model's name; ``win_rate`` is ``None`` when the router failed, and
+    then ``error_type`` / ``error_message`` say why and the route is the policy's.
+    """
+
+    strong_model: str = ""
+    weak_model: str = ""
+    router_failed: bool = False
+    error_type: str | None = None
+    error_message: str | None = None
+
+    def as_metadata(self) -> dict[str, Any]:
+        """Flat metadata, keys prefixed ``routellm_``; error keys only when the router failed."""
+        data = asdict(self)
+        if not self.router_failed:
+            data.pop("error_type")
+            data.pop("error_message")
+        return {f"routellm_{k}": v for k, v in data.items()}
+
+
+def decide(
+    router: Router,
+    text: str,
+    *,
+    threshold: float | None = None,
+    strong_fraction: float | None = None,
+    policy: str = "strong",
+    models: tuple[str, str] | None = None,
+) -> PolicyDecision:
+    """Route one query; see :func:`decide_many`.
+
+    Give exactly one of ``threshold`` or ``strong_fraction`` (turned into a threshold by the
+    router's calibration table).
+    """
+    t = router.resolve_threshold(threshold, strong_fraction)
+    return decide_many(router, [text], thresholds=[t], policy=policy, models=models)[0]
+
+
+def decide_many(
+    router: Router,
+    texts: Sequence[str],
+    *,
+    thresholds: float | Sequence[float],
+    policy: str = "strong",
+    models: tuple[str, str] | None = None,
+) -> list[PolicyDecision]:
+    """Route many queries with one call to the router (one threshold each, or one for all).
+
+    Args:
+        router: a loaded router.
+        texts: the query texts; empty or non-text items raise ``ValueError`` / ``TypeError``.
+        thresholds: resolved thresholds in [0, 1] (see :meth:`Router.resolve_threshold`).
+        policy: what to do when the router raises while scoring: ``"strong"`` (RouteLLM's
+            choice), ``"weak"``, or ``"raise"`` (:class:`RouterFailure`).
+        models: names of the (strong, weak) models the decision reports; default the
+            router's own pair.
+    """
+    check_policy(policy)
+    texts = validate_texts(texts)
+    if isinstance(thresholds, (int, float)):
+        thresholds = [thresholds] * len(texts)
+    ths = [router.resolve_threshold(threshold=t) for t in thresholds]
+    if len(ths) != len(texts):
+        raise ValueError(f"got {len(ths)} thresholds for {len(texts)} texts")
+    strong, weak = models or (router.strong_model, router.weak_model)
+    try:
+        rates = router.win_rate(texts)
+    except Exception as exc:  # the router failed: the policy decides, and it is recorded
+        if policy == "raise":
+            raise RouterFailure(
+                f"router {router.name!r} failed while scoring {len(texts)} quer"
+                f"{'y' if len(texts) == 1 else 'ies'}: {type(exc).__name__}: {exc}"
+            ) from exc
+        return [
+            PolicyDecision(
+                route=policy,  # type: ignore[arg-type]
+                model=strong if policy == "strong" else weak,
+                win_rate=None,  # type: ignore[arg-type]
+                threshold=t,
+                router=router.name,
+                strong_model=strong,
+                weak_model=weak,
+                router_failed=True,
+                error_type=type(exc).__name__,
+                error_message=str(exc)[:500],
+            )
+            for t in ths
+        ]
+    return [
+        PolicyDecision(
+            route="strong" if r >= t else "weak",
+            model=strong if r >= t else weak,
+            win_rate=float(r),
+            threshold=t,
+            router=router.name,
+            strong_model=strong,
+            weak_model=weak,
+        )
+        for r, t in zip(rates, ths)
+    ]

@@ -1,0 +1,1 @@
+"""Tests of the LangChain adapter (langchain_routellm)."""
