@@ -66,12 +66,12 @@ class PriceSource:
         use_library: bool = True,
         provider_id: str | None = None,
     ) -> None:
+        for m, p in (prices or {}).items():
+            if not isinstance(p, (tuple, list)) or len(p) != 2:
+                raise ValueError(f"price of {m!r} must be (input_per_million, output_per_million), got {p!r}")
         self.prices = {
             str(m): (_dec(p[0]), _dec(p[1])) for m, p in (prices or {}).items()
         }
-        for m, p in (prices or {}).items():
-            if len(p) != 2:
-                raise ValueError(f"price of {m!r} must be (input_per_million, output_per_million), got {p!r}")
         self.use_library = use_library
         self.provider_id = provider_id
         self._warned: set[str] = set()
