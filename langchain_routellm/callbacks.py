@@ -29,9 +29,8 @@ from routellm_core.costs import (
     CostRecord,
     CostTotals,
     PriceSource,
-    count_tokens,
     cost_record,
-    estimate_message_tokens,
+    token_counts,
 )
 
 
@@ -96,12 +95,9 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
                     out_text += g.text or ""
                     tool_calls = getattr(g.message, "tool_calls", None) or []
                     out_text += "".join(str(tc.get("args", "")) for tc in tool_calls)
-        if usage:
-            in_tok, out_tok, estimated = int(usage["input_tokens"]), int(usage["output_tokens"]), False
-        else:
-            in_tok = estimate_message_tokens(prompt_texts)
-            out_tok = count_tokens(out_text) if out_text else 0
-            estimated = True
+        in_tok, out_tok, estimated = token_counts(
+            (usage["input_tokens"], usage["output_tokens"]) if usage else None,
+            prompt_texts=prompt_texts, output_text=out_text)
         self.ledger.add(cost_record(
             route=meta["routellm_route"],
             model=meta.get("routellm_model", ""),

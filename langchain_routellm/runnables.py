@@ -18,14 +18,14 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializa
 from langchain_core.runnables.config import ensure_config, get_config_list, run_in_executor
 from pydantic import ConfigDict, Field, model_validator
 
-from routellm_core.calibration import check_strong_fraction, check_threshold
 from routellm_core.policy import (
     FAILURE_POLICIES,
     PolicyDecision,
-    check_policy,
+    check_routing_settings,
     decide_many,
     get_default_router,
 )
+from routellm_core.queries import check_query_text, query_from_turns
 from routellm_core.routers.base import Router
 
 THRESHOLD_KEY = "routellm_threshold"
@@ -50,29 +50,8 @@ def message_text(message: BaseMessage) -> str:
 def query_from_messages(messages: Sequence[BaseMessage], query_from: Any = "last_user") -> str:
     """The text to route on: the last user turn (RouteLLM), all user turns, or a callable's."""
     if callable(query_from):
-        text = query_from(list(messages))
-        if not isinstance(text, str):
-            raise TypeError(f"query_from callable must return a str, got {type(text).__name__}")
-        if not text.strip():
-            raise ValueError("query_from callable returned an empty query; routing needs text")
-        return text
-    users = [m for m in messages if m.type == "human"]
-    if not users:
-        kinds = sorted({m.type for m in messages}) or ["nothing"]
-        raise ValueError(f"no user message to route on: the input holds {', '.join(kinds)}. "
-                         "Routing scores the user's text; pass query_from=callable to choose another")
-    if query_from == "last_user":
-        text = message_text(users[-1])
-        if not text.strip():
-            raise ValueError("the last user message has no text content (only non-text blocks "
-                             "such as images or files, or empty text); routing needs text")
-        return text
-    if query_from == "all_user":
-        text = "\n\n".join(t for t in (message_text(m) for m in users) if t.strip())
-        if not text:
-            raise ValueError("the user messages have no text content; routing needs text")
-        return text
-    raise ValueError(f"query_from must be 'last_user', 'all_user' or a callable, got {query_from!r}")
+        return check_query_text(query_from(list(messages)), "the query_from callable's result")
+    return query_from_turns([(m.type, message_text(m)) for m in messages], query_from)
 
 
 def default_query_text(value: Any) -> str:
@@ -208,16 +187,7 @@ async def arun_batch(self: Any, targets: dict[str, Runnable], inputs: list[Any],
 
 
 def _check_routing_fields(obj: Any) -> Any:
-    if obj.threshold is not None and obj.strong_fraction is not None:
-        raise ValueError("give one of threshold or strong_fraction, not both")
-    if obj.threshold is None and obj.strong_fraction is None:
-        raise ValueError("give threshold (a win rate in [0, 1]) or strong_fraction (a target "
-                         "share of strong calls in [0, 1])")
-    if obj.threshold is not None:
-        check_threshold(obj.threshold)
-    else:
-        check_strong_fraction(obj.strong_fraction)
-    check_policy(obj.failure_policy)
+    check_routing_settings(obj.threshold, obj.strong_fraction, obj.failure_policy)
     return obj
 
 

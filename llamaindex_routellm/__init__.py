@@ -1,0 +1,26 @@
+"""LlamaIndex adapter: a routed LLM, routing and cost instrumentation events, a cost handler.
+
+Example:
+    .. code-block:: python
+
+        from llama_index.core.instrumentation import get_dispatcher
+        from llamaindex_routellm import RouteLLM, RoutingCostEventHandler
+
+        llm = RouteLLM(strong=my_big_llm, weak=my_small_llm, strong_fraction=0.3)
+        costs = RoutingCostEventHandler()
+        get_dispatcher().add_event_handler(costs)
+        index.as_query_engine(llm=llm).query("Prove that there are infinitely many primes.")
+        print(costs.totals.total_cost, costs.totals.savings, costs.totals.strong_share)
+"""
+
+from llamaindex_routellm.events import RoutingCostEvent, RoutingDecisionEvent
+from llamaindex_routellm.handlers import RoutingCostEventHandler
+from llamaindex_routellm.llms import RouteLLM, routing_overrides
+
+__all__ = [
+    "RouteLLM",
+    "RoutingCostEvent",
+    "RoutingCostEventHandler",
+    "RoutingDecisionEvent",
+    "routing_overrides",
+]

@@ -168,6 +168,31 @@ def estimate_message_tokens(texts: Sequence[str], *, encoding: str = DEFAULT_ENC
     return sum(count_tokens(t, encoding=encoding) + 3 for t in texts) + 3
 
 
+def token_counts(
+    usage: tuple[int, int] | None,
+    *,
+    prompt_texts: Sequence[str],
+    output_text: str | None,
+    chat: bool = True,
+) -> tuple[int, int, bool]:
+    """``(input_tokens, output_tokens, estimated)`` of one call.
+
+    The model's reported usage where it has one; otherwise a tiktoken estimate of the prompt
+    (chat messages, or a plain completion prompt when ``chat`` is false) and of the output,
+    flagged as estimated.
+
+    Example:
+        >>> token_counts((12, 3), prompt_texts=["hi"], output_text="hello")
+        (12, 3, False)
+        >>> token_counts(None, prompt_texts=["hello world"], output_text="hi")
+        (8, 1, True)
+    """
+    if usage is not None:
+        return int(usage[0]), int(usage[1]), False
+    prompt = estimate_message_tokens(prompt_texts) if chat else count_tokens("".join(prompt_texts))
+    return prompt, (count_tokens(output_text) if output_text else 0), True
+
+
 # --------------------------------------------------------------------------- records
 @dataclass(frozen=True)
 class CostRecord:

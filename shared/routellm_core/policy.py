@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from routellm_core.calibration import check_strong_fraction, check_threshold
 from routellm_core.encoders import validate_texts
 from routellm_core.routers.base import Router, RoutingDecision
 
@@ -60,6 +61,21 @@ def check_policy(policy: str) -> str:
     if policy not in FAILURE_POLICIES:
         raise ValueError(f"failure_policy must be one of {list(FAILURE_POLICIES)}, got {policy!r}")
     return policy
+
+
+def check_routing_settings(threshold: float | None, strong_fraction: float | None, policy: str) -> None:
+    """Check an adapter's settings: exactly one of ``threshold`` / ``strong_fraction``, each in
+    [0, 1], and a known failure policy; raise a ``ValueError`` / ``TypeError`` naming the problem."""
+    if threshold is not None and strong_fraction is not None:
+        raise ValueError("give one of threshold or strong_fraction, not both")
+    if threshold is None and strong_fraction is None:
+        raise ValueError("give threshold (a win rate in [0, 1]) or strong_fraction (a target "
+                         "share of strong calls in [0, 1])")
+    if threshold is not None:
+        check_threshold(threshold)
+    else:
+        check_strong_fraction(strong_fraction)  # type: ignore[arg-type]
+    check_policy(policy)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,130 @@
+"""Instrumentation events of routed calls: the routing decision and the call's cost.
+
+Both are dispatched by :class:`~llamaindex_routellm.RouteLLM` through LlamaIndex's
+instrumentation (``get_dispatcher("llamaindex_routellm.llms")``, which propagates to the root
+dispatcher), so any ``BaseEventHandler`` on the root dispatcher sees them next to the chosen
+model's own ``LLMChatStartEvent`` / ``LLMChatEndEvent``.
+
+Example:
+    .. code-block:: python
+
+        from llama_index.core.instrumentation import get_dispatcher
+        from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+        from llamaindex_routellm import RoutingCostEvent, RoutingDecisionEvent
+
+        class Printer(BaseEventHandler):
+            def handle(self, event, **kwargs):
+                if isinstance(event, RoutingDecisionEvent):
+                    print(event.route, event.model, event.win_rate, event.threshold)
+                elif isinstance(event, RoutingCostEvent):
+                    print(event.model, event.input_tokens, event.output_tokens, event.cost)
+
+        get_dispatcher().add_event_handler(Printer())
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Optional
+
+from llama_index.core.bridge.pydantic import Field
+from llama_index.core.instrumentation.events import BaseEvent
+
+from routellm_core.costs import CostRecord
+from routellm_core.policy import PolicyDecision
+
+
+class RoutingDecisionEvent(BaseEvent):
+    """The router's decision for one call, dispatched before the chosen model is called.
+
+    ``win_rate`` is ``None`` when the router failed; then ``router_failed`` is true, the route
+    is the failure policy's, and ``error_type`` / ``error_message`` say why.
+    """
+
+    call: str = Field(description="The routed method: chat, complete, stream_chat, chat_with_tools, ...")
+    route: str = Field(description="'strong' or 'weak'.")
+    model: str = Field(description="Name of the chosen model.")
+    strong_model: str = Field(description="Name of the strong model.")
+    weak_model: str = Field(description="Name of the weak model.")
+    win_rate: Optional[float] = Field(description="P(strong beats weak) for the query; None if the router failed.")
+    threshold: float = Field(description="Strong exactly when win_rate >= threshold.")
+    router: str = Field(description="The router's name, e.g. 'sw_ranking'.")
+    router_failed: bool = Field(default=False, description="The router raised; the failure policy routed.")
+    error_type: Optional[str] = Field(default=None, description="Exception type when the router failed.")
+    error_message: Optional[str] = Field(default=None, description="Exception message when the router failed.")
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "RoutingDecisionEvent"
+
+    @classmethod
+    def from_decision(cls, decision: PolicyDecision, call: str) -> RoutingDecisionEvent:
+        return cls(
+            call=call, route=decision.route, model=decision.model,
+            strong_model=decision.strong_model, weak_model=decision.weak_model,
+            win_rate=decision.win_rate, threshold=decision.threshold, router=decision.router,
+            router_failed=decision.router_failed, error_type=decision.error_type,
+            error_message=decision.error_message,
+        )
+
+
+class RoutingCostEvent(BaseEvent):
+    """Tokens and dollars of one routed call, dispatched when the call completes.
+
+    For streaming calls it comes after the stream is exhausted. Tokens are the chosen model's
+    reported usage; where it reports none they are estimated with tiktoken and
+    ``tokens_estimated`` is true. ``strong_cost`` is the counterfactual: the same tokens priced
+    at the strong model. A cost is ``None`` when the model has no known price.
+    """
+
+    call: str = Field(description="The routed method.")
+    decision_id: str = Field(description="id_ of the RoutingDecisionEvent of this call.")
+    route: str
+    model: str
+    strong_model: str
+    win_rate: Optional[float]
+    threshold: float
+    router: str
+    input_tokens: int
+    output_tokens: int
+    tokens_estimated: bool
+    cost: Optional[Decimal] = Field(description="Dollars, or None when the model has no price.")
+    strong_cost: Optional[Decimal] = Field(description="The same tokens at the strong model's price.")
+    router_failed: bool = False
+    error_type: Optional[str] = None
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "RoutingCostEvent"
+
+    @property
+    def savings(self) -> Optional[Decimal]:
+        """``strong_cost - cost``, or ``None`` when either is unknown."""
+        if self.cost is None or self.strong_cost is None:
+            return None
+        return self.strong_cost - self.cost
+
+    @classmethod
+    def from_record(cls, record: CostRecord, *, call: str, decision_id: str) -> RoutingCostEvent:
+        return cls(
+            call=call, decision_id=decision_id, route=record.route, model=record.model,
+            strong_model=record.strong_model, win_rate=record.win_rate,
+            threshold=record.threshold, router=record.router, input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens, tokens_estimated=record.tokens_estimated,
+            cost=record.cost, strong_cost=record.strong_cost,
+            router_failed=record.router_failed, error_type=record.error_type,
+        )
+
+    def to_record(self) -> CostRecord:
+        """The event as the core's :class:`~routellm_core.costs.CostRecord`."""
+        return CostRecord(
+            route=self.route, model=self.model, win_rate=self.win_rate,
+            threshold=self.threshold, router=self.router, input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens, tokens_estimated=self.tokens_estimated,
+            cost=self.cost, strong_model=self.strong_model, strong_cost=self.strong_cost,
+            router_failed=self.router_failed, error_type=self.error_type,
+            run_id=self.decision_id,
+        )
+
+
+__all__ = ["RoutingCostEvent", "RoutingDecisionEvent"]

@@ -1,0 +1,506 @@
+"""``RouteLLM``: a LlamaIndex LLM that routes every call to a strong or a weak LLM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Sequence
+from contextvars import ContextVar
+from typing import Any, Optional, Union
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+    MessageRole,
+    TextBlock,
+)
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, model_validator
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import LLM, ToolSelection
+
+from llamaindex_routellm.events import RoutingCostEvent, RoutingDecisionEvent
+from routellm_core.calibration import check_strong_fraction, check_threshold
+from routellm_core.costs import PriceSource, cost_record, token_counts
+from routellm_core.policy import (
+    FAILURE_POLICIES,
+    PolicyDecision,
+    check_routing_settings,
+    decide_many,
+    get_default_router,
+)
+from routellm_core.queries import check_query_mode, check_query_text, query_from_turns
+from routellm_core.routers.base import Router
+
+dispatcher = get_dispatcher(__name__)
+
+THRESHOLD_KWARG = "routellm_threshold"
+STRONG_FRACTION_KWARG = "routellm_strong_fraction"
+_DECISION_KWARG = "routellm_decision"
+# (owner id, query text, threshold, strong_fraction) set by predict()/stream() for the calls inside
+_call_ctx: ContextVar[Optional[tuple[int, Optional[str], Optional[float], Optional[float]]]] = ContextVar(
+    "routellm_llamaindex_call", default=None)
+_overrides: ContextVar[Optional[tuple[Optional[float], Optional[float]]]] = ContextVar(
+    "routellm_llamaindex_overrides", default=None)
+
+
+@contextlib.contextmanager
+def routing_overrides(*, threshold: float | None = None,
+                      strong_fraction: float | None = None) -> Iterator[None]:
+    """Route every ``RouteLLM`` call inside the block with this threshold or strong share.
+
+    For calls that take no extra arguments, e.g. ``query_engine.query(...)``::
+
+        with routing_overrides(threshold=0.7):
+            query_engine.query("...")
+    """
+    if (threshold is None) == (strong_fraction is None):
+        raise ValueError("give exactly one of threshold or strong_fraction")
+    if threshold is not None:
+        check_threshold(threshold)
+    else:
+        check_strong_fraction(strong_fraction)  # type: ignore[arg-type]
+    token = _overrides.set((threshold, strong_fraction))
+    try:
+        yield
+    finally:
+        _overrides.reset(token)
+
+
+def llm_name(llm: Any) -> str:
+    """An LLM's name: its metadata ``model_name``, else a ``model`` / ``model_name`` field, else its class."""
+    try:
+        name = llm.metadata.model_name
+    except Exception:  # a metadata property that needs a client
+        name = None
+    if isinstance(name, str) and name and name != "unknown":
+        return name
+    for attr in ("model", "model_name", "model_id"):
+        value = getattr(llm, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(llm).__name__
+
+
+def message_text(message: ChatMessage) -> str:
+    """The text blocks of a message, joined by newlines ("" when it has none)."""
+    return "\n".join(b.text for b in message.blocks if isinstance(b, TextBlock) and b.text)
+
+
+def _usage(resp: Any) -> tuple[int, int] | None:
+    """(input, output) tokens the model reported in ``raw`` or ``additional_kwargs``, if any."""
+    candidates: list[Any] = []
+    raw = getattr(resp, "raw", None)
+    if raw is not None:
+        if isinstance(raw, dict):
+            candidates += [raw.get("usage"), raw.get("usage_metadata")]
+        else:
+            candidates += [getattr(raw, "usage", None), getattr(raw, "usage_metadata", None)]
+    candidates.append(getattr(resp, "additional_kwargs", None))
+    for usage in candidates:
+        if usage is None:
+            continue
+        if not isinstance(usage, dict):
+            usage = usage.model_dump() if hasattr(usage, "model_dump") else getattr(usage, "__dict__", {})
+        inp = next((usage[k] for k in ("prompt_tokens", "input_tokens", "prompt_token_count") if k in usage), None)
+        out = next((usage[k] for k in ("completion_tokens", "output_tokens", "candidates_token_count")
+                    if k in usage), None)
+        if isinstance(inp, int) and isinstance(out, int):
+            return inp, out
+    return None
+
+
+def _output_text(resp: Any) -> str:
+    if isinstance(resp, CompletionResponse):
+        return resp.text or ""
+    msg = resp.message
+    text = message_text(msg)
+    calls = msg.additional_kwargs.get("tool_calls")
+    blocks = [b for b in msg.blocks if getattr(b, "block_type", None) == "tool_call"]
+    if calls:
+        text += json.dumps(calls, default=str)
+    for b in blocks:
+        text += f"{b.tool_name}{json.dumps(b.tool_kwargs, default=str)}"
+    return text
+
+
+class RouteLLM(FunctionCallingLLM):
+    """A strong and a weak LlamaIndex LLM behind a learned router (RouteLLM).
+
+    For every call it scores the query and hands the *original* call to the chosen LLM: chat,
+    complete, their streaming and async forms, and tool calling. The query is the last user turn
+    (``query_from="all_user"`` or a callable for more); inside ``predict`` / ``stream`` (what
+    query engines call) it is the prompt's ``query_str`` / ``question``, the user's question,
+    not the whole templated prompt with retrieved context.
+
+    Counted once: ``RouteLLM``'s own methods carry no LLM callback decorator and dispatch no LLM
+    events; the chosen LLM's decorated call is the one ``TokenCountingHandler`` and LLM events
+    see. Attach callback handlers to the child LLMs (or to ``Settings.callback_manager`` before
+    building them). Each call dispatches a :class:`RoutingDecisionEvent` and, when it completes,
+    a :class:`RoutingCostEvent`.
+
+    Instantiate:
+        .. code-block:: python
+
+            from llamaindex_routellm import RouteLLM
+
+            llm = RouteLLM(strong=OpenAI(model="gpt-4o"), weak=OpenAI(model="gpt-4o-mini"),
+                           strong_fraction=0.3)     # or threshold=0.58
+
+    Use:
+        .. code-block:: python
+
+            index.as_query_engine(llm=llm).query("...")
+            llm.complete("...", routellm_threshold=0.6)        # per call
+            strict = llm.with_routing(threshold=0.9)          # another engine, same router
+
+    ``router=None`` uses the embedded default, loaded once per process on first use and shared
+    by reference, so building a ``RouteLLM`` is cheap.
+    """
+
+    strong: LLM = Field(description="The strong (expensive) LLM.")
+    weak: LLM = Field(description="The weak (cheap) LLM.")
+    router: Optional[Any] = Field(
+        default=None, exclude=True, description="A loaded routellm_core Router; None = the shared embedded default.")
+    threshold: Optional[float] = Field(default=None, description="Strong exactly when win_rate >= threshold.")
+    strong_fraction: Optional[float] = Field(
+        default=None, description="Target share of strong calls, via the router's calibration table.")
+    failure_policy: str = Field(default="strong", description=f"When the router fails: one of {FAILURE_POLICIES}.")
+    query_from: Union[str, Callable[[list[ChatMessage]], str]] = Field(
+        default="last_user", exclude=True,
+        description="What to score: 'last_user' (RouteLLM), 'all_user', or a callable over the messages.")
+    prompt_query_keys: tuple[str, ...] = Field(
+        default=("query_str", "question"),
+        description="Prompt variables of predict()/stream() that hold the user's question.")
+    prices: Optional[Any] = Field(
+        default=None, exclude=True,
+        description="{model: (input_per_million, output_per_million)} or a PriceSource; else genai-prices.")
+
+    _prices: PriceSource = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _validate_routing(self) -> RouteLLM:
+        check_routing_settings(self.threshold, self.strong_fraction, self.failure_policy)
+        check_query_mode(self.query_from)
+        if self.router is not None and not isinstance(self.router, Router):
+            raise TypeError(f"router must be a loaded routellm_core Router or None, got {type(self.router).__name__}")
+        p = self.prices
+        self._prices = p if isinstance(p, PriceSource) else PriceSource(p)
+        return self
+
+    # ------------------------------------------------------------------ identity
+    @classmethod
+    def class_name(cls) -> str:
+        return "RouteLLM"
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        """What both models can serve: the smaller context window and output size."""
+        s, w = self.strong.metadata, self.weak.metadata
+        return LLMMetadata(
+            context_window=min(s.context_window, w.context_window),
+            num_output=min(s.num_output, w.num_output),
+            is_chat_model=s.is_chat_model and w.is_chat_model,
+            is_function_calling_model=s.is_function_calling_model and w.is_function_calling_model,
+            model_name=f"routellm({llm_name(self.strong)}|{llm_name(self.weak)})",
+            system_role=s.system_role,
+        )
+
+    def with_routing(self, *, threshold: float | None = None,
+                     strong_fraction: float | None = None) -> RouteLLM:
+        """A copy routed with another threshold or strong share, sharing the models and router."""
+        if (threshold is None) == (strong_fraction is None):
+            raise ValueError("give exactly one of threshold or strong_fraction")
+        return RouteLLM(
+            strong=self.strong, weak=self.weak, router=self.router, threshold=threshold,
+            strong_fraction=strong_fraction, failure_policy=self.failure_policy,
+            query_from=self.query_from, prompt_query_keys=self.prompt_query_keys,
+            prices=self._prices, callback_manager=self.callback_manager,
+            system_prompt=self.system_prompt, messages_to_prompt=self.messages_to_prompt,
+            completion_to_prompt=self.completion_to_prompt,
+        )
+
+    # ------------------------------------------------------------------ routing
+    def _router(self) -> Router:
+        return self.router if self.router is not None else get_default_router()
+
+    def _names(self) -> tuple[str, str]:
+        return llm_name(self.strong), llm_name(self.weak)
+
+    def _ctx(self) -> tuple[Optional[str], Optional[float], Optional[float]]:
+        ctx = _call_ctx.get()
+        if ctx is None or ctx[0] != id(self):
+            return None, None, None
+        return ctx[1], ctx[2], ctx[3]
+
+    def _threshold(self, kwargs: dict[str, Any]) -> float:
+        t, f = kwargs.pop(THRESHOLD_KWARG, None), kwargs.pop(STRONG_FRACTION_KWARG, None)
+        if t is not None and f is not None:
+            raise ValueError(f"give one of {THRESHOLD_KWARG!r} or {STRONG_FRACTION_KWARG!r}, not both")
+        if t is None and f is None:
+            _, t, f = self._ctx()
+        if t is None and f is None and _overrides.get() is not None:
+            t, f = _overrides.get()  # type: ignore[misc]
+        if t is None and f is None:
+            t, f = self.threshold, self.strong_fraction
+        return self._router().resolve_threshold(t, f)
+
+    def _query(self, messages: Sequence[ChatMessage] | None, prompt: str | None) -> str:
+        query, _, _ = self._ctx()
+        if query is not None:
+            return check_query_text(query, "the prompt's question")
+        if messages is None:
+            messages = [ChatMessage(role=MessageRole.USER, content=check_query_text(prompt, "the prompt"))]
+        if callable(self.query_from):
+            return check_query_text(self.query_from(list(messages)), "the text query_from returned")
+        return query_from_turns([(m.role.value, message_text(m)) for m in messages], self.query_from)
+
+    def decide(self, messages: Sequence[ChatMessage] | None = None, prompt: str | None = None,
+               **kwargs: Any) -> PolicyDecision:
+        """The decision for ``messages`` (or a completion ``prompt``) without calling a model."""
+        threshold = self._threshold(dict(kwargs))
+        text = self._query(messages, prompt)
+        return decide_many(self._router(), [text], thresholds=[threshold],
+                           policy=self.failure_policy, models=self._names())[0]
+
+    def _route(self, call: str, messages: Sequence[ChatMessage] | None, prompt: str | None,
+               kwargs: dict[str, Any]) -> tuple[PolicyDecision, str, dict[str, Any]]:
+        kwargs = dict(kwargs)
+        pinned = kwargs.pop(_DECISION_KWARG, None)
+        if pinned is not None:  # decided in _prepare_chat_with_tools
+            kwargs.pop(THRESHOLD_KWARG, None), kwargs.pop(STRONG_FRACTION_KWARG, None)
+            return pinned[0], pinned[1], kwargs
+        threshold = self._threshold(kwargs)
+        text = self._query(messages, prompt)
+        d = decide_many(self._router(), [text], thresholds=[threshold],
+                        policy=self.failure_policy, models=self._names())[0]
+        event = RoutingDecisionEvent.from_decision(d, call)
+        dispatcher.event(event)
+        return d, event.id_, kwargs
+
+    async def _aroute(self, call: str, messages: Sequence[ChatMessage] | None, prompt: str | None,
+                      kwargs: dict[str, Any]) -> tuple[PolicyDecision, str, dict[str, Any]]:
+        if _DECISION_KWARG in kwargs:
+            return self._route(call, messages, prompt, kwargs)
+        return await asyncio.to_thread(self._route, call, messages, prompt, kwargs)
+
+    def _child(self, d: PolicyDecision) -> LLM:
+        return self.strong if d.route == "strong" else self.weak
+
+    def _tool_child(self, d: PolicyDecision) -> FunctionCallingLLM:
+        child = self._child(d)
+        if not isinstance(child, FunctionCallingLLM) or not child.metadata.is_function_calling_model:
+            raise TypeError(f"the {d.route} model {llm_name(child)!r} ({type(child).__name__}) does not "
+                            "support tool calling; RouteLLM calls tools only when both models are "
+                            "function-calling LLMs")
+        return child
+
+    # ------------------------------------------------------------------ recording
+    def _tag(self, resp: Any, d: PolicyDecision) -> Any:
+        resp.additional_kwargs = {**(resp.additional_kwargs or {}), **d.as_metadata()}
+        return resp
+
+    def _record(self, call: str, d: PolicyDecision, decision_id: str, resp: Any,
+                messages: Sequence[ChatMessage] | None, prompt: str | None,
+                usage: tuple[int, int] | None = None, text: str | None = None) -> None:
+        usage = usage if usage is not None else _usage(resp)
+        inp, out, estimated = token_counts(
+            usage,
+            prompt_texts=[message_text(m) for m in messages] if messages is not None else [prompt or ""],
+            output_text=(text if text is not None else _output_text(resp)) if usage is None else None,
+            chat=messages is not None,
+        )
+        record = cost_record(
+            route=d.route, model=d.model, strong_model=d.strong_model, win_rate=d.win_rate,
+            threshold=d.threshold, router=d.router, input_tokens=inp, output_tokens=out,
+            prices=self._prices, tokens_estimated=estimated, router_failed=d.router_failed,
+            error_type=d.error_type, run_id=decision_id)
+        dispatcher.event(RoutingCostEvent.from_record(record, call=call, decision_id=decision_id))
+
+    def _wrap(self, call: str, d: PolicyDecision, decision_id: str, gen: Any,
+              messages: Sequence[ChatMessage] | None, prompt: str | None) -> Generator[Any, None, None]:
+        last, usage, text = None, None, ""
+        for chunk in gen:
+            last = chunk
+            usage = _usage(chunk) or usage
+            text = chunk.text if isinstance(chunk, CompletionResponse) else _output_text(chunk)
+            yield self._tag(chunk, d)
+        self._record(call, d, decision_id, last, messages, prompt, usage=usage, text=text)
+
+    async def _awrap(self, call: str, d: PolicyDecision, decision_id: str, gen: Any,
+                     messages: Sequence[ChatMessage] | None,
+                     prompt: str | None) -> AsyncGenerator[Any, None]:
+        last, usage, text = None, None, ""
+        async for chunk in gen:
+            last = chunk
+            usage = _usage(chunk) or usage
+            text = chunk.text if isinstance(chunk, CompletionResponse) else _output_text(chunk)
+            yield self._tag(chunk, d)
+        self._record(call, d, decision_id, last, messages, prompt, usage=usage, text=text)
+
+    # ------------------------------------------------------------------ chat / complete
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        d, did, kwargs = self._route("chat", messages, None, kwargs)
+        resp = self._child(d).chat(messages, **kwargs)
+        self._record("chat", d, did, resp, messages, None)
+        return self._tag(resp, d)
+
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        d, did, kwargs = self._route("complete", None, prompt, kwargs)
+        resp = self._child(d).complete(prompt, formatted=formatted, **kwargs)
+        self._record("complete", d, did, resp, None, prompt)
+        return self._tag(resp, d)
+
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        d, did, kwargs = self._route("stream_chat", messages, None, kwargs)
+        gen = self._child(d).stream_chat(messages, **kwargs)
+        return self._wrap("stream_chat", d, did, gen, messages, None)
+
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        d, did, kwargs = self._route("stream_complete", None, prompt, kwargs)
+        gen = self._child(d).stream_complete(prompt, formatted=formatted, **kwargs)
+        return self._wrap("stream_complete", d, did, gen, None, prompt)
+
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        d, did, kwargs = await self._aroute("achat", messages, None, kwargs)
+        resp = await self._child(d).achat(messages, **kwargs)
+        self._record("achat", d, did, resp, messages, None)
+        return self._tag(resp, d)
+
+    async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        d, did, kwargs = await self._aroute("acomplete", None, prompt, kwargs)
+        resp = await self._child(d).acomplete(prompt, formatted=formatted, **kwargs)
+        self._record("acomplete", d, did, resp, None, prompt)
+        return self._tag(resp, d)
+
+    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        d, did, kwargs = await self._aroute("astream_chat", messages, None, kwargs)
+        gen = await self._child(d).astream_chat(messages, **kwargs)
+        return self._awrap("astream_chat", d, did, gen, messages, None)
+
+    async def astream_complete(self, prompt: str, formatted: bool = False,
+                               **kwargs: Any) -> CompletionResponseAsyncGen:
+        d, did, kwargs = await self._aroute("astream_complete", None, prompt, kwargs)
+        gen = await self._child(d).astream_complete(prompt, formatted=formatted, **kwargs)
+        return self._awrap("astream_complete", d, did, gen, None, prompt)
+
+    # ------------------------------------------------------------------ predict: route on the question
+    @contextlib.contextmanager
+    def _prompt_ctx(self, prompt: Any, prompt_args: dict[str, Any]) -> Iterator[None]:
+        t, f = prompt_args.pop(THRESHOLD_KWARG, None), prompt_args.pop(STRONG_FRACTION_KWARG, None)
+        # the question is a prompt variable, or partially formatted into the template (Refine)
+        variables = {**(getattr(prompt, "kwargs", None) or {}), **prompt_args}
+        query = next((variables[k] for k in self.prompt_query_keys
+                      if isinstance(variables.get(k), str) and variables[k].strip()), None)
+        if query is None and t is None and f is None:
+            yield
+            return
+        token = _call_ctx.set((id(self), query, t, f))
+        try:
+            yield
+        finally:
+            _call_ctx.reset(token)
+
+    def predict(self, prompt: Any, output_cls: Any = None, **prompt_args: Any) -> str:
+        with self._prompt_ctx(prompt, prompt_args):
+            return super().predict(prompt, output_cls=output_cls, **prompt_args)
+
+    def stream(self, prompt: Any, output_cls: Any = None, **prompt_args: Any) -> Any:
+        with self._prompt_ctx(prompt, prompt_args):
+            return super().stream(prompt, output_cls=output_cls, **prompt_args)
+
+    async def apredict(self, prompt: Any, output_cls: Any = None, **prompt_args: Any) -> str:
+        with self._prompt_ctx(prompt, prompt_args):
+            return await super().apredict(prompt, output_cls=output_cls, **prompt_args)
+
+    async def astream(self, prompt: Any, output_cls: Any = None, **prompt_args: Any) -> Any:
+        with self._prompt_ctx(prompt, prompt_args):
+            return await super().astream(prompt, output_cls=output_cls, **prompt_args)
+
+    # ------------------------------------------------------------------ tools
+    @staticmethod
+    def _tool_messages(user_msg: Any, chat_history: Any) -> list[ChatMessage]:
+        messages = list(chat_history or [])
+        if isinstance(user_msg, str):
+            messages.append(ChatMessage(role=MessageRole.USER, content=user_msg))
+        elif user_msg is not None:
+            messages.append(user_msg)
+        return messages
+
+    def chat_with_tools(self, tools: Sequence[Any], user_msg: Any = None, chat_history: Any = None,
+                        verbose: bool = False, allow_parallel_tool_calls: bool = False,
+                        tool_required: bool = False, **kwargs: Any) -> ChatResponse:
+        messages = self._tool_messages(user_msg, chat_history)
+        d, did, kwargs = self._route("chat_with_tools", messages, None, kwargs)
+        resp = self._tool_child(d).chat_with_tools(
+            tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
+            allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs)
+        self._record("chat_with_tools", d, did, resp, messages, None)
+        return self._tag(resp, d)
+
+    async def achat_with_tools(self, tools: Sequence[Any], user_msg: Any = None, chat_history: Any = None,
+                               verbose: bool = False, allow_parallel_tool_calls: bool = False,
+                               tool_required: bool = False, **kwargs: Any) -> ChatResponse:
+        messages = self._tool_messages(user_msg, chat_history)
+        d, did, kwargs = await self._aroute("achat_with_tools", messages, None, kwargs)
+        resp = await self._tool_child(d).achat_with_tools(
+            tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
+            allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs)
+        self._record("achat_with_tools", d, did, resp, messages, None)
+        return self._tag(resp, d)
+
+    def stream_chat_with_tools(self, tools: Sequence[Any], user_msg: Any = None, chat_history: Any = None,
+                               verbose: bool = False, allow_parallel_tool_calls: bool = False,
+                               tool_required: bool = False, **kwargs: Any) -> ChatResponseGen:
+        messages = self._tool_messages(user_msg, chat_history)
+        d, did, kwargs = self._route("stream_chat_with_tools", messages, None, kwargs)
+        gen = self._tool_child(d).stream_chat_with_tools(
+            tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
+            allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs)
+        return self._wrap("stream_chat_with_tools", d, did, gen, messages, None)
+
+    async def astream_chat_with_tools(self, tools: Sequence[Any], user_msg: Any = None,
+                                      chat_history: Any = None, verbose: bool = False,
+                                      allow_parallel_tool_calls: bool = False,
+                                      tool_required: bool = False, **kwargs: Any) -> ChatResponseAsyncGen:
+        messages = self._tool_messages(user_msg, chat_history)
+        d, did, kwargs = await self._aroute("astream_chat_with_tools", messages, None, kwargs)
+        gen = await self._tool_child(d).astream_chat_with_tools(
+            tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
+            allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs)
+        return self._awrap("astream_chat_with_tools", d, did, gen, messages, None)
+
+    def _prepare_chat_with_tools(self, tools: Sequence[Any], user_msg: Any = None,
+                                 chat_history: Any = None, verbose: bool = False,
+                                 allow_parallel_tool_calls: bool = False, tool_required: bool = False,
+                                 **kwargs: Any) -> dict[str, Any]:
+        """Decide now and let the chosen model format the tools; the following ``chat`` /
+        ``stream_chat`` with these kwargs goes to that model (the decision travels in them)."""
+        messages = self._tool_messages(user_msg, chat_history)
+        d, did, kwargs = self._route("chat_with_tools", messages, None, kwargs)
+        prepared = self._tool_child(d)._prepare_chat_with_tools_compat(
+            tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
+            allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs)
+        return {**prepared, _DECISION_KWARG: (d, did)}
+
+    def get_tool_calls_from_response(self, response: ChatResponse, error_on_no_tool_call: bool = True,
+                                     **kwargs: Any) -> list[ToolSelection]:
+        """Parse tool calls with the model that wrote ``response`` (read from its routing metadata)."""
+        route = (response.additional_kwargs or {}).get("routellm_route")
+        if route not in ("strong", "weak"):
+            raise ValueError("this response carries no routellm_route: it was not produced by this "
+                             "RouteLLM, so the model that must parse its tool calls is unknown")
+        child = self.strong if route == "strong" else self.weak
+        if not isinstance(child, FunctionCallingLLM):
+            raise TypeError(f"the {route} model {llm_name(child)!r} does not support tool calling")
+        return child.get_tool_calls_from_response(response, error_on_no_tool_call=error_on_no_tool_call, **kwargs)
+
+
+__all__ = ["RouteLLM", "llm_name", "routing_overrides"]
