@@ -1,0 +1,52 @@
+"""The README's LlamaIndex examples run as written, with fake LLMs in place of `...`."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _section_code(heading: str) -> list[str]:
+    text = README.read_text()
+    start = text.index(f"\n## {heading}\n")
+    end = text.index("\n## ", start + 1)
+    return re.findall(r"```python\n(.*?)```", text[start:end], flags=re.S)
+
+
+@pytest.mark.asyncio
+async def test_query_engine_and_agent_examples_run_as_written(tmp_path, monkeypatch):
+    from llama_index.core import MockEmbedding, Settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "primes.txt").write_text("Euclid proved that there are infinitely many primes.")
+    (docs / "tea.txt").write_text("Green tea is brewed at about 80 degrees Celsius.")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(Settings, "_embed_model", MockEmbedding(embed_dim=8))
+
+    query_engine, agent = _section_code("LlamaIndex")
+    assert "strong = ..." in query_engine and "weak = ..." in query_engine
+    query_engine = query_engine.replace("strong = ...", 'strong = FakeLLM(model="gpt-4o")')
+    query_engine = query_engine.replace("weak = ...", 'weak = FakeLLM(model="gpt-4o-mini")')
+    namespace: dict = {}
+    exec("from tests.llamaindex.fakes import FakeLLM", namespace)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            exec(compile(query_engine, "README:query_engine", "exec"), namespace)
+            code = compile(agent, "README:agent", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+            await eval(code, namespace)
+        finally:
+            namespace["costs"].detach()
+    lines = out.getvalue().splitlines()
+    total, strong_cost = (float(x) for x in lines[0].split()[:2])
+    assert 0 < total <= strong_cost
+    assert namespace["costs"].totals.calls >= 3
+    assert lines[-1] == "The result is 7"
