@@ -52,3 +52,17 @@ def test_long_text_is_truncated_not_rejected(encoder):
 def test_missing_model_path_is_a_clear_error(tmp_path):
     with pytest.raises(RuntimeError, match="could not load query encoder"):
         QueryEncoder(str(tmp_path / "nope")).encode(["hi"])
+
+
+def test_the_shared_default_router_is_safe_to_call_from_many_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from routellm_core.policy import get_default_router
+
+    router = get_default_router()
+    texts = [f"thread test question {i}: explain topic {i % 5}" for i in range(64)]
+    expected = router.win_rate(texts)
+    router.encoder_._lru.clear()  # make every thread encode again, concurrently
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda t: float(router.win_rate([t])[0]), texts))
+    assert np.allclose(got, expected, atol=1e-6)
