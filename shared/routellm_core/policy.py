@@ -170,14 +170,6 @@ def decide_many(
             for t in ths
         ]
     return [
-        PolicyDecision(
-            route="strong" if r >= t else "weak",
-            model=strong if r >= t else weak,
-            win_rate=float(r),
-            threshold=t,
-            router=router.name,
-            strong_model=strong,
-            weak_model=weak,
-        )
+        PolicyDecision.from_win_rate(r, t, strong, weak, router.name, strong_model=strong, weak_model=weak)
         for r, t in zip(rates, ths)
     ]

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
-from pathlib import Path
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+from tests.readme_snippets import section_code
 
-
-def _section_code(heading: str) -> list[str]:
-    text = README.read_text()
-    start = text.index(f"\n## {heading}\n")
-    end = text.index("\n## ", start + 1)
-    return re.findall(r"```python\n(.*?)```", text[start:end], flags=re.S)
 
 
 def test_lcel_and_agent_examples_run_as_written():
-    blocks = _section_code("LangChain")
+    blocks = section_code("LangChain")
     assert len(blocks) == 2
     lcel, agent = blocks
     assert "strong = ..." in lcel and "weak = ..." in lcel

@@ -23,7 +23,9 @@ def _params() -> dict[str, Any]:
     }
 
 
-class TestChatRouteLLMUnit(ChatModelUnitTests):
+class _ChatRouteLLMSettings:
+    """What both standard suites are told about ChatRouteLLM over the fake models."""
+
     @property
     def chat_model_class(self) -> type[ChatRouteLLM]:
         return ChatRouteLLM
@@ -49,7 +51,11 @@ class TestChatRouteLLMUnit(ChatModelUnitTests):
         return True
 
 
-class TestChatRouteLLMIntegration(ChatModelIntegrationTests):
+class TestChatRouteLLMUnit(_ChatRouteLLMSettings, ChatModelUnitTests):
+    pass
+
+
+class TestChatRouteLLMIntegration(_ChatRouteLLMSettings, ChatModelIntegrationTests):
     # The project sets no asyncio_mode: run the suite's async tests on pytest-asyncio. The mark
     # reaches the sync tests too (the suite forbids overriding its tests to mark them one by
     # one), where pytest-asyncio only warns; that warning is silenced here.
@@ -57,30 +63,6 @@ class TestChatRouteLLMIntegration(ChatModelIntegrationTests):
         pytest.mark.asyncio,
         pytest.mark.filterwarnings("ignore:The test <Function .* is marked with '@pytest.mark.asyncio'"),
     ]
-
-    @property
-    def chat_model_class(self) -> type[ChatRouteLLM]:
-        return ChatRouteLLM
-
-    @property
-    def chat_model_params(self) -> dict[str, Any]:
-        return _params()
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
 
     @property
     def supports_json_mode(self) -> bool:

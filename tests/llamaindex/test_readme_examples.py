@@ -5,19 +5,11 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
-import re
-from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+from tests.readme_snippets import section_code
 
-
-def _section_code(heading: str) -> list[str]:
-    text = README.read_text()
-    start = text.index(f"\n## {heading}\n")
-    end = text.index("\n## ", start + 1)
-    return re.findall(r"```python\n(.*?)```", text[start:end], flags=re.S)
 
 
 @pytest.mark.asyncio
@@ -31,7 +23,7 @@ async def test_query_engine_and_agent_examples_run_as_written(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(Settings, "_embed_model", MockEmbedding(embed_dim=8))
 
-    query_engine, agent = _section_code("LlamaIndex")
+    query_engine, agent = section_code("LlamaIndex")
     assert "strong = ..." in query_engine and "weak = ..." in query_engine
     query_engine = query_engine.replace("strong = ...", 'strong = FakeLLM(model="gpt-4o")')
     query_engine = query_engine.replace("weak = ...", 'weak = FakeLLM(model="gpt-4o-mini")')

@@ -52,6 +52,21 @@ class RoutingDecision:
     threshold: float
     router: str
 
+    @classmethod
+    def from_win_rate(
+        cls, win_rate: float, threshold: float, strong: str, weak: str, router: str, **extra: Any
+    ) -> RoutingDecision:
+        """The decision for one win rate: strong exactly when ``win_rate >= threshold``."""
+        strong_wins = win_rate >= threshold
+        return cls(
+            route="strong" if strong_wins else "weak",
+            model=strong if strong_wins else weak,
+            win_rate=float(win_rate),
+            threshold=threshold,
+            router=router,
+            **extra,
+        )
+
     def as_metadata(self) -> dict[str, Any]:
         """The decision as flat metadata, keys prefixed ``routellm_``."""
         return {f"routellm_{k}": v for k, v in asdict(self).items()}
@@ -203,16 +218,7 @@ class Router(ABC):
         t = self.resolve_threshold(threshold, strong_fraction)
         strong, weak = self._pair(strong_model, weak_model)
         rates = self.win_rate(texts, strong_model=strong, weak_model=weak)
-        return [
-            RoutingDecision(
-                route="strong" if r >= t else "weak",
-                model=strong if r >= t else weak,
-                win_rate=float(r),
-                threshold=t,
-                router=self.name,
-            )
-            for r in rates
-        ]
+        return [RoutingDecision.from_win_rate(r, t, strong, weak, self.name) for r in rates]
 
     def calibrate(self, prompts: Sequence[str], *, source: str = "") -> CalibrationTable:
         """Compute and keep the threshold table for ``prompts`` (unlabelled, representative)."""
