@@ -13,6 +13,12 @@ Prints the figures and writes them to a JSON file (default ``benchmarks/results/
    fixture when the data is absent): time per decision with the sufficient-statistics solver
    next to RouteLLM's full per-query scikit-learn refit over the same battles, and the largest
    difference between their win rates.
+4. With ``--bert CHECKPOINT`` / ``--causal-llm CHECKPOINT`` (trained classifier routers; add
+   ``--classifiers-only`` to skip 1-3): median time per decision and batch throughput, short
+   and Arena-Hard prompts::
+
+       python benchmarks/routing_speed.py --classifiers-only --bert runs/bert \\
+           --json benchmarks/results/bert_speed.json
 """
 
 from __future__ import annotations
@@ -131,21 +137,58 @@ def bench_sw(refit_queries: int) -> dict[str, object]:
     }
 
 
+def bench_classifier(name: str, checkpoint: str, n_decisions: int, n_batch: int) -> dict[str, float]:
+    """A trained classifier router (BERT or causal LLM): decision latency and batch throughput.
+
+    The classifiers read the text itself (no embedding cache), so a repeated query costs as
+    much as a new one.
+    """
+    router = load_router(checkpoint)
+    router.win_rate(["warm-up"])
+    out: dict[str, float] = {f"{name}_checkpoint": checkpoint, f"{name}_device": router.device_,
+                             f"{name}_max_length": router.max_length}
+    for kind, short in (("short", True), ("arena_hard", False)):
+        times = []
+        for p in distinct_prompts(n_decisions, short=short):
+            t0 = time.perf_counter()
+            router.route([p], threshold=0.5)
+            times.append(time.perf_counter() - t0)
+        out[f"{name}_decision_{kind}_median_ms"] = 1000 * statistics.median(times)
+        prompts = distinct_prompts(n_batch, short=short)
+        t0 = time.perf_counter()
+        router.win_rate(prompts)
+        out[f"{name}_batch_{kind}_queries_per_second"] = n_batch / (time.perf_counter() - t0)
+    out[f"{name}_decision_queries"] = n_decisions
+    out[f"{name}_batch_queries"] = n_batch
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "routing_speed.json"))
     parser.add_argument("--decisions", type=int, default=200)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--refit-queries", type=int, default=5)
+    parser.add_argument("--bert", metavar="CHECKPOINT", help="also time this trained BERT router")
+    parser.add_argument("--causal-llm", metavar="CHECKPOINT", help="also time this causal-LLM router")
+    parser.add_argument("--classifier-decisions", type=int, default=50)
+    parser.add_argument("--classifier-batch", type=int, default=200)
+    parser.add_argument("--classifiers-only", action="store_true",
+                        help="time only the checkpoints given with --bert / --causal-llm")
     args = parser.parse_args()
     import torch
 
     results: dict[str, object] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
     }
-    results.update(bench_decision(args.decisions))
-    results.update(bench_batch(args.batch))
-    results.update(bench_sw(args.refit_queries))
+    if not args.classifiers_only:
+        results.update(bench_decision(args.decisions))
+        results.update(bench_batch(args.batch))
+        results.update(bench_sw(args.refit_queries))
+    for name, checkpoint in (("bert", args.bert), ("causal_llm", args.causal_llm)):
+        if checkpoint:
+            results.update(bench_classifier(name, checkpoint, args.classifier_decisions,
+                                            args.classifier_batch))
     width = max(len(k) for k in results)
     for key, value in results.items():
         print(f"{key:<{width}}  {value:.4g}" if isinstance(value, float) else f"{key:<{width}}  {value}")

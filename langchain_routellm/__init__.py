@@ -11,12 +11,17 @@ Example:
         print(cb.totals.total_cost, cb.totals.savings)
 """
 
-from langchain_routellm.callbacks import RoutingCostCallbackHandler, get_routing_cost_callback
+from langchain_routellm.callbacks import (
+    RoutingCostCallbackHandler,
+    get_routing_cost_callback,
+)
 from langchain_routellm.chat_models import ChatRouteLLM
+from langchain_routellm.nway import NWayChatRouteLLM
 from langchain_routellm.runnables import RouterRunnable
 
 __all__ = [
     "ChatRouteLLM",
+    "NWayChatRouteLLM",
     "RouterRunnable",
     "RoutingCostCallbackHandler",
     "get_routing_cost_callback",

@@ -30,6 +30,7 @@ from routellm_core.costs import (
     CostTotals,
     PriceSource,
     cost_record,
+    failed_attempt_record,
     token_counts,
 )
 
@@ -40,7 +41,10 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
     A call is *routed* when its run carries ``routellm_route`` metadata (what
     :class:`~langchain_routellm.ChatRouteLLM` and :class:`~langchain_routellm.RouterRunnable`
     add to the chosen model's run). Tokens come from the answer's ``usage_metadata``; where a
-    model reports none they are estimated with tiktoken and the record says so.
+    model reports none they are estimated with tiktoken and the record says so. A routed run
+    that raises is recorded as a failed attempt (``failed=True``, zero tokens, cost 0, see
+    :func:`~routellm_core.costs.failed_attempt_record`); a fallback's answer carries
+    ``fallback_from``.
 
     Args:
         prices: ``{model: (input_per_million, output_per_million)}`` in dollars, or a
@@ -76,15 +80,38 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
         with self._lock:
             self._runs[run_id] = (dict(metadata), texts)
 
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        with self._lock:
-            self._runs.pop(run_id, None)
-
-    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, response: LLMResult | None = None,
+                     **kwargs: Any) -> None:
+        """A routed call whose model raised is recorded as a failed attempt, charged 0; a stream
+        the caller stopped reading (``GeneratorExit``) as an answered call, with what was
+        generated until then."""
         with self._lock:
             started = self._runs.pop(run_id, None)
         if started is None:
             return
+        if isinstance(error, GeneratorExit):
+            partial = response.generations[:1] if response is not None and len(response.generations) > 1 else []
+            self._add_answer(started, LLMResult(generations=partial), run_id)
+            return
+        meta = started[0]
+        self.ledger.add(failed_attempt_record(
+            route=meta["routellm_route"],
+            model=meta.get("routellm_model", ""),
+            strong_model=meta.get("routellm_strong_model", meta.get("routellm_model", "")),
+            win_rate=meta.get("routellm_win_rate"),
+            threshold=meta.get("routellm_threshold", float("nan")),
+            router=meta.get("routellm_router", ""),
+            error=error, router_failed=bool(meta.get("routellm_router_failed", False)),
+            run_id=str(run_id), fallback_from=meta.get("routellm_fallback_from"),
+        ))
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        with self._lock:
+            started = self._runs.pop(run_id, None)
+        if started is not None:
+            self._add_answer(started, response, run_id)
+
+    def _add_answer(self, started: tuple[dict[str, Any], list[str]], response: LLMResult, run_id: UUID) -> None:
         meta, prompt_texts = started
         usage = None
         out_text = ""
@@ -108,6 +135,7 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
             input_tokens=in_tok, output_tokens=out_tok, tokens_estimated=estimated,
             prices=self.prices, router_failed=bool(meta.get("routellm_router_failed", False)),
             error_type=meta.get("routellm_error_type"), run_id=str(run_id),
+            fallback_from=meta.get("routellm_fallback_from"),
         ))
 
 

@@ -14,6 +14,7 @@ from langchain_core.runnables.config import ensure_config, run_in_executor
 from pydantic import ConfigDict, Field, model_validator
 
 from langchain_routellm.runnables import (
+    FALLBACK_DESCRIPTION,
     _check_routing_fields,
     _RoutingMixin,
     arun_batch,
@@ -21,6 +22,13 @@ from langchain_routellm.runnables import (
     routed_config,
     run_batch,
     with_decision,
+)
+from routellm_core.fallback import (
+    FallbackPolicy,
+    acall_with_fallback,
+    astream_with_fallback,
+    call_with_fallback,
+    stream_with_fallback,
 )
 from routellm_core.policy import FAILURE_POLICIES, PolicyDecision
 from routellm_core.routers.base import Router
@@ -46,6 +54,11 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
     its own name and usage, so usage and cost are counted once; the decision travels as the tag
     ``routellm:strong|weak``, as ``routellm_*`` metadata on that run, and in the answer's
     ``response_metadata``.
+
+    When the chosen model raises (timeout, rate limit, server error), the other model is called
+    as ``fallback`` says (default ``"weak_to_strong"``; see
+    :class:`~routellm_core.fallback.FallbackPolicy`), for streams only before the first chunk;
+    the answer's metadata then has ``routellm_fallback_from`` and the failed model's error.
 
     Instantiate:
         .. code-block:: python
@@ -87,6 +100,8 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
         description="What to score: the last user turn (RouteLLM), all user turns, or a callable.")
     failure_policy: str = Field(
         default="strong", description=f"When the router fails: one of {FAILURE_POLICIES}.")
+    fallback: FallbackPolicy | str | bool | None = Field(
+        default="weak_to_strong", description=FALLBACK_DESCRIPTION)
     stop: list[str] | None = Field(
         default=None, description="Default stop words passed to the chosen model.")
 
@@ -164,7 +179,10 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
         targets = self._targets(kwargs)
         config = self._own_config(config)
         d = self.decide(input, config)
-        out = targets[d.route].invoke(input, routed_config(config, d), **self._call_kwargs(stop, kwargs))
+        kw = self._call_kwargs(stop, kwargs)
+        out, d = call_with_fallback(
+            d, lambda dd: targets[dd.route].invoke(input, routed_config(config, dd), **kw),
+            self._fallback_policy())
         return with_decision(out, d)
 
     async def ainvoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
@@ -172,8 +190,10 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
         targets = self._targets(kwargs)
         config = self._own_config(config)
         d = await run_in_executor(config, self.decide, input, config)
-        out = await targets[d.route].ainvoke(input, routed_config(config, d),
-                                             **self._call_kwargs(stop, kwargs))
+        kw = self._call_kwargs(stop, kwargs)
+        out, d = await acall_with_fallback(
+            d, lambda dd: targets[dd.route].ainvoke(input, routed_config(config, dd), **kw),
+            self._fallback_policy())
         return with_decision(out, d)
 
     def batch(self, inputs: list[LanguageModelInput], config: Any = None, *,
@@ -193,10 +213,12 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
         targets = self._targets(kwargs)
         config = self._own_config(config)
         d = self.decide(input, config)
+        kw = self._call_kwargs(stop, kwargs)
         first = True
-        for chunk in targets[d.route].stream(input, routed_config(config, d),
-                                             **self._call_kwargs(stop, kwargs)):
-            yield with_decision(chunk, d) if first else chunk
+        for used, chunk in stream_with_fallback(
+                d, lambda dd: targets[dd.route].stream(input, routed_config(config, dd), **kw),
+                self._fallback_policy()):
+            yield with_decision(chunk, used) if first else chunk
             first = False
 
     async def astream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
@@ -204,10 +226,12 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
         targets = self._targets(kwargs)
         config = self._own_config(config)
         d = await run_in_executor(config, self.decide, input, config)
+        kw = self._call_kwargs(stop, kwargs)
         first = True
-        async for chunk in targets[d.route].astream(input, routed_config(config, d),
-                                                    **self._call_kwargs(stop, kwargs)):
-            yield with_decision(chunk, d) if first else chunk
+        async for used, chunk in astream_with_fallback(
+                d, lambda dd: targets[dd.route].astream(input, routed_config(config, dd), **kw),
+                self._fallback_policy()):
+            yield with_decision(chunk, used) if first else chunk
             first = False
 
     def stream_events(self, input: Any, config: RunnableConfig | None = None, *,
@@ -241,10 +265,11 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
         ``configurable`` thresholds are not seen on this path, use ``invoke``."""
         targets = self._targets(kwargs)
         d = self.decide(messages)
-        target = targets[d.route]
-        if not isinstance(target, BaseChatModel):
+        if not all(isinstance(t, BaseChatModel) for t in targets.values()):
             raise NotImplementedError("generate() on a model with bound tools or structured output; use invoke()")
-        result = target._generate(messages, **self._call_kwargs(stop, kwargs))
+        kw = self._call_kwargs(stop, kwargs)
+        result, d = call_with_fallback(
+            d, lambda dd: targets[dd.route]._generate(messages, **kw), self._fallback_policy())
         for g in result.generations:
             g.message = with_decision(g.message, d)
         return result

@@ -18,11 +18,20 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializa
 from langchain_core.runnables.config import ensure_config, get_config_list, run_in_executor
 from pydantic import ConfigDict, Field, model_validator
 
+from routellm_core.fallback import (
+    FallbackPolicy,
+    acall_with_fallback,
+    astream_with_fallback,
+    call_with_fallback,
+    note_fallback_failure,
+    stream_with_fallback,
+)
 from routellm_core.policy import (
     FAILURE_POLICIES,
     PolicyDecision,
     check_routing_settings,
-    decide_many,
+    check_setting,
+    decide_lazy,
     get_default_router,
 )
 from routellm_core.queries import check_query_text, query_from_turns
@@ -101,6 +110,10 @@ class _RoutingMixin:
     threshold: float | None
     strong_fraction: float | None
     failure_policy: str
+    fallback: FallbackPolicy | str | bool | None
+
+    def _fallback_policy(self) -> FallbackPolicy:
+        return FallbackPolicy.coerce(self.fallback)
 
     def _router(self) -> Router:
         return self.router if self.router is not None else get_default_router()
@@ -111,14 +124,15 @@ class _RoutingMixin:
     def _query_text(self, input: Any) -> str:
         raise NotImplementedError
 
-    def _threshold_for(self, config: RunnableConfig) -> float:
+    def _setting_for(self, config: RunnableConfig) -> tuple[float | None, float | None]:
+        """The call's (threshold, strong_fraction), checked; resolved once the router is loaded."""
         conf = config.get("configurable") or {}
         t, f = conf.get(THRESHOLD_KEY), conf.get(STRONG_FRACTION_KEY)
         if t is not None and f is not None:
             raise ValueError(f"give one of configurable {THRESHOLD_KEY!r} or {STRONG_FRACTION_KEY!r}, not both")
         if t is None and f is None:
             t, f = self.threshold, self.strong_fraction
-        return self._router().resolve_threshold(t, f)
+        return check_setting(t, f)
 
     def _decide(self, inputs: Sequence[Any], configs: Sequence[RunnableConfig],
                 return_exceptions: bool = False) -> list[PolicyDecision | Exception]:
@@ -127,7 +141,7 @@ class _RoutingMixin:
         texts, ths, idx = [], [], []
         for i, (inp, cfg) in enumerate(zip(inputs, configs)):
             try:
-                ths.append(self._threshold_for(cfg))
+                ths.append(self._setting_for(cfg))
                 texts.append(self._query_text(inp))
                 idx.append(i)
             except Exception as exc:
@@ -137,34 +151,74 @@ class _RoutingMixin:
                     ths.pop()
                 out[i] = exc
         if texts:
-            for i, d in zip(idx, decide_many(self._router(), texts, thresholds=ths,
-                                             policy=self.failure_policy, models=self._names())):
+            name = "default" if self.router is None else self.router.name
+            for i, d in zip(idx, decide_lazy(self._router, texts, settings=ths, policy=self.failure_policy,
+                                             models=self._names(), router_name=name)):
                 out[i] = d
         return out  # type: ignore[return-value]
 
 
-def _split(inputs: Sequence[Any], decisions: Sequence[Any], configs: Sequence[RunnableConfig]):
-    groups: dict[str, list[int]] = {"strong": [], "weak": []}
-    for i, d in enumerate(decisions):
-        if isinstance(d, PolicyDecision):
-            groups[d.route].append(i)
-    return groups
+class _BatchRound:
+    """The state of a routed batch across its two rounds: the chosen models, then fallbacks.
+
+    The models are always called with ``return_exceptions=True`` so that one failure neither
+    hides the other answers nor stops their fallbacks (as ``RunnableWithFallbacks.batch``).
+    """
+
+    def __init__(self, decisions: Sequence[Any], policy: FallbackPolicy) -> None:
+        self.outputs: list[Any] = list(decisions)
+        self.pending = {i: d for i, d in enumerate(decisions) if isinstance(d, PolicyDecision)}
+        self.next_pending: dict[int, PolicyDecision] = {}
+        self.first_errors: dict[int, BaseException] = {}
+        self.policy = policy
+
+    def groups(self) -> list[tuple[str, list[int]]]:
+        groups: dict[str, list[int]] = {}
+        for i, d in self.pending.items():
+            groups.setdefault(d.route, []).append(i)
+        return list(groups.items())
+
+    def take(self, idx: list[int], results: Sequence[Any]) -> None:
+        retry: dict[int, PolicyDecision] = {}
+        for i, r in zip(idx, results):
+            d = self.pending[i]
+            if not isinstance(r, Exception):
+                self.outputs[i] = with_decision(r, d)
+                continue
+            first = self.first_errors.get(i)
+            if first is not None and self.policy.handles(r):  # the fallback failed too
+                r = note_fallback_failure(first, d, r)
+            fallback = self.policy.target(d, r)
+            if fallback is not None:
+                self.first_errors[i] = r
+                retry[i] = fallback
+            self.outputs[i] = r
+        self.next_pending.update(retry)
+
+    def rounds(self) -> Iterator[list[tuple[str, list[int]]]]:
+        while self.pending:
+            yield self.groups()
+            self.pending, self.next_pending = self.next_pending, {}
+
+    def result(self, return_exceptions: bool) -> list[Any]:
+        if not return_exceptions:
+            for out in self.outputs:
+                if isinstance(out, Exception):
+                    raise out
+        return self.outputs
 
 
 def run_batch(self: Any, targets: dict[str, Runnable], inputs: list[Any], config: Any,
               return_exceptions: bool, kwargs: dict[str, Any]) -> list[Any]:
     configs = get_config_list(config, len(inputs))
-    decisions = self._decide(inputs, configs, return_exceptions)
-    outputs: list[Any] = list(decisions)
-    for route, idx in _split(inputs, decisions, configs).items():
-        if not idx:
-            continue
-        res = targets[route].batch(
-            [inputs[i] for i in idx], [routed_config(configs[i], decisions[i]) for i in idx],
-            return_exceptions=return_exceptions, **kwargs)
-        for i, r in zip(idx, res):
-            outputs[i] = r if isinstance(r, Exception) else with_decision(r, decisions[i])
-    return outputs
+    batch = _BatchRound(self._decide(inputs, configs, return_exceptions), self._fallback_policy())
+    for groups in batch.rounds():
+        for route, idx in groups:
+            res = targets[route].batch(
+                [inputs[i] for i in idx], [routed_config(configs[i], batch.pending[i]) for i in idx],
+                return_exceptions=True, **kwargs)
+            batch.take(idx, res)
+    return batch.result(return_exceptions)
 
 
 async def arun_batch(self: Any, targets: dict[str, Runnable], inputs: list[Any], config: Any,
@@ -172,23 +226,27 @@ async def arun_batch(self: Any, targets: dict[str, Runnable], inputs: list[Any],
     configs = get_config_list(config, len(inputs))
     decisions = await run_in_executor(configs[0] if configs else None, self._decide, inputs,
                                       configs, return_exceptions)
-    outputs: list[Any] = list(decisions)
-    groups = [(r, idx) for r, idx in _split(inputs, decisions, configs).items() if idx]
-    results = await asyncio.gather(*(
-        targets[route].abatch(
-            [inputs[i] for i in idx], [routed_config(configs[i], decisions[i]) for i in idx],
-            return_exceptions=return_exceptions, **kwargs)
-        for route, idx in groups
-    ))
-    for (route, idx), res in zip(groups, results):
-        for i, r in zip(idx, res):
-            outputs[i] = r if isinstance(r, Exception) else with_decision(r, decisions[i])
-    return outputs
+    batch = _BatchRound(decisions, self._fallback_policy())
+    for groups in batch.rounds():
+        results = await asyncio.gather(*(
+            targets[route].abatch(
+                [inputs[i] for i in idx], [routed_config(configs[i], batch.pending[i]) for i in idx],
+                return_exceptions=True, **kwargs)
+            for route, idx in groups
+        ))
+        for (_, idx), res in zip(groups, results):
+            batch.take(idx, res)
+    return batch.result(return_exceptions)
 
 
 def _check_routing_fields(obj: Any) -> Any:
     check_routing_settings(obj.threshold, obj.strong_fraction, obj.failure_policy)
+    obj.fallback = FallbackPolicy.coerce(obj.fallback)
     return obj
+
+
+FALLBACK_DESCRIPTION = ("When the chosen model raises: 'weak_to_strong' (default), 'strong_to_weak', "
+                        "'both', 'none', or a routellm_core.fallback.FallbackPolicy.")
 
 
 class RouterRunnable(_RoutingMixin, RunnableSerializable[Any, Any]):
@@ -218,6 +276,7 @@ class RouterRunnable(_RoutingMixin, RunnableSerializable[Any, Any]):
     strong_fraction: float | None = Field(default=None, description="Target share of strong calls (calibrated).")
     query: Callable[[Any], str] | None = Field(default=None, description="Takes the query text out of an input.")
     failure_policy: str = Field(default="strong", description=f"When the router fails: one of {FAILURE_POLICIES}.")
+    fallback: FallbackPolicy | str | bool | None = Field(default="weak_to_strong", description=FALLBACK_DESCRIPTION)
     strong_name: str = Field(default="strong", description="Name of the strong branch in decisions and costs.")
     weak_name: str = Field(default="weak", description="Name of the weak branch in decisions and costs.")
 
@@ -247,11 +306,19 @@ class RouterRunnable(_RoutingMixin, RunnableSerializable[Any, Any]):
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         d = self.decide(input, config)
-        return self._targets()[d.route].invoke(input, routed_config(config, d), **kwargs)
+        targets = self._targets()
+        out, _ = call_with_fallback(
+            d, lambda dd: targets[dd.route].invoke(input, routed_config(config, dd), **kwargs),
+            self._fallback_policy())
+        return out
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         d = await run_in_executor(config, self.decide, input, config)
-        return await self._targets()[d.route].ainvoke(input, routed_config(config, d), **kwargs)
+        targets = self._targets()
+        out, _ = await acall_with_fallback(
+            d, lambda dd: targets[dd.route].ainvoke(input, routed_config(config, dd), **kwargs),
+            self._fallback_policy())
+        return out
 
     def batch(self, inputs: list[Any], config: Any = None, *, return_exceptions: bool = False,
               **kwargs: Any) -> list[Any]:
@@ -263,10 +330,17 @@ class RouterRunnable(_RoutingMixin, RunnableSerializable[Any, Any]):
 
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
         d = self.decide(input, config)
-        yield from self._targets()[d.route].stream(input, routed_config(config, d), **kwargs)
+        targets = self._targets()
+        for _, chunk in stream_with_fallback(
+                d, lambda dd: targets[dd.route].stream(input, routed_config(config, dd), **kwargs),
+                self._fallback_policy()):
+            yield chunk
 
     async def astream(self, input: Any, config: RunnableConfig | None = None,
                       **kwargs: Any) -> AsyncIterator[Any]:
         d = await run_in_executor(config, self.decide, input, config)
-        async for chunk in self._targets()[d.route].astream(input, routed_config(config, d), **kwargs):
+        targets = self._targets()
+        async for _, chunk in astream_with_fallback(
+                d, lambda dd: targets[dd.route].astream(input, routed_config(config, dd), **kwargs),
+                self._fallback_policy()):
             yield chunk

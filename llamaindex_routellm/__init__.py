@@ -13,14 +13,22 @@ Example:
         print(costs.totals.total_cost, costs.totals.savings, costs.totals.strong_share)
 """
 
-from llamaindex_routellm.events import RoutingCostEvent, RoutingDecisionEvent
+from llamaindex_routellm.events import (
+    RoutingCostEvent,
+    RoutingDecisionEvent,
+    RoutingFallbackEvent,
+)
 from llamaindex_routellm.handlers import RoutingCostEventHandler
 from llamaindex_routellm.llms import RouteLLM, routing_overrides
+from llamaindex_routellm.nway import NWayRouteLLM, NWayRoutingDecisionEvent
 
 __all__ = [
+    "NWayRouteLLM",
+    "NWayRoutingDecisionEvent",
     "RouteLLM",
     "RoutingCostEvent",
     "RoutingCostEventHandler",
     "RoutingDecisionEvent",
+    "RoutingFallbackEvent",
     "routing_overrides",
 ]

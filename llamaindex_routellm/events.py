@@ -71,7 +71,10 @@ class RoutingDecisionEvent(BaseEvent):
 class RoutingCostEvent(BaseEvent):
     """Tokens and dollars of one routed call, dispatched when the call completes.
 
-    For streaming calls it comes after the stream is exhausted. Tokens are the chosen model's
+    For streaming calls it comes after the stream is exhausted. A call whose model raised gets
+    one with ``failed=True``, zero tokens and cost 0 (``error_type`` is the model's exception),
+    and, when it falls back, the fallback's answer gets one with ``fallback_from`` set: one
+    event per model call made. Tokens are the chosen model's
     reported usage; where it reports none they are estimated with tiktoken and
     ``tokens_estimated`` is true. ``strong_cost`` is the counterfactual: the same tokens priced
     at the strong model. A cost is ``None`` when the model has no known price.
@@ -92,6 +95,9 @@ class RoutingCostEvent(BaseEvent):
     strong_cost: Optional[Decimal] = Field(description="The same tokens at the strong model's price.")
     router_failed: bool = False
     error_type: Optional[str] = None
+    failed: bool = Field(default=False, description="The model raised: a failed attempt, charged 0.")
+    fallback_from: Optional[str] = Field(
+        default=None, description="On a fallback's answer: the route whose model raised first.")
 
     @classmethod
     def class_name(cls) -> str:
@@ -113,6 +119,7 @@ class RoutingCostEvent(BaseEvent):
             output_tokens=record.output_tokens, tokens_estimated=record.tokens_estimated,
             cost=record.cost, strong_cost=record.strong_cost,
             router_failed=record.router_failed, error_type=record.error_type,
+            failed=record.failed, fallback_from=record.fallback_from,
         )
 
     def to_record(self) -> CostRecord:
@@ -123,8 +130,36 @@ class RoutingCostEvent(BaseEvent):
             output_tokens=self.output_tokens, tokens_estimated=self.tokens_estimated,
             cost=self.cost, strong_model=self.strong_model, strong_cost=self.strong_cost,
             router_failed=self.router_failed, error_type=self.error_type,
-            run_id=self.decision_id,
+            run_id=self.decision_id, failed=self.failed, fallback_from=self.fallback_from,
         )
 
 
-__all__ = ["RoutingCostEvent", "RoutingDecisionEvent"]
+class RoutingFallbackEvent(BaseEvent):
+    """The chosen model raised and the other one is called instead (see ``fallback``)."""
+
+    call: str = Field(description="The routed method.")
+    decision_id: str = Field(description="id_ of the RoutingDecisionEvent of this call.")
+    failed_route: str = Field(description="The route whose model raised.")
+    failed_model: str = Field(description="Name of the model that raised.")
+    route: str = Field(description="The route called instead.")
+    model: str = Field(description="Name of the model called instead.")
+    error_type: str = Field(description="Type of the exception the failed model raised.")
+    error_message: str = Field(description="Its message (first 500 characters).")
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "RoutingFallbackEvent"
+
+    @classmethod
+    def from_decision(cls, fallback: PolicyDecision, *, call: str, decision_id: str) -> RoutingFallbackEvent:
+        """The event for ``fallback``, a decision made by :meth:`FallbackPolicy.target`."""
+        failed = fallback.fallback_from or ""
+        return cls(
+            call=call, decision_id=decision_id, failed_route=failed,
+            failed_model=fallback.strong_model if failed == "strong" else fallback.weak_model,
+            route=fallback.route, model=fallback.model,
+            error_type=fallback.fallback_error_type or "", error_message=fallback.fallback_error_message or "",
+        )
+
+
+__all__ = ["RoutingCostEvent", "RoutingDecisionEvent", "RoutingFallbackEvent"]

@@ -22,7 +22,7 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 
-from llamaindex_routellm.events import RoutingCostEvent, RoutingDecisionEvent
+from llamaindex_routellm.events import RoutingCostEvent, RoutingDecisionEvent, RoutingFallbackEvent
 from routellm_core.costs import CostLedger, CostRecord, CostTotals
 
 
@@ -31,11 +31,13 @@ class RoutingCostEventHandler(BaseEventHandler):
 
     Attach it to the root dispatcher (``get_dispatcher().add_event_handler(handler)``) or to
     ``get_dispatcher("llamaindex_routellm.llms")``; :meth:`detach` removes it again. It also
-    keeps the :class:`RoutingDecisionEvent` s it saw in ``decisions``.
+    keeps the :class:`RoutingDecisionEvent` s it saw in ``decisions`` and the
+    :class:`RoutingFallbackEvent` s in ``fallbacks``.
     """
 
     ledger: CostLedger = Field(default_factory=CostLedger, description="Where records go.")
     decisions: list = Field(default_factory=list, description="RoutingDecisionEvents seen.")
+    fallbacks: list = Field(default_factory=list, description="RoutingFallbackEvents seen.")
 
     @classmethod
     def class_name(cls) -> str:
@@ -46,6 +48,8 @@ class RoutingCostEventHandler(BaseEventHandler):
             self.ledger.add(event.to_record())
         elif isinstance(event, RoutingDecisionEvent):
             self.decisions.append(event)
+        elif isinstance(event, RoutingFallbackEvent):
+            self.fallbacks.append(event)
 
     @property
     def records(self) -> list[CostRecord]:

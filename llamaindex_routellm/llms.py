@@ -26,14 +26,23 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 
-from llamaindex_routellm.events import RoutingCostEvent, RoutingDecisionEvent
+from llamaindex_routellm.events import RoutingCostEvent, RoutingDecisionEvent, RoutingFallbackEvent
 from routellm_core.calibration import check_strong_fraction, check_threshold
-from routellm_core.costs import PriceSource, cost_record, token_counts
+from routellm_core.costs import PriceSource, cost_record, failed_attempt_record, token_counts
+from routellm_core.fallback import (
+    FallbackPolicy,
+    OnError,
+    acall_with_fallback,
+    astream_with_fallback,
+    call_with_fallback,
+    stream_with_fallback,
+)
 from routellm_core.policy import (
     FAILURE_POLICIES,
     PolicyDecision,
     check_routing_settings,
-    decide_many,
+    check_setting,
+    decide_lazy,
     get_default_router,
 )
 from routellm_core.queries import check_query_mode, check_query_text, query_from_turns
@@ -163,6 +172,13 @@ class RouteLLM(FunctionCallingLLM):
 
     ``router=None`` uses the embedded default, loaded once per process on first use and shared
     by reference, so building a ``RouteLLM`` is cheap.
+
+    When the chosen LLM raises (timeout, rate limit, server error), the other one is called as
+    ``fallback`` says (default ``"weak_to_strong"``; see
+    :class:`~routellm_core.fallback.FallbackPolicy`), for streams only before the first chunk.
+    Each failed attempt dispatches a :class:`RoutingCostEvent` with ``failed=True`` (charged 0)
+    and a fallback a :class:`RoutingFallbackEvent`; the answer's ``additional_kwargs`` then
+    hold ``routellm_fallback_from`` and the failed model's error.
     """
 
     strong: LLM = Field(description="The strong (expensive) LLM.")
@@ -182,8 +198,13 @@ class RouteLLM(FunctionCallingLLM):
     prices: Optional[Any] = Field(
         default=None, exclude=True,
         description="{model: (input_per_million, output_per_million)} or a PriceSource; else genai-prices.")
+    fallback: Optional[Any] = Field(
+        default="weak_to_strong", exclude=True,
+        description="When the chosen LLM raises: 'weak_to_strong', 'strong_to_weak', 'both', 'none', "
+                    "or a routellm_core.fallback.FallbackPolicy.")
 
     _prices: PriceSource = PrivateAttr()
+    _fallback: FallbackPolicy = PrivateAttr()
 
     @model_validator(mode="after")
     def _validate_routing(self) -> RouteLLM:
@@ -193,6 +214,7 @@ class RouteLLM(FunctionCallingLLM):
             raise TypeError(f"router must be a loaded routellm_core Router or None, got {type(self.router).__name__}")
         p = self.prices
         self._prices = p if isinstance(p, PriceSource) else PriceSource(p)
+        self._fallback = FallbackPolicy.coerce(self.fallback)
         return self
 
     # ------------------------------------------------------------------ identity
@@ -222,7 +244,7 @@ class RouteLLM(FunctionCallingLLM):
             strong=self.strong, weak=self.weak, router=self.router, threshold=threshold,
             strong_fraction=strong_fraction, failure_policy=self.failure_policy,
             query_from=self.query_from, prompt_query_keys=self.prompt_query_keys,
-            prices=self._prices, callback_manager=self.callback_manager,
+            prices=self._prices, fallback=self._fallback, callback_manager=self.callback_manager,
             system_prompt=self.system_prompt, messages_to_prompt=self.messages_to_prompt,
             completion_to_prompt=self.completion_to_prompt,
         )
@@ -240,7 +262,8 @@ class RouteLLM(FunctionCallingLLM):
             return None, None, None
         return ctx[1], ctx[2], ctx[3]
 
-    def _threshold(self, kwargs: dict[str, Any]) -> float:
+    def _setting(self, kwargs: dict[str, Any]) -> tuple[float | None, float | None]:
+        """The call's (threshold, strong_fraction), checked; resolved once the router is loaded."""
         t, f = kwargs.pop(THRESHOLD_KWARG, None), kwargs.pop(STRONG_FRACTION_KWARG, None)
         if t is not None and f is not None:
             raise ValueError(f"give one of {THRESHOLD_KWARG!r} or {STRONG_FRACTION_KWARG!r}, not both")
@@ -250,7 +273,12 @@ class RouteLLM(FunctionCallingLLM):
             t, f = _overrides.get()  # type: ignore[misc]
         if t is None and f is None:
             t, f = self.threshold, self.strong_fraction
-        return self._router().resolve_threshold(t, f)
+        return check_setting(t, f)
+
+    def _decide_one(self, text: str, setting: tuple[float | None, float | None]) -> PolicyDecision:
+        name = "default" if self.router is None else self.router.name
+        return decide_lazy(self._router, [text], settings=[setting], policy=self.failure_policy,
+                           models=self._names(), router_name=name)[0]
 
     def _query(self, messages: Sequence[ChatMessage] | None, prompt: str | None) -> str:
         query, _, _ = self._ctx()
@@ -265,10 +293,8 @@ class RouteLLM(FunctionCallingLLM):
     def decide(self, messages: Sequence[ChatMessage] | None = None, prompt: str | None = None,
                **kwargs: Any) -> PolicyDecision:
         """The decision for ``messages`` (or a completion ``prompt``) without calling a model."""
-        threshold = self._threshold(dict(kwargs))
-        text = self._query(messages, prompt)
-        return decide_many(self._router(), [text], thresholds=[threshold],
-                           policy=self.failure_policy, models=self._names())[0]
+        setting = self._setting(dict(kwargs))
+        return self._decide_one(self._query(messages, prompt), setting)
 
     def _route(self, call: str, messages: Sequence[ChatMessage] | None, prompt: str | None,
                kwargs: dict[str, Any]) -> tuple[PolicyDecision, str, dict[str, Any]]:
@@ -277,10 +303,8 @@ class RouteLLM(FunctionCallingLLM):
         if pinned is not None:  # decided in _prepare_chat_with_tools
             kwargs.pop(THRESHOLD_KWARG, None), kwargs.pop(STRONG_FRACTION_KWARG, None)
             return pinned[0], pinned[1], kwargs
-        threshold = self._threshold(kwargs)
-        text = self._query(messages, prompt)
-        d = decide_many(self._router(), [text], thresholds=[threshold],
-                        policy=self.failure_policy, models=self._names())[0]
+        setting = self._setting(kwargs)
+        d = self._decide_one(self._query(messages, prompt), setting)
         event = RoutingDecisionEvent.from_decision(d, call)
         dispatcher.event(event)
         return d, event.id_, kwargs
@@ -321,75 +345,125 @@ class RouteLLM(FunctionCallingLLM):
             route=d.route, model=d.model, strong_model=d.strong_model, win_rate=d.win_rate,
             threshold=d.threshold, router=d.router, input_tokens=inp, output_tokens=out,
             prices=self._prices, tokens_estimated=estimated, router_failed=d.router_failed,
-            error_type=d.error_type, run_id=decision_id)
+            error_type=d.error_type, run_id=decision_id, fallback_from=d.fallback_from)
         dispatcher.event(RoutingCostEvent.from_record(record, call=call, decision_id=decision_id))
 
-    def _wrap(self, call: str, d: PolicyDecision, decision_id: str, gen: Any,
+    def _policy(self, kwargs: dict[str, Any]) -> FallbackPolicy:
+        """The fallback policy of a call; none for a call whose tools were formatted for the
+        chosen model by :meth:`_prepare_chat_with_tools` (the other model cannot read them)."""
+        return FallbackPolicy.coerce("none") if _DECISION_KWARG in kwargs else self._fallback
+
+    def _on_error(self, call: str, decision_id: str) -> OnError:
+        """Dispatch a failed-attempt cost event, and a fallback event when one follows."""
+
+        def on_error(d: PolicyDecision, exc: BaseException, fallback: PolicyDecision | None) -> None:
+            record = failed_attempt_record(
+                route=d.route, model=d.model, strong_model=d.strong_model, win_rate=d.win_rate,
+                threshold=d.threshold, router=d.router, error=exc, router_failed=d.router_failed,
+                run_id=decision_id, fallback_from=d.fallback_from)
+            dispatcher.event(RoutingCostEvent.from_record(record, call=call, decision_id=decision_id))
+            if fallback is not None:
+                dispatcher.event(RoutingFallbackEvent.from_decision(fallback, call=call, decision_id=decision_id))
+
+        return on_error
+
+    def _wrap(self, call: str, d: PolicyDecision, decision_id: str, pairs: Any,
               messages: Sequence[ChatMessage] | None, prompt: str | None) -> Generator[Any, None, None]:
         last, usage, text = None, None, ""
-        for chunk in gen:
-            last = chunk
-            usage = _usage(chunk) or usage
-            text = chunk.text if isinstance(chunk, CompletionResponse) else _output_text(chunk)
-            yield self._tag(chunk, d)
+        try:
+            for used, chunk in pairs:
+                d, last = used, chunk
+                usage = _usage(chunk) or usage
+                text = chunk.text if isinstance(chunk, CompletionResponse) else _output_text(chunk)
+                yield self._tag(chunk, d)
+        except GeneratorExit:  # the caller stopped reading: an answered call, charged for what it got
+            self._record(call, d, decision_id, last, messages, prompt, usage=usage, text=text)
+            raise
+        except Exception as exc:
+            if last is not None:  # broke after its first chunk (earlier failures are recorded already)
+                self._on_error(call, decision_id)(d, exc, None)
+            raise
         self._record(call, d, decision_id, last, messages, prompt, usage=usage, text=text)
 
-    async def _awrap(self, call: str, d: PolicyDecision, decision_id: str, gen: Any,
+    async def _awrap(self, call: str, d: PolicyDecision, decision_id: str, pairs: Any,
                      messages: Sequence[ChatMessage] | None,
                      prompt: str | None) -> AsyncGenerator[Any, None]:
         last, usage, text = None, None, ""
-        async for chunk in gen:
-            last = chunk
-            usage = _usage(chunk) or usage
-            text = chunk.text if isinstance(chunk, CompletionResponse) else _output_text(chunk)
-            yield self._tag(chunk, d)
+        try:
+            async for used, chunk in pairs:
+                d, last = used, chunk
+                usage = _usage(chunk) or usage
+                text = chunk.text if isinstance(chunk, CompletionResponse) else _output_text(chunk)
+                yield self._tag(chunk, d)
+        except GeneratorExit:  # the caller stopped reading: an answered call, charged for what it got
+            self._record(call, d, decision_id, last, messages, prompt, usage=usage, text=text)
+            raise
+        except Exception as exc:
+            if last is not None:  # broke after its first chunk (earlier failures are recorded already)
+                self._on_error(call, decision_id)(d, exc, None)
+            raise
         self._record(call, d, decision_id, last, messages, prompt, usage=usage, text=text)
 
     # ------------------------------------------------------------------ chat / complete
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        policy = self._policy(kwargs)
         d, did, kwargs = self._route("chat", messages, None, kwargs)
-        resp = self._child(d).chat(messages, **kwargs)
+        resp, d = call_with_fallback(d, lambda dd: self._child(dd).chat(messages, **kwargs), policy,
+                                     self._on_error("chat", did))
         self._record("chat", d, did, resp, messages, None)
         return self._tag(resp, d)
 
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         d, did, kwargs = self._route("complete", None, prompt, kwargs)
-        resp = self._child(d).complete(prompt, formatted=formatted, **kwargs)
+        resp, d = call_with_fallback(d, lambda dd: self._child(dd).complete(prompt, formatted=formatted, **kwargs),
+                                     self._fallback, self._on_error("complete", did))
         self._record("complete", d, did, resp, None, prompt)
         return self._tag(resp, d)
 
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        policy = self._policy(kwargs)
         d, did, kwargs = self._route("stream_chat", messages, None, kwargs)
-        gen = self._child(d).stream_chat(messages, **kwargs)
-        return self._wrap("stream_chat", d, did, gen, messages, None)
+        pairs = stream_with_fallback(d, lambda dd: self._child(dd).stream_chat(messages, **kwargs), policy,
+                                     self._on_error("stream_chat", did))
+        return self._wrap("stream_chat", d, did, pairs, messages, None)
 
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
         d, did, kwargs = self._route("stream_complete", None, prompt, kwargs)
-        gen = self._child(d).stream_complete(prompt, formatted=formatted, **kwargs)
-        return self._wrap("stream_complete", d, did, gen, None, prompt)
+        pairs = stream_with_fallback(
+            d, lambda dd: self._child(dd).stream_complete(prompt, formatted=formatted, **kwargs),
+            self._fallback, self._on_error("stream_complete", did))
+        return self._wrap("stream_complete", d, did, pairs, None, prompt)
 
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        policy = self._policy(kwargs)
         d, did, kwargs = await self._aroute("achat", messages, None, kwargs)
-        resp = await self._child(d).achat(messages, **kwargs)
+        resp, d = await acall_with_fallback(d, lambda dd: self._child(dd).achat(messages, **kwargs), policy,
+                                            self._on_error("achat", did))
         self._record("achat", d, did, resp, messages, None)
         return self._tag(resp, d)
 
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         d, did, kwargs = await self._aroute("acomplete", None, prompt, kwargs)
-        resp = await self._child(d).acomplete(prompt, formatted=formatted, **kwargs)
+        resp, d = await acall_with_fallback(
+            d, lambda dd: self._child(dd).acomplete(prompt, formatted=formatted, **kwargs),
+            self._fallback, self._on_error("acomplete", did))
         self._record("acomplete", d, did, resp, None, prompt)
         return self._tag(resp, d)
 
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        policy = self._policy(kwargs)
         d, did, kwargs = await self._aroute("astream_chat", messages, None, kwargs)
-        gen = await self._child(d).astream_chat(messages, **kwargs)
-        return self._awrap("astream_chat", d, did, gen, messages, None)
+        pairs = astream_with_fallback(d, lambda dd: self._child(dd).astream_chat(messages, **kwargs), policy,
+                                      self._on_error("astream_chat", did))
+        return self._awrap("astream_chat", d, did, pairs, messages, None)
 
     async def astream_complete(self, prompt: str, formatted: bool = False,
                                **kwargs: Any) -> CompletionResponseAsyncGen:
         d, did, kwargs = await self._aroute("astream_complete", None, prompt, kwargs)
-        gen = await self._child(d).astream_complete(prompt, formatted=formatted, **kwargs)
-        return self._awrap("astream_complete", d, did, gen, None, prompt)
+        pairs = astream_with_fallback(
+            d, lambda dd: self._child(dd).astream_complete(prompt, formatted=formatted, **kwargs),
+            self._fallback, self._on_error("astream_complete", did))
+        return self._awrap("astream_complete", d, did, pairs, None, prompt)
 
     # ------------------------------------------------------------------ predict: route on the question
     @contextlib.contextmanager
@@ -439,9 +513,11 @@ class RouteLLM(FunctionCallingLLM):
                         tool_required: bool = False, **kwargs: Any) -> ChatResponse:
         messages = self._tool_messages(user_msg, chat_history)
         d, did, kwargs = self._route("chat_with_tools", messages, None, kwargs)
-        resp = self._tool_child(d).chat_with_tools(
+        self._tool_child(d)
+        resp, d = call_with_fallback(d, lambda dd: self._tool_child(dd).chat_with_tools(
             tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
-            allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs)
+            allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs),
+            self._fallback, self._on_error("chat_with_tools", did))
         self._record("chat_with_tools", d, did, resp, messages, None)
         return self._tag(resp, d)
 
@@ -450,9 +526,11 @@ class RouteLLM(FunctionCallingLLM):
                                tool_required: bool = False, **kwargs: Any) -> ChatResponse:
         messages = self._tool_messages(user_msg, chat_history)
         d, did, kwargs = await self._aroute("achat_with_tools", messages, None, kwargs)
-        resp = await self._tool_child(d).achat_with_tools(
+        self._tool_child(d)
+        resp, d = await acall_with_fallback(d, lambda dd: self._tool_child(dd).achat_with_tools(
             tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
-            allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs)
+            allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs),
+            self._fallback, self._on_error("achat_with_tools", did))
         self._record("achat_with_tools", d, did, resp, messages, None)
         return self._tag(resp, d)
 
@@ -461,10 +539,12 @@ class RouteLLM(FunctionCallingLLM):
                                tool_required: bool = False, **kwargs: Any) -> ChatResponseGen:
         messages = self._tool_messages(user_msg, chat_history)
         d, did, kwargs = self._route("stream_chat_with_tools", messages, None, kwargs)
-        gen = self._tool_child(d).stream_chat_with_tools(
+        self._tool_child(d)
+        pairs = stream_with_fallback(d, lambda dd: self._tool_child(dd).stream_chat_with_tools(
             tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
-            allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs)
-        return self._wrap("stream_chat_with_tools", d, did, gen, messages, None)
+            allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs),
+            self._fallback, self._on_error("stream_chat_with_tools", did))
+        return self._wrap("stream_chat_with_tools", d, did, pairs, messages, None)
 
     async def astream_chat_with_tools(self, tools: Sequence[Any], user_msg: Any = None,
                                       chat_history: Any = None, verbose: bool = False,
@@ -472,10 +552,12 @@ class RouteLLM(FunctionCallingLLM):
                                       tool_required: bool = False, **kwargs: Any) -> ChatResponseAsyncGen:
         messages = self._tool_messages(user_msg, chat_history)
         d, did, kwargs = await self._aroute("astream_chat_with_tools", messages, None, kwargs)
-        gen = await self._tool_child(d).astream_chat_with_tools(
+        self._tool_child(d)
+        pairs = astream_with_fallback(d, lambda dd: self._tool_child(dd).astream_chat_with_tools(
             tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
-            allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs)
-        return self._awrap("astream_chat_with_tools", d, did, gen, messages, None)
+            allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs),
+            self._fallback, self._on_error("astream_chat_with_tools", did))
+        return self._awrap("astream_chat_with_tools", d, did, pairs, messages, None)
 
     def _prepare_chat_with_tools(self, tools: Sequence[Any], user_msg: Any = None,
                                  chat_history: Any = None, verbose: bool = False,

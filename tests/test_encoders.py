@@ -66,3 +66,21 @@ def test_the_shared_default_router_is_safe_to_call_from_many_threads():
     with ThreadPoolExecutor(max_workers=8) as pool:
         got = list(pool.map(lambda t: float(router.win_rate([t])[0]), texts))
     assert np.allclose(got, expected, atol=1e-6)
+
+
+def test_one_encoder_with_a_disk_cache_is_safe_from_many_threads(tmp_path, encoder):
+    """Threads that share an encoder share one SQLite connection, its LRU and its disk cache:
+    every thread gets its own text's vector, and every vector lands on disk once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shared = QueryEncoder(cache_dir=tmp_path, cache_size=16)  # a small LRU: evictions under load
+    texts = [f"disk cache thread {i}: what is {i} squared?" for i in range(48)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda t: shared.encode([t])[0], texts + texts[::-1]))
+    expected = encoder.encode(texts)
+    assert np.allclose(np.stack(got[:48]), expected, atol=1e-5)
+    assert np.allclose(np.stack(got[48:]), expected[::-1], atol=1e-5)
+    from routellm_core.encoders import _key
+
+    assert len(shared._disk_cache().get_many([_key(t) for t in texts])) == 48
+    assert len(shared._lru) <= 16

@@ -11,6 +11,7 @@ Example:
 from routellm_core.calibration import CalibrationTable
 from routellm_core.checkpoints import CheckpointError, load_router, save_router
 from routellm_core.encoders import QueryEncoder
+from routellm_core.nway import NWayRouter, load_nway_router
 from routellm_core.routers import (
     NotFittedError,
     Router,
@@ -22,12 +23,14 @@ from routellm_core.routers import (
 __all__ = [
     "CalibrationTable",
     "CheckpointError",
+    "NWayRouter",
     "NotFittedError",
     "QueryEncoder",
     "Router",
     "RoutingDecision",
     "UnknownModelError",
     "get_router_class",
+    "load_nway_router",
     "load_router",
     "save_router",
 ]

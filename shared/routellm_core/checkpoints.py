@@ -3,9 +3,22 @@
 A checkpoint is a directory::
 
     config.json        router type, constructor parameters, learned JSON state, calibration
-                       table, model card data, and the sha256 of every other file
+                       table, model card data, and the sha256 of every other file (``files``)
     model.safetensors  learned arrays (absent for routers with none, e.g. random)
     README.md          the model card, for people
+    ...                any further files a router writes (tokenizer files, more safetensors,
+                       sub-folders), each listed with its sha256 in ``files``
+
+Loading is strict, so a checkpoint from an untrusted place can be loaded safely:
+
+- every file in the directory except ``config.json`` is listed in ``files`` and matches its
+  sha256; an unlisted, missing or modified file is refused;
+- a pickle is refused: weight files of pickle-based formats (``.bin``, ``.pt``, ``.pkl``, ...)
+  and files whose first bytes are a pickle or a ``torch.save`` zip, whatever their name;
+  nothing in a checkpoint is ever unpickled;
+- nothing may point outside the directory: a ``files`` entry that is absolute or holds
+  ``..``, a symlink whose target lies outside, or a path-like parameter (``/...``, ``~``,
+  ``..``, ``C:\\``) is refused.
 
 Example:
     >>> from routellm_core.checkpoints import load_router
@@ -14,7 +27,12 @@ Example:
     'sw_ranking'
 
 ``load_router`` also takes a local directory or a Hugging Face Hub repo id
-(``load_router("org/name", revision="main")``), fetched with ``huggingface_hub``.
+(``load_router("org/name", revision="v1")``), fetched with ``huggingface_hub``.
+
+Routers that carry more than arrays and JSON state (say, a tokenizer) may define two hooks:
+``router._save_files(directory) -> list[str]`` writes the extra files and returns their paths
+relative to ``directory`` (they join the manifest), and ``router._load_files(directory)`` reads
+them back after every file has been verified.
 """
 
 from __future__ import annotations
@@ -22,7 +40,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from pathlib import Path
+import re
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -31,15 +51,35 @@ from routellm_core.encoders import QueryEncoder
 from routellm_core.routers import Router, get_router_class
 
 FORMAT = "routellm-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 DEFAULT_DIR = Path(__file__).parent / "default_router"
+NWAY_DEFAULT_DIR = Path(__file__).parent / "nway" / "default"
+
+PICKLE_SUFFIXES = frozenset(
+    {
+        ".bin",
+        ".pt",
+        ".pth",
+        ".pkl",
+        ".pickle",
+        ".ckpt",
+        ".joblib",
+        ".dill",
+        ".npy",
+        ".npz",
+        ".h5",
+        ".msgpack",
+    }
+)
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.+\-]+(/[A-Za-z0-9_.+\-]+)*$")
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that is missing, incomplete, corrupt or not a router checkpoint."""
+    """A checkpoint that is missing, incomplete, corrupt, unsafe or not a router checkpoint."""
 
 
 def _sha256(path: Path) -> str:
@@ -50,11 +90,35 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_router(router: Router, path: str | os.PathLike[str], *, card: dict[str, Any] | None = None) -> Path:
+def _listed_files(directory: Path) -> list[str]:
+    """Every file and symlink under ``directory`` except the config, as POSIX relative paths."""
+    out = []
+    for root, dirs, files in os.walk(directory, followlinks=False):
+        base = Path(root)
+        # a symlinked folder is not descended into: report it as an entry so it is checked
+        entries = files + [d for d in dirs if (base / d).is_symlink()]
+        for name in entries:
+            rel = (base / name).relative_to(directory).as_posix()
+            if rel != CONFIG_NAME:
+                out.append(rel)
+    return sorted(out)
+
+
+def save_router(
+    router: Router, path: str | os.PathLike[str], *, card: dict[str, Any] | None = None
+) -> Path:
     """Write ``router`` to the directory ``path`` (created if needed); returns the path.
 
     ``card`` (data sources, licenses, counts, metrics, command) goes into the config and the
-    README model card; it is also kept on the router as ``router.card_``.
+    README model card; it is also kept on the router as ``router.card_``. The sha256 of the
+    weights, the card and any file the router's ``_save_files`` hook writes go into the config.
+
+    Example:
+        >>> import tempfile
+        >>> from routellm_core.routers import RandomRouter
+        >>> out = save_router(RandomRouter(seed=1), tempfile.mkdtemp())
+        >>> sorted(json.loads((out / "config.json").read_text())["files"])
+        ['README.md']
     """
     from safetensors.numpy import save_file
 
@@ -63,12 +127,16 @@ def save_router(router: Router, path: str | os.PathLike[str], *, card: dict[str,
     if card is not None:
         router.card_ = dict(card)
     arrays = {k: np.ascontiguousarray(v) for k, v in router._state().items()}
-    files: dict[str, str] = {}
+    names: list[str] = []
     if arrays:
         save_file(arrays, str(out / WEIGHTS_NAME))
-        files[WEIGHTS_NAME] = _sha256(out / WEIGHTS_NAME)
+        names.append(WEIGHTS_NAME)
     elif (out / WEIGHTS_NAME).exists():
         (out / WEIGHTS_NAME).unlink()
+    save_files = getattr(router, "_save_files", None)
+    if save_files is not None:
+        for name in save_files(out):
+            names.append(_check_name(out, PurePosixPath(name).as_posix()))
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -77,10 +145,18 @@ def save_router(router: Router, path: str | os.PathLike[str], *, card: dict[str,
         "state": router._extra_state(),
         "calibration": router.calibration_.to_dict() if router.calibration_ else None,
         "card": router.card_,
-        "files": files,
+        "files": {},
     }
-    (out / CONFIG_NAME).write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
     (out / CARD_NAME).write_text(render_card(router.router_type, router.card_, config))
+    names.append(CARD_NAME)
+    config["files"] = {name: _sha256(out / name) for name in sorted(set(names))}
+    (out / CONFIG_NAME).write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
+    stray = [n for n in _listed_files(out) if n not in config["files"]]
+    if stray:  # it would be refused at load: say so now, while the cause is known
+        raise CheckpointError(
+            f"{out} holds files this router did not write: {stray[:5]}; load_router would "
+            "refuse the checkpoint. Save into an empty directory or remove them"
+        )
     return out
 
 
@@ -90,81 +166,275 @@ def render_card(router_type: str, card: dict[str, Any], config: dict[str, Any]) 
     if card.get("description"):
         lines += [card["description"], ""]
     params = config["params"]
+    pool = (
+        (config.get("state") or {}).get("models")
+        if "strong_model" not in params
+        else None
+    )
     lines += [
-        f"- strong model: `{params.get('strong_model')}`; weak model: `{params.get('weak_model')}`",
+        f"- models routed among: {', '.join(f'`{m}`' for m in pool)}"
+        if pool
+        else f"- strong model: `{params.get('strong_model')}`; weak model: `{params.get('weak_model')}`",
         f"- encoder: `{params.get('encoder') or 'sentence-transformers/all-MiniLM-L6-v2'}`",
     ]
     if card.get("command"):
         lines += [f"- produced by: `{card['command']}`"]
     if card.get("data"):
-        lines += ["", "## Training data", "", "| source | battles | license |", "|---|---|---|"]
+        # binary routers count battles; N-way routers count the queries of a score matrix
+        unit = "battles" if any("battles" in d for d in card["data"]) else "queries"
+        lines += [
+            "",
+            "## Training data",
+            "",
+            f"| source | {unit} | license |",
+            "|---|---|---|",
+        ]
         for d in card["data"]:
-            lines.append(f"| {d.get('spec', d.get('source'))} | {d.get('battles', '')} | {d.get('license', '')} |")
+            lines.append(
+                f"| {d.get('spec', d.get('source'))} | {d.get(unit, '')} | {d.get('license', '')} |"
+            )
     if card.get("decontamination"):
         lines += ["", "## Decontamination", "", str(card["decontamination"])]
     if card.get("metrics"):
-        lines += ["", "## Evaluation", "", "```json", json.dumps(card["metrics"], indent=1), "```"]
+        lines += [
+            "",
+            "## Evaluation",
+            "",
+            "```json",
+            json.dumps(card["metrics"], indent=1),
+            "```",
+        ]
     if config.get("calibration"):
         cal = config["calibration"]
-        lines += ["", f"Calibrated on {cal.get('n_prompts')} prompts from {cal.get('source')}."]
+        lines += [
+            "",
+            f"Calibrated on {cal.get('n_prompts')} prompts from {cal.get('source')}.",
+        ]
     return "\n".join(lines) + "\n"
 
 
-def _read_config(directory: Path) -> dict[str, Any]:
+def _read_config(directory: Path, root: Path | None = None) -> dict[str, Any]:
     path = directory / CONFIG_NAME
+    if path.is_symlink() and not _inside(path.resolve(), root or directory.resolve()):
+        raise CheckpointError(
+            f"{path} is a symlink to {path.resolve()}, outside the checkpoint directory"
+        )
     if not path.is_file():
-        raise CheckpointError(f"{directory} is not a router checkpoint: {CONFIG_NAME} is missing")
+        raise CheckpointError(
+            f"{directory} is not a router checkpoint: {CONFIG_NAME} is missing"
+        )
     try:
         config = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a {FORMAT} config (format={config.get('format') if isinstance(config, dict) else None!r})")
-    if config.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path} has format_version {config.get('format_version')!r}; this library reads {FORMAT_VERSION}")
+        raise CheckpointError(
+            f"{path} is not a {FORMAT} config (format={config.get('format') if isinstance(config, dict) else None!r})"
+        )
+    if config.get("format_version") not in READABLE_VERSIONS:
+        raise CheckpointError(
+            f"{path} has format_version {config.get('format_version')!r}; this library reads {list(READABLE_VERSIONS)}"
+        )
     for key in ("router_type", "params", "state", "files"):
         if key not in config:
             raise CheckpointError(f"{path} lacks the key {key!r}")
+    if not isinstance(config["files"], dict) or not isinstance(config["params"], dict):
+        raise CheckpointError(f"{path}: 'files' and 'params' must be JSON objects")
     return config
 
 
+def _router_class(router_type: str) -> Any:
+    """The strong/weak or N-way router class registered under ``router_type``."""
+    from routellm_core.nway import NWAY_ROUTERS
+
+    if router_type in NWAY_ROUTERS:
+        return NWAY_ROUTERS[router_type]
+    return get_router_class(router_type)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _check_name(directory: Path, name: Any) -> str:
+    """``name`` if it is a plain relative path inside ``directory``, else CheckpointError."""
+    if (
+        not isinstance(name, str)
+        or not _SAFE_NAME.match(name)
+        or any(p in (".", "..") for p in name.split("/"))
+    ):
+        raise CheckpointError(
+            f"{directory}: file entry {name!r} points outside the checkpoint or is not a plain relative "
+            "path (letters, digits, '_.+-', '/' between parts; no '..', no absolute paths)"
+        )
+    return name
+
+
+def _refuse_pickle(directory: Path, name: str, file: Path) -> None:
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        raise CheckpointError(
+            f"{directory}: {name} is refused: {suffix} files are pickle-based (or not safetensors) "
+            "and can run code when loaded; checkpoints hold weights only as .safetensors"
+        )
+    if suffix == ".safetensors":
+        return  # its 8-byte header length can look like anything; it is parsed instead
+    with open(file, "rb") as f:
+        head = f.read(4)
+    if (
+        len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+    ) or head == b"PK\x03\x04":
+        raise CheckpointError(
+            f"{directory}: {name} is refused: its content is a pickle (or a torch.save zip archive), "
+            "which can run code when loaded; checkpoints hold weights only as .safetensors"
+        )
+
+
+def verify_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    trusted_root: str | os.PathLike[str] | None = None,
+    overridden: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Check a checkpoint directory without loading anything from it; returns its config.
+
+    Raises :class:`CheckpointError` unless every rule of this module's docstring holds.
+    ``trusted_root`` widens where symlinks may point (a Hub cache's ``models--org--name``
+    folder, whose snapshot files link into its ``blobs/``); ``overridden`` names parameters
+    the caller replaces, which are then not checked.
+
+    Example:
+        >>> verify_checkpoint(DEFAULT_DIR)["router_type"]
+        'sw_ranking'
+    """
+    directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise CheckpointError(f"{directory} is a file; a checkpoint is a directory")
+    if not directory.is_dir():
+        raise CheckpointError(f"checkpoint directory {directory} does not exist")
+    root = (
+        Path(trusted_root).resolve()
+        if trusted_root is not None
+        else directory.resolve()
+    )
+    config = _read_config(directory, root)
+    files: dict[str, Any] = config["files"]
+    for name in files:
+        _check_name(directory, name)
+    present = _listed_files(directory)
+    unlisted = [n for n in present if n not in files]
+    # a v1 checkpoint did not list its model card, which is only ever read by people
+    if config["format_version"] == 1:
+        unlisted = [n for n in unlisted if n != CARD_NAME]
+    for name in unlisted:
+        if (directory / name).is_file():  # a pickle gets the more telling error
+            _refuse_pickle(directory, name, directory / name)
+        raise CheckpointError(
+            f"{directory}: {name} is not in the sha256 manifest ('files' in {CONFIG_NAME}); "
+            "a checkpoint may hold only the files its config lists"
+        )
+    for name, digest in files.items():
+        file = directory / name
+        if not file.exists() and not file.is_symlink():
+            raise CheckpointError(
+                f"{directory}: {name} is missing (the config lists it)"
+            )
+        target = file.resolve()
+        if not _inside(target, root):
+            raise CheckpointError(
+                f"{directory}: {name} resolves to {target}, outside the checkpoint directory"
+            )
+        if not target.is_file():
+            raise CheckpointError(f"{directory}: {name} is not a regular file")
+        _refuse_pickle(directory, name, target)
+        if _sha256(target) != digest:
+            raise CheckpointError(
+                f"{directory}: {name} does not match the sha256 in {CONFIG_NAME}; it is corrupt or was modified"
+            )
+    skip = set(overridden)
+    _check_params(
+        directory, {k: v for k, v in config["params"].items() if k not in skip}
+    )
+    return config
+
+
+def _check_params(directory: Path, params: Any, where: str = "params") -> None:
+    """Refuse parameters that name a path outside the checkpoint (an encoder in /tmp, ``..``)."""
+    if isinstance(params, dict):
+        for key, value in params.items():
+            _check_params(directory, value, f"{where}.{key}")
+    elif isinstance(params, list):
+        for i, value in enumerate(params):
+            _check_params(directory, value, f"{where}[{i}]")
+    elif isinstance(params, str):
+        parts = re.split(r"[\\/]", params)
+        if (
+            params.startswith(("/", "\\", "~"))
+            or re.match(r"^[A-Za-z]:[\\/]", params)
+            or ".." in parts
+        ):
+            raise CheckpointError(
+                f"{directory}: {where} = {params!r} points outside the checkpoint directory; "
+                "a checkpoint may name Hub ids or files inside itself only (to use a local "
+                "encoder you trust, pass encoder=... to load_router)"
+            )
+
+
 def load_checkpoint_dir(
-    path: str | os.PathLike[str], *, encoder: QueryEncoder | str | None = None
+    path: str | os.PathLike[str],
+    *,
+    encoder: QueryEncoder | str | None = None,
+    trusted_root: str | os.PathLike[str] | None = None,
 ) -> Router:
-    """Load a router from a local checkpoint directory, verifying every file's sha256."""
-    from safetensors import SafetensorError
+    """Load a router from a local checkpoint directory after :func:`verify_checkpoint`.
+
+    ``encoder`` replaces the recorded encoder (which is then neither checked nor used).
+    """
+    from safetensors import SafetensorError, safe_open
     from safetensors.numpy import load_file
 
     directory = Path(path)
-    if not directory.is_dir():
-        raise CheckpointError(f"checkpoint directory {directory} does not exist")
-    config = _read_config(directory)
+    overridden = ("encoder",) if encoder is not None else ()
+    config = verify_checkpoint(
+        directory, trusted_root=trusted_root, overridden=overridden
+    )
     try:
-        cls = get_router_class(config["router_type"])
+        cls = _router_class(config["router_type"])
     except ValueError as exc:
         raise CheckpointError(f"{directory}: {exc}") from exc
     arrays: dict[str, np.ndarray] = {}
-    for name, digest in config["files"].items():
-        if Path(name).name != name or name in ("", ".", ".."):
-            raise CheckpointError(f"{directory}: file entry {name!r} points outside the checkpoint")
-        file = directory / name
-        if not file.is_file():
-            raise CheckpointError(f"{directory}: {name} is missing (the config lists it)")
-        if _sha256(file) != digest:
-            raise CheckpointError(f"{directory}: {name} does not match the sha256 in {CONFIG_NAME}; it is corrupt or was modified")
-        if name.endswith(".safetensors"):
-            try:
-                arrays.update(load_file(str(file)))
-            except (SafetensorError, OSError, ValueError) as exc:
-                raise CheckpointError(f"{directory}: {name} is not a readable safetensors file: {exc}") from exc
+    for name in config["files"]:
+        if not name.endswith(".safetensors"):
+            continue
+        try:
+            if (
+                "/" in name
+            ):  # weights in a sub-folder are the router's own (``_load_files``)
+                with safe_open(str(directory / name), framework="numpy"):
+                    pass
+            else:
+                arrays.update(load_file(str(directory / name)))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(
+                f"{directory}: {name} is not a readable safetensors file: {exc}"
+            ) from exc
     params = dict(config["params"])
     if encoder is not None:
         params["encoder"] = encoder
+    elif (
+        isinstance(params.get("encoder"), str)
+        and (directory / params["encoder"]).is_dir()
+    ):
+        params["encoder"] = str(
+            directory.resolve() / params["encoder"]
+        )  # an encoder shipped inside
     try:
         router = cls(**params)
         router._set_state(arrays, config["state"])
     except (TypeError, KeyError, ValueError) as exc:
-        raise CheckpointError(f"{directory}: the checkpoint does not fit a {cls.router_type} router: {exc!r}") from exc
+        raise CheckpointError(
+            f"{directory}: the checkpoint does not fit a {cls.router_type} router: {exc!r}"
+        ) from exc
     if config.get("calibration"):
         from routellm_core.calibration import CalibrationTable
 
@@ -173,6 +443,9 @@ def load_checkpoint_dir(
         except ValueError as exc:
             raise CheckpointError(f"{directory}: {exc}") from exc
     router.card_ = dict(config.get("card") or {})
+    load_files = getattr(router, "_load_files", None)
+    if load_files is not None:
+        load_files(directory)
     return router
 
 
@@ -185,12 +458,19 @@ def load_router(
 ) -> Router:
     """Load a router: ``"default"`` (embedded), ``"random"``, a local directory, or a Hub repo id.
 
+    Every checkpoint is verified first (see the module docstring): a pickle, an unlisted or
+    modified file, or anything pointing outside the checkpoint raises :class:`CheckpointError`.
+
     Args:
         name_or_path: ``"default"``; ``"random"`` (the untrained baseline); a checkpoint
             directory; or ``"org/name"`` on the Hugging Face Hub.
-        revision: Hub branch, tag or commit to pin.
+        revision: Hub branch, tag or commit to pin (a commit hash pins the exact files).
         encoder: override the query encoder (an instance shares its cache across routers).
         router_params: for ``"random"`` only, e.g. ``seed=0``.
+
+    Example:
+        >>> load_router("random", seed=0).router_type
+        'random'
     """
     target = str(name_or_path)
     if target == "random":
@@ -198,7 +478,9 @@ def load_router(
 
         return RandomRouter(**router_params)
     if router_params:
-        raise TypeError(f"unexpected parameters for a checkpoint: {sorted(router_params)}")
+        raise TypeError(
+            f"unexpected parameters for a checkpoint: {sorted(router_params)}"
+        )
     if target == "default":
         return load_checkpoint_dir(DEFAULT_DIR, encoder=encoder)
     local = Path(target).expanduser()
@@ -209,23 +491,48 @@ def load_router(
             f"{target!r} is neither 'default', 'random', an existing checkpoint directory, nor a "
             "Hugging Face Hub repo id of the form 'org/name'"
         )
-    return load_checkpoint_dir(_download(target, revision), encoder=encoder)
+    snapshot = _download(target, revision)
+    return load_checkpoint_dir(
+        snapshot, encoder=encoder, trusted_root=_repo_root(snapshot)
+    )
+
+
+def _repo_root(snapshot: Path) -> Path:
+    """The Hub cache's ``models--org--name`` folder of a snapshot; its files link into ``blobs/`` there."""
+    return snapshot.parent.parent if snapshot.parent.name == "snapshots" else snapshot
 
 
 def _download(repo_id: str, revision: str | None) -> Path:
+    """Fetch the config at ``revision``, then exactly the files its manifest lists, same commit."""
     from huggingface_hub import snapshot_download
 
     try:
+        first = Path(
+            snapshot_download(repo_id, revision=revision, allow_patterns=[CONFIG_NAME])
+        )
+        config = _read_config(first, _repo_root(first).resolve())
+        names = [_check_name(first, name) for name in config["files"]]
+        # the snapshot folder is named after the commit: the second call cannot drift from it
+        commit = first.name if re.fullmatch(r"[0-9a-f]{40}", first.name) else revision
         return Path(
             snapshot_download(
-                repo_id,
-                revision=revision,
-                allow_patterns=[CONFIG_NAME, "*.safetensors", CARD_NAME],
+                repo_id, revision=commit, allow_patterns=[CONFIG_NAME, *names]
             )
         )
+    except CheckpointError:
+        raise
     except Exception as exc:
-        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-        hint = " (HF_HUB_OFFLINE is set and it is not in the local cache)" if offline else ""
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+        )
+        hint = (
+            " (HF_HUB_OFFLINE is set and it is not in the local cache)"
+            if offline
+            else ""
+        )
         raise CheckpointError(
             f"could not fetch router {repo_id!r} (revision {revision or 'main'}) from the Hugging Face Hub{hint}: {exc}"
         ) from exc

@@ -1,11 +1,13 @@
-"""``routellm route | train | calibrate | eval``: the command line of the scoring core.
+"""``routellm route | score | train | calibrate | eval``: the command line of the scoring core.
 
 Examples::
 
     routellm route "Prove that there are infinitely many primes."
+    routellm score --prompts prompts.parquet --strong-fraction 0.3 --out routed.parquet --engine ray
     routellm train --router mf --data "gold:{data}/llmrouter_9model_gold/dcrouter_preprocessed__train.json" --out runs/mf
     routellm calibrate --router runs/mf --prompts prompts.jsonl --strong-fraction 0.3 --write
     routellm eval --router default --benchmark mmlu --data-dir ../shared/data/routellm_evals --cv 5
+    routellm nway route "Write a haiku about tea." --lambda cost=0.2     # N-way: see routellm_core.nway.cli
 """
 
 from __future__ import annotations
@@ -130,17 +132,71 @@ def _card_metrics(router: Any, args: argparse.Namespace) -> dict[str, Any]:
     return metrics
 
 
+def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What the CLI passes to :func:`routellm_core.batch.score_prompts` for the chosen engine."""
+    return {
+        "engine": args.engine, "num_workers": args.num_workers, "ray_address": args.ray_address,
+        "revision": getattr(args, "revision", None), "encoder": getattr(args, "encoder", None),
+        "cache_dir": None if args.no_cache else _cache_dir(), "batch_size": args.batch_size,
+        "show_progress": not args.quiet,
+    }
+
+
+def _score_many(args: argparse.Namespace, prompts: Any, router: Any = None, **kw: Any) -> Any:
+    from routellm_core.batch import score_prompts
+
+    target = router if router is not None and args.engine == "local" else args.router
+    return score_prompts(prompts, target, **_engine_options(args), **kw)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    if args.out and Path(args.out).suffix.lower() not in (".parquet", ".jsonl", ".csv"):
+        raise ValueError(f"--out must end in .parquet, .jsonl or .csv, got {args.out!r}")
+    router = _load(args)
+    threshold = None
+    if args.threshold is not None or args.strong_fraction is not None:
+        threshold = router.resolve_threshold(args.threshold, args.strong_fraction)
+    strong, weak = router._pair(args.strong, args.weak)
+    df = _score_many(args, args.prompts, router, strong_model=strong, weak_model=weak)
+    summary = f"scored {len(df)} prompts from {args.prompts} ({args.engine}"
+    summary += f", {args.num_workers} workers)" if args.engine == "ray" else ")"
+    print(summary + f"; win rate mean {df.win_rate.mean():.4f}, min {df.win_rate.min():.4f}, "
+          f"max {df.win_rate.max():.4f}")
+    if threshold is not None:
+        strong_rows = df.win_rate >= threshold
+        df["route"] = strong_rows.map({True: "strong", False: "weak"})
+        df["model"] = strong_rows.map({True: strong, False: weak})
+        print(f"threshold {threshold:.5f}: {int(strong_rows.sum())} strong ({strong}), "
+              f"{int((~strong_rows).sum())} weak ({weak}); strong share {strong_rows.mean():.3f}")
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        suffix = out.suffix.lower()
+        if suffix == ".parquet":
+            df.to_parquet(out, index=False)
+        elif suffix == ".csv":
+            df.to_csv(out, index=False)
+        else:
+            df.to_json(out, orient="records", lines=True, force_ascii=False)
+        print(f"wrote {out}")
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    from routellm_core.calibration import CalibrationTable
     from routellm_core.checkpoints import save_router
     from routellm_core.data.prompts import read_prompts
 
     router = _load(args)
-    prompts = read_prompts(args.prompts)
-    table = router.calibrate(prompts, source=str(args.prompts))
+    if args.engine == "local":
+        rates = router.win_rate(read_prompts(args.prompts))
+    else:
+        rates = _score_many(args, args.prompts)["win_rate"].to_numpy()
+    table = router.calibration_ = CalibrationTable.from_win_rates(rates, source=str(args.prompts))
     for f in args.strong_fraction:
         t = table.threshold_for(f)
-        share = float((router.win_rate(prompts) >= t).mean())
-        print(f"strong_fraction {f:.2f} -> threshold {t:.5f} (share on these {len(prompts)} prompts: {share:.3f})")
+        share = float((rates >= t).mean())
+        print(f"strong_fraction {f:.2f} -> threshold {t:.5f} (share on these {len(rates)} prompts: {share:.3f})")
     if args.write:
         if not Path(args.router).is_dir():
             raise SystemExit(f"--write needs a local checkpoint directory, got {args.router!r}")
@@ -153,8 +209,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from routellm_core.evaluation.benchmarks import load_benchmark
     from routellm_core.evaluation.cross_validation import evaluate_router
 
+    if args.engine == "ray" and args.cv:
+        raise ValueError("--engine ray scores out of domain; --cv retrains per fold and runs locally")
     router = _load(args)
-    bench = load_benchmark(args.benchmark, args.data_dir)
+    bench = _subsample(load_benchmark(args.benchmark, args.data_dir), args.sample, args.seed)
     train = None
     if args.cv and router.router_type != "random":
         from routellm_core.training import load_training_battles
@@ -170,9 +228,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
             train, load_eval_prompts(args.data_dir, benchmarks=[args.benchmark]), encoder=router.encoder_
         )
         print(report)
-    result = evaluate_router(router, bench, cv=args.cv, train_battles=train, seed=args.seed,
-                             show_progress=not args.quiet)
+    if args.engine == "ray":
+        from routellm_core.batch import evaluate_benchmark
+
+        result = evaluate_benchmark(args.router, bench, router_name=router.name, **_engine_options(args))
+    else:
+        result = evaluate_router(router, bench, cv=args.cv, train_battles=train, seed=args.seed,
+                                 show_progress=not args.quiet)
     result["router_spec"] = args.router
+    result["sample"] = args.sample
     print(f"{bench.name}: {result['n_queries']} queries; strong {result['strong_score']:.2f}, "
           f"weak {result['weak_score']:.2f}" + (f"; {args.cv}-fold in-domain adaptation" if args.cv else ""))
     print(f"{'router':<14}{'APGR':>8}{'CPT(50%)':>10}{'CPT(80%)':>10}")
@@ -191,6 +255,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _subsample(bench: Any, n: int | None, seed: int) -> Any:
+    """A seeded random subset of ``n`` questions of ``bench`` (all of them when ``n`` is None)."""
+    import dataclasses
+
+    import numpy as np
+
+    if n is None or n >= len(bench.prompts):
+        return bench
+    if n < 1:
+        raise ValueError(f"--sample must be a positive number of questions, got {n}")
+    idx = np.sort(np.random.default_rng(seed).choice(len(bench.prompts), n, replace=False))
+    return dataclasses.replace(
+        bench, prompts=[bench.prompts[i] for i in idx], strong_scores=bench.strong_scores[idx],
+        weak_scores=bench.weak_scores[idx], question_ids=bench.question_ids[idx],
+        categories=None if bench.categories is None else bench.categories[idx],
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="routellm", description="Learned LLM routing (RouteLLM).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -204,6 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-cache", action="store_true", help="do not use the on-disk embedding cache")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    def engine_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="score in this process (local) or on Ray Data actors (ray)")
+        p.add_argument("--num-workers", type=int, default=2, help="Ray actors (default 2)")
+        p.add_argument("--ray-address", help="Ray cluster to join (default: a local Ray)")
+        p.add_argument("--batch-size", type=int, default=256, help="prompts per Ray batch")
+
     p = sub.add_parser("route", help="score queries and print the routing decision")
     p.add_argument("text", nargs="+")
     common(p)
@@ -215,8 +304,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per query")
     p.set_defaults(func=cmd_route)
 
+    p = sub.add_parser("score", help="score (and route) every prompt of a file, locally or on Ray")
+    common(p)
+    p.add_argument("--prompts", required=True,
+                   help="prompt file: .parquet, .jsonl, .json, .csv or plain text")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--threshold", type=float, help="add the route and model of each prompt")
+    g.add_argument("--strong-fraction", type=float, help="as --threshold, from the calibration table")
+    p.add_argument("--strong", help="strong model name (default: the router's)")
+    p.add_argument("--weak", help="weak model name (default: the router's)")
+    p.add_argument("--out", help="write one row per prompt (.parquet, .jsonl or .csv)")
+    engine_options(p)
+    p.set_defaults(func=cmd_score)
+
     p = sub.add_parser("train", help="train a router and write a checkpoint")
-    p.add_argument("--router", required=True, help="router type: random, sw_ranking, mf")
+    p.add_argument("--router", required=True,
+                   help="router type: random, sw_ranking, mf, bert, causal_llm")
     p.add_argument("--data", action="append", required=True, metavar="SPEC",
                    help="KIND:PATH with KIND in arena, gold, judge, jsonl; {data} = the data dir")
     p.add_argument("--out", required=True, help="checkpoint directory to write")
@@ -238,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", required=True, help="file of unlabelled prompts")
     p.add_argument("--strong-fraction", type=float, nargs="+", default=[0.1, 0.2, 0.3, 0.5, 0.8])
     p.add_argument("--write", action="store_true", help="store the table in the checkpoint")
+    engine_options(p)
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("eval", help="the paper's metrics on MMLU, GSM8K or MT-Bench")
@@ -245,11 +349,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmark", required=True, choices=["mmlu", "gsm8k", "mt-bench"])
     p.add_argument("--data-dir", required=True, help="RouteLLM's eval layout (routellm_evals)")
     p.add_argument("--cv", type=int, help="K-fold in-domain adaptation")
+    engine_options(p)
     p.add_argument("--train", action="append", metavar="SPEC",
                    help="general training data for --cv (default: the specs in the router's card)")
+    p.add_argument("--sample", type=int, metavar="N",
+                   help="score a seeded random subset of N questions (default: all); for slow routers")
     p.add_argument("--json", help="write the results as JSON")
     p.add_argument("--plot", help="write the score-vs-strong-share plot (PNG)")
     p.set_defaults(func=cmd_eval)
+
+    from routellm_core.nway.cli import add_nway_parser
+
+    add_nway_parser(sub)
     return parser
 
 

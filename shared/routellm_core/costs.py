@@ -201,6 +201,10 @@ class CostRecord:
     ``strong_cost`` is the counterfactual: the same input and output token counts priced at the
     strong model (the strong model's answer would have had its own length; this is the usual
     approximation). A cost is ``None`` when the model has no known price.
+
+    ``failed`` marks an attempt whose model raised (see :func:`failed_attempt_record`): it is
+    kept so the ledger lists every call made, but it is not an answered call. ``fallback_from``
+    is set on the answer of a fallback: the route whose model raised first.
     """
 
     route: str
@@ -217,6 +221,8 @@ class CostRecord:
     router_failed: bool = False
     error_type: str | None = None
     run_id: str | None = None
+    failed: bool = False
+    fallback_from: str | None = None
 
     @property
     def savings(self) -> Decimal | None:
@@ -247,8 +253,9 @@ def cost_record(
     router_failed: bool = False,
     error_type: str | None = None,
     run_id: str | None = None,
+    fallback_from: str | None = None,
 ) -> CostRecord:
-    """Price one call (and its strong-model counterfactual) into a :class:`CostRecord`."""
+    """Price one answered call (and its strong-model counterfactual) into a :class:`CostRecord`."""
     cost = prices.cost(model, input_tokens=input_tokens, output_tokens=output_tokens)
     strong_cost = (
         cost if model == strong_model
@@ -259,7 +266,43 @@ def cost_record(
         input_tokens=int(input_tokens), output_tokens=int(output_tokens),
         tokens_estimated=tokens_estimated, cost=cost, strong_model=strong_model,
         strong_cost=strong_cost, router_failed=router_failed, error_type=error_type,
-        run_id=run_id,
+        run_id=run_id, fallback_from=fallback_from,
+    )
+
+
+def failed_attempt_record(
+    *,
+    route: str,
+    model: str,
+    strong_model: str,
+    win_rate: float | None,
+    threshold: float,
+    router: str,
+    error: BaseException | str,
+    router_failed: bool = False,
+    run_id: str | None = None,
+    fallback_from: str | None = None,
+) -> CostRecord:
+    """The record of a call whose model raised: zero tokens and a cost of exactly 0.
+
+    Providers do not bill requests that end in an error response (rate limit, server error,
+    bad request), and what a timed-out request consumed is not reported to the client, so a
+    failed attempt is charged nothing; it is recorded, with the exception's type, so the
+    ledger lists every call that was made. ``error_type`` is the model's exception.
+
+    Example:
+        >>> r = failed_attempt_record(route="weak", model="small", strong_model="big",
+        ...                           win_rate=0.2, threshold=0.5, router="sw_ranking",
+        ...                           error=TimeoutError("read timed out"))
+        >>> r.failed, r.cost, r.error_type
+        (True, Decimal('0'), 'TimeoutError')
+    """
+    error_type = error if isinstance(error, str) else type(error).__name__
+    return CostRecord(
+        route=route, model=model, win_rate=win_rate, threshold=threshold, router=router,
+        input_tokens=0, output_tokens=0, tokens_estimated=False, cost=Decimal(0),
+        strong_model=strong_model, strong_cost=Decimal(0), router_failed=router_failed,
+        error_type=error_type, run_id=run_id, failed=True, fallback_from=fallback_from,
     )
 
 
@@ -272,18 +315,23 @@ class ModelTotals:
     output_tokens: int = 0
     cost: Decimal = Decimal(0)
     unknown_cost_calls: int = 0
+    failed_calls: int = 0
 
 
 @dataclass
 class CostTotals:
     """Sums over a ledger. Costs sum the known values; ``unknown_cost_calls`` counts the rest.
 
-    ``savings`` sums ``strong_cost - cost`` over the calls where both are known.
+    ``savings`` sums ``strong_cost - cost`` over the calls where both are known. ``calls``
+    counts answered calls (``strong_share`` is over them); ``failed_calls`` counts attempts
+    whose model raised, and ``fallbacks`` the answers that came from the fallback model.
     """
 
     calls: int = 0
     strong_calls: int = 0
     router_failures: int = 0
+    failed_calls: int = 0
+    fallbacks: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     total_cost: Decimal = Decimal(0)
@@ -298,13 +346,18 @@ class CostTotals:
         return self.strong_calls / self.calls if self.calls else 0.0
 
     def _add(self, r: CostRecord) -> None:
-        self.calls += 1
-        self.strong_calls += r.route == "strong"
-        self.router_failures += r.router_failed
+        m = self.by_model.setdefault(r.model, ModelTotals())
+        if r.failed:
+            self.failed_calls += 1
+            m.failed_calls += 1
+        else:
+            self.calls += 1
+            self.strong_calls += r.route == "strong"
+            self.router_failures += r.router_failed
+            self.fallbacks += r.fallback_from is not None
+            m.calls += 1
         self.input_tokens += r.input_tokens
         self.output_tokens += r.output_tokens
-        m = self.by_model.setdefault(r.model, ModelTotals())
-        m.calls += 1
         m.input_tokens += r.input_tokens
         m.output_tokens += r.output_tokens
         if r.cost is None:
@@ -328,6 +381,7 @@ class CostTotals:
         return {
             "calls": self.calls, "strong_calls": self.strong_calls,
             "strong_share": self.strong_share, "router_failures": self.router_failures,
+            "failed_calls": self.failed_calls, "fallbacks": self.fallbacks,
             "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
             "total_cost": float(self.total_cost), "strong_cost": float(self.strong_cost),
             "savings": float(self.savings), "unknown_cost_calls": self.unknown_cost_calls,

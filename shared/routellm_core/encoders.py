@@ -54,6 +54,28 @@ def validate_texts(texts: Sequence[str]) -> list[str]:
     return texts
 
 
+MAX_CHARS = 100_000
+
+
+def scoring_text(text: str, max_chars: int = MAX_CHARS) -> str:
+    """The part of ``text`` the encoder reads: its first ``max_chars`` characters, with lone
+    UTF-16 surrogates (invalid Unicode, e.g. from a broken client's JSON) replaced by U+FFFD.
+
+    The model then keeps its own token window (256 tokens for all-MiniLM-L6-v2), so for any
+    ordinary text the cut changes nothing; it only bounds the tokenizer's work on huge inputs.
+
+    Example:
+        >>> scoring_text("ab\\ud800cd") == "ab\\ufffdcd", len(scoring_text("x" * 200_000))
+        (True, 100000)
+    """
+    text = text[:max_chars]
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def _key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
@@ -97,7 +119,9 @@ class QueryEncoder:
         cache_size: texts kept in the in-memory LRU cache (0 disables it).
         cache_dir: directory of a persistent SQLite cache (``None`` disables it).
         max_seq_length: truncate inputs to this many tokens (``None`` keeps the model's own,
-            256 for all-MiniLM-L6-v2); longer texts are truncated, never rejected.
+            256 for all-MiniLM-L6-v2); longer texts are truncated, never rejected. Before
+            tokenizing, texts are cut to :data:`MAX_CHARS` characters and lone surrogates
+            replaced (:func:`scoring_text`).
     """
 
     def __init__(
@@ -165,14 +189,15 @@ class QueryEncoder:
     def _disk_cache(self) -> _DiskCache | None:
         if self.cache_dir is None:
             return None
-        if self._disk is None:
-            safe = _key(f"{self.name}|{self.max_seq_length}")[:16]
-            self._disk = _DiskCache(Path(self.cache_dir) / f"embeddings-{safe}.sqlite")
-        return self._disk
+        with self._lock:  # one connection per encoder, also when threads ask at once
+            if self._disk is None:
+                safe = _key(f"{self.name}|{self.max_seq_length}")[:16]
+                self._disk = _DiskCache(Path(self.cache_dir) / f"embeddings-{safe}.sqlite")
+            return self._disk
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         """Embed ``texts`` -> ``(len(texts), dim)`` float32, L2-normalised rows."""
-        texts = validate_texts(texts)
+        texts = [scoring_text(t) for t in validate_texts(texts)]
         keys = [_key(t) for t in texts]
         found: dict[str, np.ndarray] = {}
         with self._lock:

@@ -20,8 +20,9 @@ Example:
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -84,6 +85,10 @@ class PolicyDecision(RoutingDecision):
 
     ``model`` is the chosen model's name; ``win_rate`` is ``None`` when the router failed, and
     then ``error_type`` / ``error_message`` say why and the route is the policy's.
+
+    After a model fallback (:mod:`routellm_core.fallback`) ``route`` / ``model`` name the model
+    that was called instead, ``fallback_from`` the route whose model raised, and
+    ``fallback_error_type`` / ``fallback_error_message`` what it raised.
     """
 
     strong_model: str = ""
@@ -91,13 +96,20 @@ class PolicyDecision(RoutingDecision):
     router_failed: bool = False
     error_type: str | None = None
     error_message: str | None = None
+    fallback_from: str | None = None
+    fallback_error_type: str | None = None
+    fallback_error_message: str | None = None
 
     def as_metadata(self) -> dict[str, Any]:
-        """Flat metadata, keys prefixed ``routellm_``; error keys only when the router failed."""
+        """Flat metadata, keys prefixed ``routellm_``; error keys only when the router failed,
+        fallback keys only after a fallback."""
         data = asdict(self)
         if not self.router_failed:
             data.pop("error_type")
             data.pop("error_message")
+        if self.fallback_from is None:
+            for k in ("fallback_from", "fallback_error_type", "fallback_error_message"):
+                data.pop(k)
         return {f"routellm_{k}": v for k, v in data.items()}
 
 
@@ -154,22 +166,81 @@ def decide_many(
                 f"router {router.name!r} failed while scoring {len(texts)} quer"
                 f"{'y' if len(texts) == 1 else 'ies'}: {type(exc).__name__}: {exc}"
             ) from exc
-        return [
-            PolicyDecision(
-                route=policy,  # type: ignore[arg-type]
-                model=strong if policy == "strong" else weak,
-                win_rate=None,  # type: ignore[arg-type]
-                threshold=t,
-                router=router.name,
-                strong_model=strong,
-                weak_model=weak,
-                router_failed=True,
-                error_type=type(exc).__name__,
-                error_message=str(exc)[:500],
-            )
-            for t in ths
-        ]
+        return _policy_decisions(exc, ths, policy, router.name, strong, weak)
     return [
         PolicyDecision.from_win_rate(r, t, strong, weak, router.name, strong_model=strong, weak_model=weak)
         for r, t in zip(rates, ths)
     ]
+
+
+def _policy_decisions(exc: Exception, thresholds: Sequence[float], policy: str, router: str,
+                      strong: str, weak: str) -> list[PolicyDecision]:
+    return [
+        PolicyDecision(
+            route=policy,  # type: ignore[arg-type]
+            model=strong if policy == "strong" else weak,
+            win_rate=None,  # type: ignore[arg-type]
+            threshold=t,
+            router=router,
+            strong_model=strong,
+            weak_model=weak,
+            router_failed=True,
+            error_type=type(exc).__name__,
+            error_message=str(exc)[:500],
+        )
+        for t in thresholds
+    ]
+
+
+def check_setting(threshold: float | None, strong_fraction: float | None) -> tuple[float | None, float | None]:
+    """``(threshold, strong_fraction)`` if exactly one is given and in [0, 1], else a clear error."""
+    if (threshold is None) == (strong_fraction is None):
+        raise ValueError("give exactly one of threshold or strong_fraction")
+    if threshold is not None:
+        check_threshold(threshold)
+    else:
+        check_strong_fraction(strong_fraction)  # type: ignore[arg-type]
+    return threshold, strong_fraction
+
+
+def decide_lazy(
+    get_router: Callable[[], Router],
+    texts: Sequence[str],
+    *,
+    settings: Sequence[tuple[float | None, float | None]],
+    policy: str = "strong",
+    models: tuple[str, str],
+    router_name: str = "default",
+) -> list[PolicyDecision]:
+    """:func:`decide_many` for a router loaded on first use (the embedded default): when
+    loading it fails (a corrupt or missing checkpoint), the failure policy decides as well.
+
+    Args:
+        get_router: returns the loaded router (it may load it, and raise).
+        settings: one ``(threshold, strong_fraction)`` per text, exactly one of them given;
+            checked before the router is loaded, so bad settings are never absorbed.
+        router_name: the name decisions report when the router could not be loaded; their
+            threshold is then the given one, or NaN when only a strong_fraction was given
+            (it needs the router's calibration table).
+
+    Example:
+        >>> def broken():
+        ...     raise OSError("model.safetensors: truncated file")
+        >>> d = decide_lazy(broken, ["hi"], settings=[(0.5, None)], models=("big", "small"))[0]
+        >>> d.route, d.router_failed, d.error_type
+        ('strong', True, 'OSError')
+    """
+    check_policy(policy)
+    texts = validate_texts(texts)
+    if len(settings) != len(texts):
+        raise ValueError(f"got {len(settings)} settings for {len(texts)} texts")
+    settings = [check_setting(t, f) for t, f in settings]
+    try:
+        router = get_router()
+    except Exception as exc:  # the router could not be loaded: the policy decides
+        if policy == "raise":
+            raise RouterFailure(f"router {router_name!r} could not be loaded: {type(exc).__name__}: {exc}") from exc
+        ths = [t if t is not None else math.nan for t, _ in settings]
+        return _policy_decisions(exc, ths, policy, router_name, *models)
+    ths = [router.resolve_threshold(t, f) for t, f in settings]
+    return decide_many(router, texts, thresholds=ths, policy=policy, models=models)

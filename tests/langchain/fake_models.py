@@ -5,8 +5,12 @@ Only the chat models behind the router are fakes; the router in every test is re
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import re
+import time
+import zlib
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -116,4 +120,68 @@ class FakeToolChatModel(BaseChatModel):
             chunk = ChatGenerationChunk(message=p)
             if run_manager:
                 run_manager.on_llm_new_token(p.text, chunk=chunk)
+            yield chunk
+
+
+class FakeModelError(Exception):
+    """What a failing fake model raises (think: rate limit, server error, timeout)."""
+
+
+def fails(model_name: str, text: str, fail_percent: int) -> bool:
+    """Whether a flaky model fails on ``text``: a fixed function of the model and the text, so
+    a test knows in advance which calls fail, whatever order they run in."""
+    return zlib.crc32(f"{model_name}|{text}".encode("utf-8", "surrogatepass")) % 100 < fail_percent
+
+
+class FlakyChatModel(FakeToolChatModel):
+    """A :class:`FakeToolChatModel` that answers after a random delay and fails on some queries.
+
+    It raises :class:`FakeModelError` when :func:`fails` says so for the last user text
+    (``fail_percent`` of texts; 100 = always), before any output or, for streams, after
+    ``fail_after_chunks`` chunks when that is set. ``max_delay`` seconds bound the random delay
+    (``asyncio.sleep`` on the async paths, ``time.sleep`` on the sync ones).
+    """
+
+    fail_percent: int = 0
+    fail_after_chunks: int | None = None
+    max_delay: float = 0.0
+    failures: int = 0
+
+    def _fail_now(self, messages: list[BaseMessage]) -> bool:
+        last_user = next((message_text(m) for m in reversed(messages) if m.type == "human"), "")
+        return fails(self.model_name, last_user, self.fail_percent)
+
+    def _delay(self, messages: list[BaseMessage]) -> float:
+        return random.uniform(0.0, self.max_delay) if self.max_delay else 0.0
+
+    def _check(self, messages: list[BaseMessage]) -> None:
+        if self.fail_after_chunks is None and self._fail_now(messages):
+            self.failures += 1
+            raise FakeModelError(f"{self.model_name} is overloaded (fake 503)")
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        time.sleep(self._delay(messages))
+        self._check(messages)
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        await asyncio.sleep(self._delay(messages))
+        self._check(messages)
+        return super()._generate(messages, stop, None, **kwargs)
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any):
+        self._check(messages)
+        for i, chunk in enumerate(super()._stream(messages, stop, run_manager, **kwargs)):
+            if self.fail_after_chunks is not None and i == self.fail_after_chunks and self._fail_now(messages):
+                self.failures += 1
+                raise FakeModelError(f"{self.model_name} dropped the connection mid-stream")
+            yield chunk
+
+    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                       run_manager: Any = None, **kwargs: Any):
+        await asyncio.sleep(self._delay(messages))
+        for chunk in self._stream(messages, stop, None, **kwargs):
             yield chunk

@@ -7,9 +7,12 @@ LLM event (LlamaIndex's ``CustomLLM.chat`` calls the decorated ``complete`` and 
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
+import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Optional
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -179,3 +182,75 @@ class FakeLLM(FunctionCallingLLM):
         if not calls and error_on_no_tool_call:
             raise ValueError("expected a tool call")
         return [ToolSelection(tool_id=c["id"], tool_name=c["name"], tool_kwargs=c["args"]) for c in calls]
+
+
+class FakeModelError(Exception):
+    """What a failing fake LLM raises (think: rate limit, server error, timeout)."""
+
+
+def fails(model: str, text: str, fail_percent: int) -> bool:
+    """Whether a flaky LLM fails on ``text``: a fixed function of the model and the text."""
+    return zlib.crc32(f"{model}|{text}".encode("utf-8", "surrogatepass")) % 100 < fail_percent
+
+
+class FlakyLLM(FakeLLM):
+    """A :class:`FakeLLM` that answers after a random delay and fails on some queries.
+
+    It raises :class:`FakeModelError` when :func:`fails` says so for the last user text (or
+    the prompt), at call time, or, for streams, after ``fail_after_chunks`` chunks when set.
+    The async methods wait a random ``0..max_delay`` seconds first.
+    """
+
+    fail_percent: int = 0
+    fail_after_chunks: Optional[int] = None
+    max_delay: float = 0.0
+    failures: int = 0
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "FlakyLLM"
+
+    def _answer(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatMessage:
+        last_user = next((message_text(m) for m in reversed(messages) if m.role == MessageRole.USER), "")
+        if self.fail_after_chunks is None and fails(self.model, last_user, self.fail_percent):
+            self.failures += 1
+            raise FakeModelError(f"{self.model} is overloaded (fake 503)")
+        return super()._answer(messages, kwargs)
+
+    def _breaking(self, chunks: Any, text: str) -> Any:
+        for i, c in enumerate(chunks):
+            if i == self.fail_after_chunks and fails(self.model, text, self.fail_percent):
+                self.failures += 1
+                raise FakeModelError(f"{self.model} dropped the connection mid-stream")
+            yield c
+
+    async def _delay(self) -> None:
+        if self.max_delay:
+            await asyncio.sleep(random.uniform(0.0, self.max_delay))
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Any:
+        last_user = next((message_text(m) for m in reversed(messages) if m.role == MessageRole.USER), "")
+        return self._breaking(self._chunks(messages, kwargs), last_user)
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        await self._delay()
+        return self._chat(messages, kwargs)
+
+    @llm_chat_callback()
+    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Any:
+        await self._delay()
+        last_user = next((message_text(m) for m in reversed(messages) if m.role == MessageRole.USER), "")
+        chunks = self._breaking(self._chunks(messages, kwargs), last_user)
+
+        async def gen():
+            for c in chunks:
+                yield c
+
+        return gen()
+
+    @llm_completion_callback()
+    async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        await self._delay()
+        return self._complete(prompt)

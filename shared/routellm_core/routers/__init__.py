@@ -8,12 +8,16 @@ from routellm_core.routers.base import (
     RoutingDecision,
     UnknownModelError,
 )
+from routellm_core.routers.bert import BertClassifierRouter
+from routellm_core.routers.causal_llm import CausalLLMRouter
 from routellm_core.routers.mf import MatrixFactorizationRouter
 from routellm_core.routers.random import RandomRouter
 from routellm_core.routers.sw_ranking import SWRankingRouter
 
 ROUTERS: dict[str, type[Router]] = {
-    cls.router_type: cls for cls in (RandomRouter, SWRankingRouter, MatrixFactorizationRouter)
+    cls.router_type: cls
+    for cls in (RandomRouter, SWRankingRouter, MatrixFactorizationRouter, BertClassifierRouter,
+                CausalLLMRouter)
 }
 
 
@@ -28,6 +32,8 @@ def get_router_class(router_type: str) -> type[Router]:
 
 
 __all__ = [
+    "BertClassifierRouter",
+    "CausalLLMRouter",
     "MatrixFactorizationRouter",
     "NotFittedError",
     "ROUTERS",

@@ -131,7 +131,7 @@ def train_router(
 
         eval_prompts = load_eval_prompts(eval_data_dir)
         battles, report = drop_repeats(
-            battles, eval_prompts, encoder=router.encoder_ if router.uses_encoder else None,
+            battles, eval_prompts, encoder=router.encoder_,  # the cached encoder, for every router
             threshold=near_duplicate_threshold,
         )
         card["decontamination"] = str(report)

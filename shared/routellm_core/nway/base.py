@@ -1,0 +1,307 @@
+"""The interface of N-way routers: predict each model's quality, then pick by Tryage's objective.
+
+An N-way router learns from a :class:`~routellm_core.data.loaders.ScoreMatrix` (per-query
+scores of a pool of models) and returns, for each query, a score per model
+(:meth:`NWayRouter.predict_quality`). :meth:`NWayRouter.select` turns scores into decisions with
+``argmax_m score(m) - sum_j lambda_j * C_j(m)`` over the constraints (cost, size, latency, ...).
+
+Conventions are those of the binary :class:`~routellm_core.routers.base.Router`: ``__init__``
+only stores keyword parameters, :meth:`fit` learns, learned state ends in ``_``, ``_state`` /
+``_extra_state`` / ``_set_state`` feed the same safetensors checkpoints
+(:func:`routellm_core.checkpoints.save_router` / ``load_router``).
+
+Example:
+    >>> from routellm_core.nway import load_nway_router
+    >>> router = load_nway_router("default")            # embedded, trained on LLMRouter train
+    >>> d = router.select(["Write a Python function that reverses a list."], lambdas={"cost": 0.1})[0]
+    >>> d.model in router.models_, sorted(d.scores) == sorted(router.models_)
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from routellm_core.data.loaders import ScoreMatrix
+from routellm_core.data.schema import canonical_model_name
+from routellm_core.encoders import QueryEncoder, get_encoder, validate_texts
+from routellm_core.nway.constraints import Constraint, check_lambdas
+from routellm_core.nway.objective import select as tryage_select
+from routellm_core.routers.base import NotFittedError, UnknownModelError
+
+__all__ = ["NWayDecision", "NWayRouter"]
+
+
+@dataclass(frozen=True)
+class NWayDecision:
+    """What an N-way router decided for one query.
+
+    Attributes:
+        model: the chosen model.
+        scores: the router's predicted quality of every candidate model.
+        utilities: ``score - sum_j lambda_j * C_j`` of every candidate (the objective).
+        lambdas: the constraint weights used.
+        router: the router's name.
+        candidates: the models routed among.
+        router_failed: the router raised and the failure policy chose ``model``; then
+            ``scores`` and ``utilities`` are empty and ``error_type`` / ``error_message`` say why.
+    """
+
+    model: str
+    scores: dict[str, float]
+    utilities: dict[str, float]
+    lambdas: dict[str, float]
+    router: str
+    candidates: tuple[str, ...] = field(default=())
+    router_failed: bool = False
+    error_type: str | None = None
+    error_message: str | None = None
+
+    @property
+    def route(self) -> str:
+        """The chosen model's name (the N-way counterpart of ``strong`` / ``weak``)."""
+        return self.model
+
+    def as_metadata(self) -> dict[str, Any]:
+        """The decision as flat metadata, keys prefixed ``routellm_``."""
+        data = asdict(self)
+        data["candidates"] = list(self.candidates)
+        if not self.router_failed:
+            data.pop("error_type")
+            data.pop("error_message")
+        data["route"] = self.model
+        return {f"routellm_{k}": v for k, v in data.items()}
+
+
+class NWayRouter(ABC):
+    """Base class of N-way routers.
+
+    Args:
+        encoder: a :class:`~routellm_core.encoders.QueryEncoder`, a sentence-transformers id or
+            path, or ``None`` for the offline default all-MiniLM-L6-v2.
+        aliases: extra names mapped onto known model names (``{"my-qwen": "qwen2.5-7b-instruct"}``).
+        seed: seed of the training run.
+    """
+
+    router_type: ClassVar[str] = ""
+    uses_encoder: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        encoder: QueryEncoder | str | None = None,
+        aliases: Mapping[str, str] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.encoder = encoder
+        self.aliases = aliases
+        self.seed = seed
+        self.calibration_ = None
+        self.card_: dict[str, Any] = {}
+        self.constraints_: list[Constraint] = []
+
+    # ----------------------------------------------------------------- parameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        names: list[str] = []
+        for klass in cls.__mro__:
+            if klass is object:
+                continue
+            for p in inspect.signature(klass.__init__).parameters.values():
+                if (
+                    p.name != "self"
+                    and p.kind == p.KEYWORD_ONLY
+                    and p.name not in names
+                ):
+                    names.append(p.name)
+        return names
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters, JSON-ready (the encoder as its name)."""
+        params = {name: getattr(self, name) for name in self._param_names()}
+        if isinstance(params.get("encoder"), QueryEncoder):
+            params["encoder"] = params["encoder"].name
+        if params.get("aliases") is not None:
+            params["aliases"] = dict(params["aliases"])
+        return params
+
+    @property
+    def name(self) -> str:
+        """Short name used in decisions, traces and reports."""
+        return self.router_type
+
+    @property
+    def encoder_(self) -> QueryEncoder:
+        """The query encoder (a shared instance when given by name)."""
+        if isinstance(self.encoder, QueryEncoder):
+            return self.encoder
+        return get_encoder(self.encoder)
+
+    # ----------------------------------------------------------------- models
+    @property
+    def known_models(self) -> list[str]:
+        """The models of the pool this router was trained on."""
+        self._check_fitted()
+        return list(self.models_)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "models_"):
+            raise NotFittedError(
+                f"this {self.router_type} router is not trained: call fit() or load a checkpoint"
+            )
+
+    def resolve_model(self, name: str) -> str:
+        """Canonical name of ``name`` as this router knows it, or :class:`UnknownModelError`."""
+        canonical = canonical_model_name(name, self.aliases)
+        if canonical not in self.known_models:
+            raise UnknownModelError(
+                f"model {name!r} is unknown to this {self.router_type} router; known models: "
+                f"{sorted(self.known_models)}. Map a new name onto a known one with aliases={{{name!r}: ...}}"
+            )
+        return canonical
+
+    # ----------------------------------------------------------------- scoring
+    def predict_quality(self, texts: Sequence[str]) -> np.ndarray:
+        """The router's score of every known model for each text: ``(len(texts), n_models)``.
+
+        Columns follow :attr:`known_models`. Raises ``TypeError`` / ``ValueError`` for an empty
+        sequence, a bare string, or an empty or non-text item.
+        """
+        texts = validate_texts(texts)
+        self._check_fitted()
+        return self.predict_quality_embeddings(self.encoder_.encode(texts))
+
+    @abstractmethod
+    def predict_quality_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
+        """Scores from query embeddings ``(n, dim)`` -> ``(n, n_models)``."""
+
+    def select(
+        self,
+        texts: Sequence[str],
+        *,
+        lambdas: Mapping[str, float] | None = None,
+        constraints: Sequence[Constraint] | None = None,
+        models: Sequence[str] | None = None,
+    ) -> list[NWayDecision]:
+        """Choose a model per text by ``argmax_m score(m) - sum_j lambda_j * C_j(m)``.
+
+        Args:
+            texts: the queries.
+            lambdas: ``{constraint name: weight}``; missing names weigh 0. A positive weight
+                penalises the constraint, a negative one rewards it.
+            constraints: the constraint functions; default the router's own (``constraints_``,
+                e.g. the cost per call of its training pool).
+            models: route among these models only (known names or aliases); default all.
+        """
+        self._check_fitted()
+        cons = list(self.constraints_ if constraints is None else constraints)
+        for c in cons:
+            if not isinstance(c, Constraint):
+                raise TypeError(
+                    f"constraints must be Constraint objects, got {type(c).__name__}"
+                )
+        weights = check_lambdas(lambdas, cons)
+        pool = self._pool(models)
+        cols = [self.models_.index(m) for m in pool]
+        quality = self.predict_quality(texts)[:, cols]
+        idx, utility = tryage_select(quality, pool, cons, weights)
+        return [
+            NWayDecision(
+                model=pool[i],
+                scores={m: float(v) for m, v in zip(pool, q)},
+                utilities={m: float(v) for m, v in zip(pool, u)},
+                lambdas=dict(weights),
+                router=self.name,
+                candidates=tuple(pool),
+            )
+            for i, q, u in zip(idx, quality, utility)
+        ]
+
+    def _pool(self, models: Sequence[str] | None) -> list[str]:
+        if models is None:
+            return list(self.models_)
+        if isinstance(models, str):
+            raise TypeError(
+                "models must be a sequence of model names, not a single string"
+            )
+        pool = [self.resolve_model(m) for m in models]
+        if not pool:
+            raise ValueError("models is empty: give at least one model to route among")
+        if len(set(pool)) != len(pool):
+            raise ValueError(f"models lists a model twice: {list(models)}")
+        return pool
+
+    def constraint(self, name: str) -> Constraint:
+        """The router's own constraint called ``name`` (e.g. ``"cost"``)."""
+        for c in self.constraints_:
+            if c.name == name:
+                return c
+        raise KeyError(
+            f"this router has no constraint {name!r}; it has {[c.name for c in self.constraints_]}"
+        )
+
+    # ----------------------------------------------------------------- learning
+    @abstractmethod
+    def fit(
+        self,
+        matrix: ScoreMatrix,
+        *,
+        embeddings: np.ndarray | None = None,
+        show_progress: bool = False,
+    ) -> NWayRouter:
+        """Learn from a score matrix (``embeddings``: precomputed rows for ``matrix.queries``)."""
+
+    def _embed(
+        self, matrix: ScoreMatrix, embeddings: np.ndarray | None, show_progress: bool
+    ) -> np.ndarray:
+        if not isinstance(matrix, ScoreMatrix):
+            raise TypeError(f"fit() needs a ScoreMatrix, got {type(matrix).__name__}")
+        if len(matrix) < 2 or len(matrix.models) < 2:
+            raise ValueError(
+                f"need at least 2 queries and 2 models to train, got {len(matrix)} x {len(matrix.models)}"
+            )
+        if embeddings is None:
+            embeddings = self.encoder_.encode(
+                matrix.queries, show_progress=show_progress
+            )
+        emb = np.asarray(embeddings, dtype=np.float32)
+        if emb.ndim != 2 or emb.shape[0] != len(matrix):
+            raise ValueError(
+                f"got embeddings of shape {emb.shape} for {len(matrix)} queries"
+            )
+        return emb
+
+    # ----------------------------------------------------------------- checkpoint hooks
+    def _state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "models": list(self.models_),
+            "constraints": [c.to_dict() for c in self.constraints_],
+        }
+
+    def _set_state(
+        self, arrays: Mapping[str, np.ndarray], extra: Mapping[str, Any]
+    ) -> None:
+        models = extra["models"]
+        if (
+            not isinstance(models, list)
+            or len(models) < 2
+            or not all(isinstance(m, str) for m in models)
+        ):
+            raise ValueError(f"the checkpoint's model list is invalid: {models!r:.200}")
+        self.models_ = list(models)
+        self.constraints_ = [
+            Constraint.from_dict(c) for c in extra.get("constraints") or []
+        ]
+
+    def __repr__(self) -> str:
+        models = getattr(self, "models_", None)
+        return f"{type(self).__name__}(models={models!r})"

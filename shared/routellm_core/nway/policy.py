@@ -1,0 +1,204 @@
+"""How an adapter turns one call into an N-way decision: the shared N-way default, the user's
+model names, lambdas per call, and the router-failure policy.
+
+Both framework adapters route among a mapping ``{name: model}``: each name is a model the
+router knows (or an alias of one). Constraint values may be given per name (``costs=...`` or
+:class:`~routellm_core.nway.constraints.Constraint` objects keyed by the user's names); else
+the router's own constraints apply. When the router fails, ``failure_policy`` names the model
+to use (default: the first of the mapping) or is ``"raise"``; the decision records it.
+
+Example:
+    >>> from routellm_core.nway.policy import NWayPool, get_default_nway_router
+    >>> router = get_default_nway_router()          # loaded once per process, then shared
+    >>> pool = NWayPool(router, ["llama-3.1-nemotron-51b-instruct", "llama-3.1-8b-instruct",
+    ...                          "gemma-2-9b-it"])
+    >>> d = pool.decide(["What is the capital of France?"], lambdas=[{"cost": 0.3}])[0]
+    >>> d.model in pool.names, d.router_failed
+    (True, False)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from routellm_core.encoders import validate_texts
+from routellm_core.nway.base import NWayDecision, NWayRouter
+from routellm_core.nway.constraints import Constraint, check_lambdas
+from routellm_core.nway.objective import select
+
+__all__ = ["NWayPool", "NWayRouterFailure", "get_default_nway_router"]
+
+_default: NWayRouter | None = None
+_lock = threading.Lock()
+
+
+def get_default_nway_router() -> NWayRouter:
+    """The embedded N-way router, loaded on first use and shared by every caller after that."""
+    global _default
+    if _default is None:
+        with _lock:
+            if _default is None:
+                from routellm_core.nway import load_nway_router
+
+                _default = load_nway_router("default")
+    return _default
+
+
+class NWayRouterFailure(RuntimeError):
+    """The N-way router failed while scoring and the failure policy is ``"raise"``."""
+
+
+class NWayPool:
+    """A router and the user's named models: checks the settings once, then decides per call.
+
+    Args:
+        router: a loaded N-way router.
+        names: the user's model names (keys of the adapter's mapping); each must be known to
+            the router (or an alias of a known model).
+        constraints: constraints keyed by the user's names; default the router's own.
+        costs: shorthand for ``[Constraint("cost", costs)]``.
+        lambdas: default weights, ``{constraint name: weight}``.
+        failure_policy: a name to route to when the router fails, or ``"raise"``; ``None``
+            means the first name.
+    """
+
+    def __init__(
+        self,
+        router: NWayRouter,
+        names: Sequence[str],
+        *,
+        constraints: Sequence[Constraint] | None = None,
+        costs: Mapping[str, float] | None = None,
+        lambdas: Mapping[str, float] | None = None,
+        failure_policy: str | None = None,
+    ) -> None:
+        if not isinstance(router, NWayRouter):
+            raise TypeError(
+                f"router must be a loaded N-way router, got {type(router).__name__}"
+            )
+        if isinstance(names, str) or len(names) < 2:
+            raise ValueError(
+                f"route among at least two models, got {list(names) if not isinstance(names, str) else names!r}"
+            )
+        if len(set(names)) != len(names):
+            raise ValueError(f"a model name appears twice: {list(names)}")
+        self.router = router
+        self.names = list(names)
+        self.canonical = [router.resolve_model(n) for n in self.names]
+        if len(set(self.canonical)) != len(self.canonical):
+            raise ValueError(
+                f"two names map onto the same model of the router: {dict(zip(self.names, self.canonical))}"
+            )
+        if constraints is not None and costs is not None:
+            raise ValueError("give constraints or costs, not both")
+        if costs is not None:
+            constraints = [Constraint("cost", dict(costs))]
+        if constraints is None:
+            self.constraints = list(router.constraints_)
+        else:
+            self.constraints = [self._rekey(c) for c in constraints]
+        for c in self.constraints:
+            c.raw(self.canonical)  # every routed model needs a value
+        self.lambdas = check_lambdas(lambdas, self.constraints)
+        if failure_policy is None:
+            failure_policy = self.names[0]
+        if failure_policy != "raise" and failure_policy not in self.names:
+            raise ValueError(
+                f"failure_policy must be 'raise' or one of the models {self.names}, got {failure_policy!r}"
+            )
+        self.failure_policy = failure_policy
+
+    def _rekey(self, c: Constraint) -> Constraint:
+        if not isinstance(c, Constraint):
+            raise TypeError(
+                f"constraints must be Constraint objects, got {type(c).__name__}"
+            )
+        unknown = [k for k in c.values if k not in self.names]
+        if unknown:
+            raise ValueError(
+                f"constraint {c.name!r} has values for {unknown}, which are not among the models {self.names}"
+            )
+        values = {self.canonical[self.names.index(k)]: v for k, v in c.values.items()}
+        return Constraint(
+            c.name, values, normalize=c.normalize, unit=c.unit, meta=c.meta
+        )
+
+    def check_lambdas(self, lambdas: Mapping[str, float] | None) -> dict[str, float]:
+        """``lambdas`` validated against this pool's constraints (``None``: the pool's defaults)."""
+        return (
+            dict(self.lambdas)
+            if lambdas is None
+            else check_lambdas(lambdas, self.constraints)
+        )
+
+    def decide(
+        self,
+        texts: Sequence[str],
+        *,
+        lambdas: Sequence[Mapping[str, float] | None] | None = None,
+    ) -> list[NWayDecision]:
+        """One decision per text, scoring them all in one router call (``lambdas``: one per text)."""
+        texts = validate_texts(texts)
+        per_text = [
+            self.check_lambdas(None if lambdas is None else lam)
+            for lam in (lambdas or [None] * len(texts))
+        ]
+        if len(per_text) != len(texts):
+            raise ValueError(f"got {len(per_text)} lambdas for {len(texts)} texts")
+        back = dict(zip(self.canonical, self.names))
+        try:
+            all_scores = self.router.predict_quality(texts)
+        except (
+            Exception
+        ) as exc:  # the router failed: the policy decides, and it is recorded
+            if self.failure_policy == "raise":
+                raise NWayRouterFailure(
+                    f"N-way router {self.router.name!r} failed while scoring {len(texts)} quer"
+                    f"{'y' if len(texts) == 1 else 'ies'}: {type(exc).__name__}: {exc}"
+                ) from exc
+            return [
+                NWayDecision(
+                    model=self.failure_policy,
+                    scores={},
+                    utilities={},
+                    lambdas=lam,
+                    router=self.router.name,
+                    candidates=tuple(self.names),
+                    router_failed=True,
+                    error_type=type(exc).__name__,
+                    error_message=str(exc)[:500],
+                )
+                for lam in per_text
+            ]
+        cols = [self.router.known_models.index(c) for c in self.canonical]
+        quality = all_scores[:, cols]
+        out = []
+        for row, lam in zip(quality, per_text):
+            idx, util = select(row[None, :], self.canonical, self.constraints, lam)
+            out.append(
+                NWayDecision(
+                    model=back[self.canonical[int(idx[0])]],
+                    scores={n: float(v) for n, v in zip(self.names, row)},
+                    utilities={n: float(v) for n, v in zip(self.names, util[0])},
+                    lambdas=lam,
+                    router=self.router.name,
+                    candidates=tuple(self.names),
+                )
+            )
+        return out
+
+    def __repr__(self) -> str:
+        return f"NWayPool(router={self.router.name!r}, names={self.names}, lambdas={self.lambdas})"
+
+
+def coerce_lambdas(value: Any) -> dict[str, float] | None:
+    """A per-call lambdas setting as a dict (``None`` stays ``None``); anything else is a TypeError."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"lambdas must be a mapping {{constraint name: weight}}, got {type(value).__name__}"
+        )
+    return dict(value)
