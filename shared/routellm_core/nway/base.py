@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,7 +29,8 @@ import numpy as np
 
 from routellm_core.data.loaders import ScoreMatrix
 from routellm_core.data.schema import canonical_model_name
-from routellm_core.encoders import QueryEncoder, get_encoder, validate_texts
+from routellm_core.encoders import QueryEncoder, validate_texts
+from routellm_core.estimator import EstimatorParams
 from routellm_core.nway.constraints import Constraint, check_lambdas
 from routellm_core.nway.objective import select as tryage_select
 from routellm_core.routers.base import NotFittedError, UnknownModelError
@@ -79,7 +79,7 @@ class NWayDecision:
         return {f"routellm_{k}": v for k, v in data.items()}
 
 
-class NWayRouter(ABC):
+class NWayRouter(EstimatorParams, ABC):
     """Base class of N-way routers.
 
     Args:
@@ -105,43 +105,6 @@ class NWayRouter(ABC):
         self.calibration_ = None
         self.card_: dict[str, Any] = {}
         self.constraints_: list[Constraint] = []
-
-    # ----------------------------------------------------------------- parameters
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        names: list[str] = []
-        for klass in cls.__mro__:
-            if klass is object:
-                continue
-            for p in inspect.signature(klass.__init__).parameters.values():
-                if (
-                    p.name != "self"
-                    and p.kind == p.KEYWORD_ONLY
-                    and p.name not in names
-                ):
-                    names.append(p.name)
-        return names
-
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters, JSON-ready (the encoder as its name)."""
-        params = {name: getattr(self, name) for name in self._param_names()}
-        if isinstance(params.get("encoder"), QueryEncoder):
-            params["encoder"] = params["encoder"].name
-        if params.get("aliases") is not None:
-            params["aliases"] = dict(params["aliases"])
-        return params
-
-    @property
-    def name(self) -> str:
-        """Short name used in decisions, traces and reports."""
-        return self.router_type
-
-    @property
-    def encoder_(self) -> QueryEncoder:
-        """The query encoder (a shared instance when given by name)."""
-        if isinstance(self.encoder, QueryEncoder):
-            return self.encoder
-        return get_encoder(self.encoder)
 
     # ----------------------------------------------------------------- models
     @property

@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -28,7 +27,8 @@ import pandas as pd
 
 from routellm_core.calibration import CalibrationTable, check_strong_fraction, check_threshold
 from routellm_core.data.schema import canonical_model_name
-from routellm_core.encoders import QueryEncoder, get_encoder, validate_texts
+from routellm_core.encoders import QueryEncoder, validate_texts
+from routellm_core.estimator import EstimatorParams
 
 DEFAULT_STRONG = "gpt-4-1106-preview"
 DEFAULT_WEAK = "mixtral-8x7b-instruct-v0.1"
@@ -72,7 +72,7 @@ class RoutingDecision:
         return {f"routellm_{k}": v for k, v in asdict(self).items()}
 
 
-class Router(ABC):
+class Router(EstimatorParams, ABC):
     """Base class: scores queries and turns scores into routing decisions.
 
     Args:
@@ -101,39 +101,6 @@ class Router(ABC):
         self.aliases = aliases
         self.calibration_: CalibrationTable | None = None
         self.card_: dict[str, Any] = {}
-
-    # ----------------------------------------------------------------- parameters
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        names: list[str] = []
-        for klass in cls.__mro__:
-            if klass is object:
-                continue
-            for p in inspect.signature(klass.__init__).parameters.values():
-                if p.name != "self" and p.kind == p.KEYWORD_ONLY and p.name not in names:
-                    names.append(p.name)
-        return names
-
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters, JSON-ready (the encoder as its name)."""
-        params = {name: getattr(self, name) for name in self._param_names()}
-        if isinstance(params.get("encoder"), QueryEncoder):
-            params["encoder"] = params["encoder"].name
-        if params.get("aliases") is not None:
-            params["aliases"] = dict(params["aliases"])
-        return params
-
-    @property
-    def name(self) -> str:
-        """Short name used in decisions, traces and reports."""
-        return self.router_type
-
-    @property
-    def encoder_(self) -> QueryEncoder:
-        """The query encoder (a shared instance when given by name)."""
-        if isinstance(self.encoder, QueryEncoder):
-            return self.encoder
-        return get_encoder(self.encoder)
 
     # ----------------------------------------------------------------- models
     @property
