@@ -84,3 +84,55 @@ def test_one_encoder_with_a_disk_cache_is_safe_from_many_threads(tmp_path, encod
 
     assert len(shared._disk_cache().get_many([_key(t) for t in texts])) == 48
     assert len(shared._lru) <= 16
+
+
+def _slow_counting_model(encoder, fail_on: str | None = None):
+    """The real model, wrapped so each call takes a moment (threads pile up behind it) and is
+    counted; a batch holding ``fail_on`` raises, as a broken input would."""
+    import time
+
+    model, calls = encoder.model, []
+
+    class Wrapped:
+        def encode(self, texts, **kwargs):
+            calls.append(len(texts))
+            time.sleep(0.05)
+            if fail_on is not None and fail_on in texts:
+                raise RuntimeError(f"cannot embed {fail_on!r}")
+            return model.encode(texts, **kwargs)
+
+    return Wrapped(), calls
+
+
+def test_concurrent_callers_are_coalesced_into_few_batched_model_calls():
+    from concurrent.futures import ThreadPoolExecutor
+
+    enc = QueryEncoder(cache_size=0)
+    texts = [f"coalescing test {i}: how do I sort {i} numbers?" for i in range(40)]
+    expected = enc.encode(texts)
+    enc._model, calls = _slow_counting_model(enc)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        got = list(pool.map(lambda t: enc.encode([t])[0], texts))
+    assert np.allclose(np.stack(got), expected, atol=1e-5)
+    assert sum(calls) == len(texts)  # every text embedded exactly once ...
+    assert len(calls) < len(texts) // 2  # ... in far fewer model calls than callers
+
+
+def test_one_failing_caller_does_not_fail_the_others_in_its_batch():
+    from concurrent.futures import ThreadPoolExecutor
+
+    enc = QueryEncoder(cache_size=0)
+    texts = [f"batch fault {i}: name a prime above {i}" for i in range(24)]
+    expected = dict(zip(texts, enc.encode(texts)))
+    enc._model, _ = _slow_counting_model(enc, fail_on=texts[5])
+
+    def one(t):
+        try:
+            return enc.encode([t])[0]
+        except RuntimeError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        got = dict(zip(texts, pool.map(one, texts)))
+    assert isinstance(got[texts[5]], RuntimeError) and texts[5] in str(got[texts[5]])
+    assert all(np.allclose(got[t], expected[t], atol=1e-5) for t in texts if t != texts[5])

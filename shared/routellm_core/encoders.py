@@ -108,6 +108,21 @@ class _DiskCache:
             self._conn.commit()
 
 
+class _Pending:
+    """Texts waiting for the model, and what came back for them."""
+
+    __slots__ = ("texts", "result", "error")
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.result: np.ndarray | None = None
+        self.error: Exception | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None or self.error is not None
+
+
 class QueryEncoder:
     """Sentence-transformers encoder with caching; loads its weights on first use.
 
@@ -142,7 +157,10 @@ class QueryEncoder:
         self.max_seq_length = max_seq_length
         self._model: Any = None
         self._lru: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # caches and lazy loading; never held while embedding
+        self._model_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
         self._disk: _DiskCache | None = None
 
     @property
@@ -227,15 +245,49 @@ class QueryEncoder:
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
     def _encode_raw(self, texts: list[str], *, show_progress: bool) -> np.ndarray:
+        """Embed with the model. The model runs one batch at a time (sentence-transformers models
+        are not safe to call concurrently), and callers that arrive while it runs are coalesced:
+        the next batch embeds all their texts at once (a group commit), so many threads or async
+        calls routing one query each cost a few batched model calls, not one call each."""
         model = self.model
-        with self._lock:  # sentence-transformers models are not safe to call concurrently
-            vecs = model.encode(
-                texts,
-                batch_size=self.batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=show_progress,
-            )
+        mine = _Pending(texts)
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._model_lock:
+            if not mine.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._run_batch(model, batch, show_progress)
+        if mine.error is not None:
+            raise mine.error
+        return mine.result  # type: ignore[return-value]
+
+    def _run_batch(self, model: Any, batch: list[_Pending], show_progress: bool) -> None:
+        try:
+            vecs = self._model_encode(model, [t for p in batch for t in p.texts], show_progress)
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].error = exc
+                return
+            for p in batch:  # one caller's failure must not fail the others
+                try:
+                    p.result = self._model_encode(model, p.texts, show_progress)
+                except Exception as own:
+                    p.error = own
+            return
+        start = 0
+        for p in batch:
+            p.result = vecs[start : start + len(p.texts)]
+            start += len(p.texts)
+
+    def _model_encode(self, model: Any, texts: list[str], show_progress: bool) -> np.ndarray:
+        vecs = model.encode(
+            texts,
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=show_progress,
+        )
         return np.asarray(vecs, dtype=np.float32)
 
     def __repr__(self) -> str:
