@@ -165,7 +165,8 @@ def bench_classifier(name: str, checkpoint: str, n_decisions: int, n_batch: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "routing_speed.json"))
+    parser.add_argument("--json", help="output file (default: results/routing_speed.json, or "
+                        "results/bert_causal_llm_speed.json with --classifiers-only)")
     parser.add_argument("--decisions", type=int, default=200)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--refit-queries", type=int, default=5)
@@ -176,6 +177,9 @@ def main() -> None:
     parser.add_argument("--classifiers-only", action="store_true",
                         help="time only the checkpoints given with --bert / --causal-llm")
     args = parser.parse_args()
+    if args.json is None:
+        name = "bert_causal_llm_speed.json" if args.classifiers_only else "routing_speed.json"
+        args.json = str(Path(__file__).parent / "results" / name)
     import torch
 
     results: dict[str, object] = {
