@@ -26,7 +26,7 @@ def _random_battles(seed: int, n: int = 600) -> pd.DataFrame:
 
 def _sklearn_elo(df: pd.DataFrame, sample_weight=None, scale=400, base=10, init=1000) -> pd.Series:
     """RouteLLM's compute_elo_mle_with_tie, verbatim in substance, on per-battle rows."""
-    sklearn = pytest.importorskip("sklearn")
+    sklearn = pytest.importorskip("sklearn", reason="scikit-learn (the test extra) is not installed")
     from sklearn.linear_model import LogisticRegression
 
     models = pd.Series(np.arange(len(m := pd.concat([df["model_a"], df["model_b"]]).unique())), index=m)

@@ -24,16 +24,13 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from routellm_core.data.loaders import ScoreMatrix
-from routellm_core.nway.base import NWayRouter
-from routellm_core.nway.constraints import Constraint
-from routellm_core.nway.mlp import MLPHead
-from routellm_core.nway.quality import _default_constraints
+from routellm_core.nway.head_router import MLPHeadRouter
 
 __all__ = ["ZooterRouter", "kmeans_tags", "reward_targets", "smooth_by_tag"]
 
@@ -106,7 +103,7 @@ def kmeans_tags(embeddings: np.ndarray, n_clusters: int, *, seed: int = 0) -> li
     return [f"cluster-{k}" for k in labels]
 
 
-class ZooterRouter(NWayRouter):
+class ZooterRouter(MLPHeadRouter):
     """Reward-distilled classifier over the pool's models (ZOOTER).
 
     Args:
@@ -119,6 +116,7 @@ class ZooterRouter(NWayRouter):
     """
 
     router_type: ClassVar[str] = "zooter"
+    loss = "kl"
 
     def __init__(
         self,
@@ -127,35 +125,10 @@ class ZooterRouter(NWayRouter):
         beta: float = 0.3,
         tags: str = "data",
         n_clusters: int = 20,
-        hidden: int = 128,
-        dropout: float = 0.1,
-        epochs: int = 200,
-        batch_size: int = 128,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-4,
-        val_fraction: float = 0.1,
-        patience: int = 15,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.temperature, self.beta, self.tags, self.n_clusters = (
-            temperature,
-            beta,
-            tags,
-            n_clusters,
-        )
-        self.hidden, self.dropout, self.epochs, self.batch_size = (
-            hidden,
-            dropout,
-            epochs,
-            batch_size,
-        )
-        self.lr, self.weight_decay, self.val_fraction, self.patience = (
-            lr,
-            weight_decay,
-            val_fraction,
-            patience,
-        )
+        self.temperature, self.beta, self.tags, self.n_clusters = temperature, beta, tags, n_clusters
 
     def training_targets(
         self, matrix: ScoreMatrix, embeddings: np.ndarray
@@ -185,33 +158,6 @@ class ZooterRouter(NWayRouter):
         smoothed = smooth_by_tag(matrix.scores, tags, beta=self.beta)
         return reward_targets(smoothed, temperature=self.temperature)
 
-    def fit(
-        self,
-        matrix: ScoreMatrix,
-        *,
-        embeddings: np.ndarray | None = None,
-        show_progress: bool = False,
-        constraints: Sequence[Constraint] | None = None,
-    ) -> ZooterRouter:
-        """Distil ``matrix``'s rewards (any scale; NaN = missing) into a classifier over its models."""
-        cons = _default_constraints(matrix, constraints)
-        emb = self._embed(matrix, embeddings, show_progress)
-        targets = self.training_targets(matrix, emb)
-        self.head_ = MLPHead(
-            hidden=self.hidden,
-            dropout=self.dropout,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            val_fraction=self.val_fraction,
-            patience=self.patience,
-            seed=self.seed,
-        ).fit(emb, targets, loss="kl", show_progress=show_progress)
-        self.models_ = list(matrix.models)
-        self.constraints_ = cons
-        return self
-
     def predict_quality_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
         """The distilled distribution over models for each query (rows sum to 1)."""
         self._check_fitted()
@@ -219,18 +165,3 @@ class ZooterRouter(NWayRouter):
         z = z - z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
-
-    def _state(self) -> dict[str, np.ndarray]:
-        return self.head_.state("head.")
-
-    def _set_state(
-        self, arrays: Mapping[str, np.ndarray], extra: Mapping[str, Any]
-    ) -> None:
-        super()._set_state(arrays, extra)
-        self.head_ = MLPHead.from_weights(arrays, "head.")
-        if self.head_.weights_[f"b{len(self.head_.weights_) // 2 - 1}"].shape[0] != len(
-            self.models_
-        ):
-            raise ValueError(
-                f"the head has the wrong number of outputs for {len(self.models_)} models"
-            )
