@@ -18,7 +18,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
-from langchain_routellm import NWayChatRouteLLM, get_routing_cost_callback
+from langchain_routellm import ChatRouteLLM, get_routing_cost_callback
 
 # the router's names for the models, and their prices ($ per million tokens, LLMRouter's table)
 PRICES = {
@@ -39,9 +39,8 @@ def main() -> None:
         name: FakeListChatModel(responses=[f"(stand-in answer from {name})"])
         for name in PRICES
     }
-    llm = NWayChatRouteLLM(
-        models=stand_ins, lambdas={"cost": 0.1}
-    )  # router=None: embedded default
+    # router=None: the embedded N-way default; the first model is the reference for savings
+    llm = ChatRouteLLM(models=stand_ins, lambdas={"cost": 0.1})
     chain = (
         ChatPromptTemplate.from_messages([("human", "{question}")])
         | llm
@@ -60,9 +59,9 @@ def main() -> None:
                 print(
                     f"  {d.model:<32} P(right) {d.scores[d.model]:.2f}  {q[:50]:<50} -> {answer}"
                 )
-        print(
-            f"  calls by model: { {m: t.calls for m, t in cb.totals.by_model.items()} }"
-        )
+        print(f"  calls by model: { {m: t.calls for m, t in cb.totals.by_model.items()} }; "
+              f"cost ${float(cb.totals.total_cost):.6f}, saved ${float(cb.totals.savings):.6f} "
+              "against the first model")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.llms import MockLLM
 
-from llamaindex_routellm import NWayRouteLLM, NWayRoutingDecisionEvent
+from llamaindex_routellm import NWayRoutingDecisionEvent, RouteLLM, RoutingCostEventHandler
 
 # the router's names for the models, and their prices ($ per million tokens, LLMRouter's table)
 PRICES = {
@@ -61,7 +61,8 @@ def main() -> None:
     index = VectorStoreIndex.from_documents(
         [Document(text=t) for t in DOCS], embed_model=MockEmbedding(embed_dim=8)
     )
-    llm = NWayRouteLLM(
+    # router=None: the embedded N-way default; the first model is the reference for savings
+    llm = RouteLLM(
         models={m: MockLLM(max_tokens=8) for m in PRICES},
         lambdas={"cost": 0.1},
         prices=PRICES,
@@ -74,9 +75,14 @@ def main() -> None:
     }
     for label, engine in engines.items():
         print(f"{label}:")
+        costs = RoutingCostEventHandler()
+        get_dispatcher().add_event_handler(costs)
         for q in QUESTIONS:
             print(f"  Q: {q}")
             engine.query(q)
+        costs.detach()
+        print(f"  cost ${float(costs.totals.total_cost):.6f}, saved ${float(costs.totals.savings):.6f} "
+              "against the first model")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Example:
         from langchain_routellm import ChatRouteLLM, get_routing_cost_callback
 
         llm = ChatRouteLLM(strong=my_big_model, weak=my_small_model, strong_fraction=0.3)
+        # or N-way: ChatRouteLLM(models={"gpt-4-1106-preview": big, ...}, lambdas={"cost": 0.2})
         with get_routing_cost_callback() as cb:
             llm.invoke("Prove that there are infinitely many primes.")
         print(cb.totals.total_cost, cb.totals.savings)
@@ -16,12 +17,10 @@ from langchain_routellm.callbacks import (
     get_routing_cost_callback,
 )
 from langchain_routellm.chat_models import ChatRouteLLM
-from langchain_routellm.nway import NWayChatRouteLLM
 from langchain_routellm.runnables import RouterRunnable
 
 __all__ = [
     "ChatRouteLLM",
-    "NWayChatRouteLLM",
     "RouterRunnable",
     "RoutingCostCallbackHandler",
     "get_routing_cost_callback",

@@ -31,6 +31,7 @@ from routellm_core.costs import (
     PriceSource,
     cost_record,
     failed_attempt_record,
+    record_fields_from_metadata,
     token_counts,
 )
 
@@ -40,9 +41,11 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
 
     A call is *routed* when its run carries ``routellm_route`` metadata (what
     :class:`~langchain_routellm.ChatRouteLLM` and :class:`~langchain_routellm.RouterRunnable`
-    add to the chosen model's run). Tokens come from the answer's ``usage_metadata``; where a
-    model reports none they are estimated with tiktoken and the record says so. A routed run
-    that raises is recorded as a failed attempt (``failed=True``, zero tokens, cost 0, see
+    add to the chosen model's run). The counterfactual (``strong_cost``, and so ``savings``) is
+    the strong model's price, or for N-way routing the reference model's (the first model).
+    Tokens come from the answer's ``usage_metadata``; where a model reports none they are
+    estimated with tiktoken and the record says so. A routed run that raises is recorded as a
+    failed attempt (``failed=True``, zero tokens, cost 0, see
     :func:`~routellm_core.costs.failed_attempt_record`); a fallback's answer carries
     ``fallback_from``.
 
@@ -93,17 +96,8 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
             partial = response.generations[:1] if response is not None and len(response.generations) > 1 else []
             self._add_answer(started, LLMResult(generations=partial), run_id)
             return
-        meta = started[0]
         self.ledger.add(failed_attempt_record(
-            route=meta["routellm_route"],
-            model=meta.get("routellm_model", ""),
-            strong_model=meta.get("routellm_strong_model", meta.get("routellm_model", "")),
-            win_rate=meta.get("routellm_win_rate"),
-            threshold=meta.get("routellm_threshold", float("nan")),
-            router=meta.get("routellm_router", ""),
-            error=error, router_failed=bool(meta.get("routellm_router_failed", False)),
-            run_id=str(run_id), fallback_from=meta.get("routellm_fallback_from"),
-        ))
+            **record_fields_from_metadata(started[0]), error=error, run_id=str(run_id)))
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:
@@ -126,17 +120,9 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
             (usage["input_tokens"], usage["output_tokens"]) if usage else None,
             prompt_texts=prompt_texts, output_text=out_text)
         self.ledger.add(cost_record(
-            route=meta["routellm_route"],
-            model=meta.get("routellm_model", ""),
-            strong_model=meta.get("routellm_strong_model", meta.get("routellm_model", "")),
-            win_rate=meta.get("routellm_win_rate"),
-            threshold=meta.get("routellm_threshold", float("nan")),
-            router=meta.get("routellm_router", ""),
-            input_tokens=in_tok, output_tokens=out_tok, tokens_estimated=estimated,
-            prices=self.prices, router_failed=bool(meta.get("routellm_router_failed", False)),
-            error_type=meta.get("routellm_error_type"), run_id=str(run_id),
-            fallback_from=meta.get("routellm_fallback_from"),
-        ))
+            **record_fields_from_metadata(meta), input_tokens=in_tok, output_tokens=out_tok,
+            tokens_estimated=estimated, prices=self.prices,
+            error_type=meta.get("routellm_error_type"), run_id=str(run_id)))
 
 
 _cost_callback_var: ContextVar[RoutingCostCallbackHandler | None] = ContextVar(

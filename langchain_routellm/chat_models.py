@@ -1,4 +1,5 @@
-"""``ChatRouteLLM``: a chat model that routes every call to a strong or a weak chat model."""
+"""``ChatRouteLLM``: a chat model that routes every call to a strong or a weak chat model, or
+among several (N-way)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,10 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, run_in_executor
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from langchain_routellm.runnables import (
     FALLBACK_DESCRIPTION,
-    _check_routing_fields,
     _RoutingMixin,
     arun_batch,
     query_from_messages,
@@ -24,15 +24,20 @@ from langchain_routellm.runnables import (
     with_decision,
 )
 from routellm_core.fallback import (
-    FallbackPolicy,
     acall_with_fallback,
     astream_with_fallback,
     call_with_fallback,
+    coerce_fallback,
     stream_with_fallback,
 )
+from routellm_core.nway.base import NWayDecision, NWayRouter
+from routellm_core.nway.constraints import Constraint
+from routellm_core.nway.policy import NWayPool, check_adapter_settings, coerce_lambdas
 from routellm_core.policy import FAILURE_POLICIES, PolicyDecision
+from routellm_core.queries import check_query_mode
 from routellm_core.routers.base import Router
 
+LAMBDAS_KEY = "routellm_lambdas"
 _TARGETS_KWARG = "routellm_targets"
 
 
@@ -46,19 +51,29 @@ def model_name(model: Any) -> str:
 
 
 class ChatRouteLLM(_RoutingMixin, BaseChatModel):
-    """A strong and a weak chat model behind a learned router (RouteLLM).
+    """A strong and a weak chat model, or several, behind a learned router (RouteLLM, Tryage).
 
     For every call it scores the query (by default the last user turn) and hands the *original*
     call to the chosen model: invoke, batch, stream and their async forms, stop words, tools and
     structured output pass through. The chosen model's run is the one LangChain records, with
     its own name and usage, so usage and cost are counted once; the decision travels as the tag
-    ``routellm:strong|weak``, as ``routellm_*`` metadata on that run, and in the answer's
+    ``routellm:<route>``, as ``routellm_*`` metadata on that run, and in the answer's
     ``response_metadata``.
 
-    When the chosen model raises (timeout, rate limit, server error), the other model is called
-    as ``fallback`` says (default ``"weak_to_strong"``; see
-    :class:`~routellm_core.fallback.FallbackPolicy`), for streams only before the first chunk;
-    the answer's metadata then has ``routellm_fallback_from`` and the failed model's error.
+    **Two models** (``strong=``, ``weak=``): strong exactly when the router's win rate clears
+    ``threshold`` (or the threshold that gives ``strong_fraction`` of calls to strong); the
+    route is ``"strong"`` or ``"weak"``.
+
+    **Several models** (``models={name: chat model}``, names the N-way router knows): the model
+    maximising Tryage's ``score(m) - sum_j lambda_j C_j(m)`` with the weights ``lambdas``
+    (``{"cost": 0.2}``; constraint values from ``costs=``, ``constraints=`` or the router's own
+    price table); the route is the chosen name. ``router=None`` then means the embedded N-way
+    default. The first model is the reference that savings are counted against.
+
+    When the chosen model raises (timeout, rate limit, server error), another is called as
+    ``fallback`` says (default ``"auto"``: ``"weak_to_strong"`` for a pair, ``"next_best"`` by
+    utility for several; see :mod:`routellm_core.fallback`), for streams only before the first
+    chunk; the answer's metadata then has ``routellm_fallback_from`` and the failed model's error.
 
     Instantiate:
         .. code-block:: python
@@ -68,6 +83,9 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
             llm = ChatRouteLLM(strong=ChatOpenAI(model="gpt-4o"),
                                weak=ChatOpenAI(model="gpt-4o-mini"),
                                strong_fraction=0.3)   # or threshold=0.6
+            pool = ChatRouteLLM(models={"llama-3.1-nemotron-51b-instruct": big,
+                                        "llama-3.1-8b-instruct": mid, "gemma-2-9b-it": small},
+                                lambdas={"cost": 0.2})
 
     Invoke / stream:
         .. code-block:: python
@@ -77,55 +95,84 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
             for chunk in llm.stream("hi!"):
                 print(chunk.text, end="")
 
-    Per call:
+    Per call / per chain:
         .. code-block:: python
 
             llm.invoke("...", config={"configurable": {"routellm_threshold": 0.8}})
             llm.invoke("...", config={"configurable": {"routellm_strong_fraction": 0.1}})
+            pool.invoke("...", config={"configurable": {"routellm_lambdas": {"cost": 1.0}}})
 
     The router is held by reference: ``router=None`` uses the embedded default, loaded once per
-    process on the first call, so building a ``ChatRouteLLM`` costs microseconds.
+    process on the first call, so building a two-model ``ChatRouteLLM`` costs microseconds (one
+    with ``models=`` loads the small N-way default at once, to check the names).
     """
 
-    strong: BaseChatModel = Field(description="The strong (expensive) chat model.")
-    weak: BaseChatModel = Field(description="The weak (cheap) chat model.")
-    router: Router | None = Field(
-        default=None, description="A loaded router; None uses the shared embedded default.")
+    strong: BaseChatModel | None = Field(default=None, description="The strong (expensive) chat model.")
+    weak: BaseChatModel | None = Field(default=None, description="The weak (cheap) chat model.")
+    models: dict[str, BaseChatModel] | None = Field(
+        default=None, description="Several chat models to route among (N-way), by router model name.")
+    router: Router | NWayRouter | None = Field(
+        default=None, description="A loaded router (N-way for models=); None uses the shared embedded default.")
     threshold: float | None = Field(
         default=None, description="Strong exactly when win_rate >= threshold, in [0, 1].")
     strong_fraction: float | None = Field(
         default=None, description="Target share of strong calls, via the router's calibration.")
+    lambdas: dict[str, float] | None = Field(
+        default=None, description="N-way: constraint weights of Tryage's objective, e.g. {'cost': 0.2}.")
+    costs: dict[str, float] | None = Field(
+        default=None, description="N-way: cost per call of each model (shorthand for a 'cost' constraint).")
+    constraints: list[Constraint] | None = Field(
+        default=None, description="N-way: constraints keyed by the model names; default the router's own.")
     query_from: Literal["last_user", "all_user"] | Callable[[list[BaseMessage]], str] = Field(
         default="last_user",
         description="What to score: the last user turn (RouteLLM), all user turns, or a callable.")
-    failure_policy: str = Field(
-        default="strong", description=f"When the router fails: one of {FAILURE_POLICIES}.")
-    fallback: FallbackPolicy | str | bool | None = Field(
-        default="weak_to_strong", description=FALLBACK_DESCRIPTION)
+    failure_policy: str | None = Field(
+        default=None, description=f"When the router fails: one of {FAILURE_POLICIES} (default 'strong'); "
+                                  "N-way: a model name or 'raise' (default the first model).")
+    fallback: Any = Field(default="auto", description=FALLBACK_DESCRIPTION)
     stop: list[str] | None = Field(
         default=None, description="Default stop words passed to the chosen model.")
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
+    _pool: NWayPool | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _validate(self) -> ChatRouteLLM:
-        return _check_routing_fields(self)
+        check_query_mode(self.query_from)
+        self._pool = check_adapter_settings(
+            strong=self.strong, weak=self.weak, models=self.models, router=self.router,
+            threshold=self.threshold, strong_fraction=self.strong_fraction, lambdas=self.lambdas,
+            costs=self.costs, constraints=self.constraints, failure_policy=self.failure_policy)
+        if self._pool is None:
+            self.failure_policy = self.failure_policy or "strong"
+        self.fallback = coerce_fallback(self.fallback, nway=self._pool is not None)
+        return self
 
     # ------------------------------------------------------------------ identity
     @property
     def _llm_type(self) -> str:
         return "routellm"
 
+    def _children(self) -> dict[str, BaseChatModel]:
+        """The routed models by route: ``strong`` / ``weak``, or the N-way names."""
+        if self.models is not None:
+            return dict(self.models)
+        return {"strong": self.strong, "weak": self.weak}  # type: ignore[dict-item]
+
     @property
     def _identifying_params(self) -> dict[str, Any]:
+        if self._pool is not None:
+            return {"models": list(self._pool.names), "lambdas": self._pool.lambdas,
+                    "router": self._pool.router.name}
         return {"strong": model_name(self.strong), "weak": model_name(self.weak),
                 "threshold": self.threshold, "strong_fraction": self.strong_fraction,
                 "router": self.router.name if self.router is not None else "default"}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        names = self._pool.names if self._pool is not None else self._names()
         params: dict[str, Any] = {
             "ls_provider": "routellm",
-            "ls_model_name": kwargs.get("model", f"{model_name(self.strong)}|{model_name(self.weak)}"),
+            "ls_model_name": kwargs.get("model", "|".join(names)),
             "ls_model_type": "chat",
         }
         if stop or self.stop:
@@ -139,7 +186,21 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
     def _query_text(self, input: Any) -> str:
         return query_from_messages(self._convert_input(input).to_messages(), self.query_from)
 
-    def decide(self, input: LanguageModelInput, config: RunnableConfig | None = None) -> PolicyDecision:
+    def _fallback_policy(self) -> Any:
+        return coerce_fallback(self.fallback, nway=self._pool is not None)
+
+    def _setting_for(self, config: RunnableConfig) -> Any:
+        if self._pool is None:
+            return super()._setting_for(config)
+        return self._pool.check_lambdas(coerce_lambdas((config.get("configurable") or {}).get(LAMBDAS_KEY)))
+
+    def _decide_texts(self, texts: list[str], settings: list[Any]) -> list[Any]:
+        if self._pool is None:
+            return super()._decide_texts(texts, settings)
+        return self._pool.decide(texts, lambdas=settings)
+
+    def decide(self, input: LanguageModelInput,
+               config: RunnableConfig | None = None) -> PolicyDecision | NWayDecision:
         """The routing decision for ``input`` under ``config``, without calling a model."""
         return self._decide([input], [ensure_config(config)])[0]  # type: ignore[return-value]
 
@@ -165,9 +226,7 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
 
     def _targets(self, kwargs: dict[str, Any]) -> dict[str, Runnable]:
         targets = kwargs.pop(_TARGETS_KWARG, None)
-        if targets is None:
-            return {"strong": self.strong, "weak": self.weak}
-        return {"strong": targets[0], "weak": targets[1]}
+        return dict(targets) if targets is not None else self._children()
 
     def _call_kwargs(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         stop = stop if stop is not None else self.stop
@@ -277,18 +336,17 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
     # ------------------------------------------------------------------ tools and structure
     def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None,
                    **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
-        """Bind ``tools`` to both models (each in its own format); routing is unchanged."""
+        """Bind ``tools`` to every routed model (each in its own format); routing is unchanged."""
         extra = {"tool_choice": tool_choice} if tool_choice is not None else {}
-        pair = (self.strong.bind_tools(tools, **extra, **kwargs),
-                self.weak.bind_tools(tools, **extra, **kwargs))
-        return self.bind(**{_TARGETS_KWARG: pair})
+        bound = {route: m.bind_tools(tools, **extra, **kwargs) for route, m in self._children().items()}
+        return self.bind(**{_TARGETS_KWARG: bound})
 
     def with_structured_output(self, schema: Any, *, include_raw: bool = False,
                                **kwargs: Any) -> Runnable[LanguageModelInput, Any]:
-        """Structured output of both models (each its own method); routing is unchanged."""
-        pair = (self.strong.with_structured_output(schema, include_raw=include_raw, **kwargs),
-                self.weak.with_structured_output(schema, include_raw=include_raw, **kwargs))
-        return self.bind(**{_TARGETS_KWARG: pair})
+        """Structured output of every routed model (each its own method); routing is unchanged."""
+        bound = {route: m.with_structured_output(schema, include_raw=include_raw, **kwargs)
+                 for route, m in self._children().items()}
+        return self.bind(**{_TARGETS_KWARG: bound})
 
 
-__all__ = ["ChatRouteLLM"]
+__all__ = ["LAMBDAS_KEY", "ChatRouteLLM"]

@@ -23,6 +23,7 @@ from routellm_core.fallback import (
     acall_with_fallback,
     astream_with_fallback,
     call_with_fallback,
+    coerce_fallback,
     note_fallback_failure,
     stream_with_fallback,
 )
@@ -104,16 +105,18 @@ def with_decision(output: Any, decision: PolicyDecision) -> Any:
 
 
 class _RoutingMixin:
-    """Fields and logic shared by :class:`RouterRunnable` and ``ChatRouteLLM``."""
+    """Fields and logic shared by :class:`RouterRunnable` and ``ChatRouteLLM``: per-call
+    settings from ``config["configurable"]`` and one router call per batch. N-way routing
+    (``ChatRouteLLM(models=...)``) overrides :meth:`_setting_for` and :meth:`_decide_texts`."""
 
     router: Router | None
     threshold: float | None
     strong_fraction: float | None
-    failure_policy: str
-    fallback: FallbackPolicy | str | bool | None
+    failure_policy: str | None
+    fallback: Any
 
-    def _fallback_policy(self) -> FallbackPolicy:
-        return FallbackPolicy.coerce(self.fallback)
+    def _fallback_policy(self) -> Any:
+        return coerce_fallback(self.fallback, nway=False)
 
     def _router(self) -> Router:
         return self.router if self.router is not None else get_default_router()
@@ -124,7 +127,7 @@ class _RoutingMixin:
     def _query_text(self, input: Any) -> str:
         raise NotImplementedError
 
-    def _setting_for(self, config: RunnableConfig) -> tuple[float | None, float | None]:
+    def _setting_for(self, config: RunnableConfig) -> Any:
         """The call's (threshold, strong_fraction), checked; resolved once the router is loaded."""
         conf = config.get("configurable") or {}
         t, f = conf.get(THRESHOLD_KEY), conf.get(STRONG_FRACTION_KEY)
@@ -134,32 +137,38 @@ class _RoutingMixin:
             t, f = self.threshold, self.strong_fraction
         return check_setting(t, f)
 
+    def _decide_texts(self, texts: list[str], settings: list[Any]) -> list[Any]:
+        """One decision per text under its setting (see :meth:`_setting_for`), in one router call."""
+        name = "default" if self.router is None else self.router.name
+        return decide_lazy(self._router, texts, settings=settings, policy=self.failure_policy or "strong",
+                           models=self._names(), router_name=name)
+
     def _decide(self, inputs: Sequence[Any], configs: Sequence[RunnableConfig],
-                return_exceptions: bool = False) -> list[PolicyDecision | Exception]:
-        """One decision per input, scoring all the valid ones in a single router call."""
-        out: list[PolicyDecision | Exception | None] = [None] * len(inputs)
-        texts, ths, idx = [], [], []
+                return_exceptions: bool = False) -> list[Any]:
+        """One decision per input, scoring all the valid ones in a single router call; with
+        ``return_exceptions`` an input's bad query or setting is its exception."""
+        out: list[Any] = [None] * len(inputs)
+        texts, settings, idx = [], [], []
         for i, (inp, cfg) in enumerate(zip(inputs, configs)):
             try:
-                ths.append(self._setting_for(cfg))
-                texts.append(self._query_text(inp))
-                idx.append(i)
+                setting = self._setting_for(cfg)
+                text = self._query_text(inp)
             except Exception as exc:
                 if not return_exceptions:
                     raise
-                if len(ths) > len(texts):
-                    ths.pop()
                 out[i] = exc
+                continue
+            texts.append(text)
+            settings.append(setting)
+            idx.append(i)
         if texts:
-            name = "default" if self.router is None else self.router.name
-            for i, d in zip(idx, decide_lazy(self._router, texts, settings=ths, policy=self.failure_policy,
-                                             models=self._names(), router_name=name)):
+            for i, d in zip(idx, self._decide_texts(texts, settings)):
                 out[i] = d
-        return out  # type: ignore[return-value]
+        return out
 
 
 class _BatchRound:
-    """The state of a routed batch across its two rounds: the chosen models, then fallbacks.
+    """The state of a routed batch across its rounds: the chosen models, then fallbacks.
 
     The models are always called with ``return_exceptions=True`` so that one failure neither
     hides the other answers nor stops their fallbacks (as ``RunnableWithFallbacks.batch``).
@@ -167,7 +176,7 @@ class _BatchRound:
 
     def __init__(self, decisions: Sequence[Any], policy: FallbackPolicy) -> None:
         self.outputs: list[Any] = list(decisions)
-        self.pending = {i: d for i, d in enumerate(decisions) if isinstance(d, PolicyDecision)}
+        self.pending = {i: d for i, d in enumerate(decisions) if not isinstance(d, BaseException)}
         self.next_pending: dict[int, PolicyDecision] = {}
         self.first_errors: dict[int, BaseException] = {}
         self.policy = policy
@@ -179,18 +188,18 @@ class _BatchRound:
         return list(groups.items())
 
     def take(self, idx: list[int], results: Sequence[Any]) -> None:
-        retry: dict[int, PolicyDecision] = {}
+        retry: dict[int, Any] = {}
         for i, r in zip(idx, results):
             d = self.pending[i]
             if not isinstance(r, Exception):
                 self.outputs[i] = with_decision(r, d)
                 continue
-            first = self.first_errors.get(i)
-            if first is not None and self.policy.handles(r):  # the fallback failed too
-                r = note_fallback_failure(first, d, r)
             fallback = self.policy.target(d, r)
+            first = self.first_errors.get(i)
+            if first is not None and self.policy.handles(r):  # a fallback failed too
+                r = note_fallback_failure(first, d, r)
             if fallback is not None:
-                self.first_errors[i] = r
+                self.first_errors.setdefault(i, r)
                 retry[i] = fallback
             self.outputs[i] = r
         self.next_pending.update(retry)
@@ -241,12 +250,13 @@ async def arun_batch(self: Any, targets: dict[str, Runnable], inputs: list[Any],
 
 def _check_routing_fields(obj: Any) -> Any:
     check_routing_settings(obj.threshold, obj.strong_fraction, obj.failure_policy)
-    obj.fallback = FallbackPolicy.coerce(obj.fallback)
+    obj.fallback = coerce_fallback(obj.fallback, nway=False)
     return obj
 
 
-FALLBACK_DESCRIPTION = ("When the chosen model raises: 'weak_to_strong' (default), 'strong_to_weak', "
-                        "'both', 'none', or a routellm_core.fallback.FallbackPolicy.")
+FALLBACK_DESCRIPTION = ("When the chosen model raises: 'auto' (= 'weak_to_strong' for a pair, 'next_best' "
+                        "for several models), 'weak_to_strong', 'strong_to_weak', 'both', 'next_best', "
+                        "'none', or a routellm_core.fallback policy object.")
 
 
 class RouterRunnable(_RoutingMixin, RunnableSerializable[Any, Any]):

@@ -7,6 +7,7 @@ Example:
         from llamaindex_routellm import RouteLLM, RoutingCostEventHandler
 
         llm = RouteLLM(strong=my_big_llm, weak=my_small_llm, strong_fraction=0.3)
+        # or N-way: RouteLLM(models={"gpt-4-1106-preview": big, ...}, lambdas={"cost": 0.2})
         costs = RoutingCostEventHandler()
         get_dispatcher().add_event_handler(costs)
         index.as_query_engine(llm=llm).query("Prove that there are infinitely many primes.")
@@ -14,16 +15,15 @@ Example:
 """
 
 from llamaindex_routellm.events import (
+    NWayRoutingDecisionEvent,
     RoutingCostEvent,
     RoutingDecisionEvent,
     RoutingFallbackEvent,
 )
 from llamaindex_routellm.handlers import RoutingCostEventHandler
 from llamaindex_routellm.llms import RouteLLM, routing_overrides
-from llamaindex_routellm.nway import NWayRouteLLM, NWayRoutingDecisionEvent
 
 __all__ = [
-    "NWayRouteLLM",
     "NWayRoutingDecisionEvent",
     "RouteLLM",
     "RoutingCostEvent",

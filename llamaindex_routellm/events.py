@@ -1,6 +1,6 @@
 """Instrumentation events of routed calls: the routing decision and the call's cost.
 
-Both are dispatched by :class:`~llamaindex_routellm.RouteLLM` through LlamaIndex's
+They are dispatched by :class:`~llamaindex_routellm.RouteLLM` through LlamaIndex's
 instrumentation (``get_dispatcher("llamaindex_routellm.llms")``, which propagates to the root
 dispatcher), so any ``BaseEventHandler`` on the root dispatcher sees them next to the chosen
 model's own ``LLMChatStartEvent`` / ``LLMChatEndEvent``.
@@ -31,6 +31,7 @@ from llama_index.core.bridge.pydantic import Field
 from llama_index.core.instrumentation.events import BaseEvent
 
 from routellm_core.costs import CostRecord
+from routellm_core.nway.base import NWayDecision
 from routellm_core.policy import PolicyDecision
 
 
@@ -68,6 +69,39 @@ class RoutingDecisionEvent(BaseEvent):
         )
 
 
+class NWayRoutingDecisionEvent(BaseEvent):
+    """The N-way router's decision for one call (``RouteLLM(models=...)``), dispatched before
+    the chosen LLM is called."""
+
+    call: str = Field(description="The routed method: chat, complete, stream_chat, ...")
+    model: str = Field(description="Name of the chosen LLM (its key in the mapping).")
+    candidates: list[str] = Field(description="The names routed among.")
+    scores: dict[str, float] = Field(description="The router's predicted quality of every candidate.")
+    utilities: dict[str, float] = Field(description="score - sum_j lambda_j C_j of every candidate.")
+    lambdas: dict[str, float] = Field(description="The constraint weights used.")
+    router: str = Field(description="The router's name, e.g. 'quality'.")
+    router_failed: bool = Field(default=False, description="The router raised; the failure policy chose.")
+    error_type: Optional[str] = Field(default=None, description="Exception type when the router failed.")
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "NWayRoutingDecisionEvent"
+
+    @classmethod
+    def from_decision(cls, d: NWayDecision, call: str) -> NWayRoutingDecisionEvent:
+        return cls(call=call, model=d.model, candidates=list(d.candidates), scores=d.scores,
+                   utilities=d.utilities, lambdas=d.lambdas, router=d.router,
+                   router_failed=d.router_failed, error_type=d.error_type)
+
+
+def decision_event(decision: PolicyDecision | NWayDecision, call: str) -> BaseEvent:
+    """The decision event of a call: :class:`RoutingDecisionEvent` for a strong/weak decision,
+    :class:`NWayRoutingDecisionEvent` for an N-way one."""
+    if isinstance(decision, NWayDecision):
+        return NWayRoutingDecisionEvent.from_decision(decision, call)
+    return RoutingDecisionEvent.from_decision(decision, call)
+
+
 class RoutingCostEvent(BaseEvent):
     """Tokens and dollars of one routed call, dispatched when the call completes.
 
@@ -77,7 +111,8 @@ class RoutingCostEvent(BaseEvent):
     event per model call made. Tokens are the chosen model's
     reported usage; where it reports none they are estimated with tiktoken and
     ``tokens_estimated`` is true. ``strong_cost`` is the counterfactual: the same tokens priced
-    at the strong model. A cost is ``None`` when the model has no known price.
+    at the strong model (N-way: at the reference model, the first of ``models``, named in
+    ``strong_model``). A cost is ``None`` when the model has no known price.
     """
 
     call: str = Field(description="The routed method.")
@@ -135,7 +170,8 @@ class RoutingCostEvent(BaseEvent):
 
 
 class RoutingFallbackEvent(BaseEvent):
-    """The chosen model raised and the other one is called instead (see ``fallback``)."""
+    """The chosen model raised and another one is called instead (see ``fallback``); for N-way
+    routing both routes are model names."""
 
     call: str = Field(description="The routed method.")
     decision_id: str = Field(description="id_ of the RoutingDecisionEvent of this call.")
@@ -151,15 +187,20 @@ class RoutingFallbackEvent(BaseEvent):
         return "RoutingFallbackEvent"
 
     @classmethod
-    def from_decision(cls, fallback: PolicyDecision, *, call: str, decision_id: str) -> RoutingFallbackEvent:
-        """The event for ``fallback``, a decision made by :meth:`FallbackPolicy.target`."""
+    def from_decision(cls, fallback: PolicyDecision | NWayDecision, *, call: str,
+                      decision_id: str) -> RoutingFallbackEvent:
+        """The event for ``fallback``, a decision made by a fallback policy's ``target``."""
         failed = fallback.fallback_from or ""
+        if isinstance(fallback, PolicyDecision):
+            failed_model = fallback.strong_model if failed == "strong" else fallback.weak_model
+        else:
+            failed_model = failed
         return cls(
-            call=call, decision_id=decision_id, failed_route=failed,
-            failed_model=fallback.strong_model if failed == "strong" else fallback.weak_model,
+            call=call, decision_id=decision_id, failed_route=failed, failed_model=failed_model,
             route=fallback.route, model=fallback.model,
             error_type=fallback.fallback_error_type or "", error_message=fallback.fallback_error_message or "",
         )
 
 
-__all__ = ["RoutingCostEvent", "RoutingDecisionEvent", "RoutingFallbackEvent"]
+__all__ = ["NWayRoutingDecisionEvent", "RoutingCostEvent", "RoutingDecisionEvent", "RoutingFallbackEvent",
+           "decision_event"]

@@ -1,4 +1,5 @@
-"""``RouteLLM``: a LlamaIndex LLM that routes every call to a strong or a weak LLM."""
+"""``RouteLLM``: a LlamaIndex LLM that routes every call to a strong or a weak LLM, or among several
+(N-way)."""
 
 from __future__ import annotations
 
@@ -26,21 +27,21 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 
-from llamaindex_routellm.events import RoutingCostEvent, RoutingDecisionEvent, RoutingFallbackEvent
-from routellm_core.calibration import check_strong_fraction, check_threshold
+from llamaindex_routellm.events import RoutingCostEvent, RoutingFallbackEvent, decision_event
 from routellm_core.costs import PriceSource, cost_record, failed_attempt_record, token_counts
 from routellm_core.fallback import (
-    FallbackPolicy,
     OnError,
     acall_with_fallback,
     astream_with_fallback,
     call_with_fallback,
+    coerce_fallback,
     stream_with_fallback,
 )
+from routellm_core.nway.base import NWayDecision
+from routellm_core.nway.policy import NWayPool, check_adapter_settings, coerce_lambdas
 from routellm_core.policy import (
     FAILURE_POLICIES,
     PolicyDecision,
-    check_routing_settings,
     check_setting,
     decide_lazy,
     get_default_router,
@@ -49,34 +50,38 @@ from routellm_core.queries import check_query_mode, check_query_text, query_from
 from routellm_core.routers.base import Router
 
 dispatcher = get_dispatcher(__name__)
+Decision = Union[PolicyDecision, NWayDecision]
 
 THRESHOLD_KWARG = "routellm_threshold"
 STRONG_FRACTION_KWARG = "routellm_strong_fraction"
+LAMBDAS_KWARG = "routellm_lambdas"
+_SETTING_KWARGS = (THRESHOLD_KWARG, STRONG_FRACTION_KWARG, LAMBDAS_KWARG)
 _DECISION_KWARG = "routellm_decision"
-# (owner id, query text, threshold, strong_fraction) set by predict()/stream() for the calls inside
-_call_ctx: ContextVar[Optional[tuple[int, Optional[str], Optional[float], Optional[float]]]] = ContextVar(
+# (owner id, query text, routing kwargs) set by predict()/stream() for the calls inside
+_call_ctx: ContextVar[Optional[tuple[int, Optional[str], dict[str, Any]]]] = ContextVar(
     "routellm_llamaindex_call", default=None)
-_overrides: ContextVar[Optional[tuple[Optional[float], Optional[float]]]] = ContextVar(
-    "routellm_llamaindex_overrides", default=None)
+_overrides: ContextVar[Optional[dict[str, Any]]] = ContextVar("routellm_llamaindex_overrides", default=None)
 
 
 @contextlib.contextmanager
-def routing_overrides(*, threshold: float | None = None,
-                      strong_fraction: float | None = None) -> Iterator[None]:
-    """Route every ``RouteLLM`` call inside the block with this threshold or strong share.
+def routing_overrides(*, threshold: float | None = None, strong_fraction: float | None = None,
+                      lambdas: dict[str, float] | None = None) -> Iterator[None]:
+    """Route every ``RouteLLM`` call inside the block with this threshold or strong share (a
+    strong/weak pair), or these ``lambdas`` (N-way).
 
     For calls that take no extra arguments, e.g. ``query_engine.query(...)``::
 
         with routing_overrides(threshold=0.7):
             query_engine.query("...")
     """
-    if (threshold is None) == (strong_fraction is None):
-        raise ValueError("give exactly one of threshold or strong_fraction")
-    if threshold is not None:
-        check_threshold(threshold)
+    if lambdas is not None:
+        if threshold is not None or strong_fraction is not None:
+            raise ValueError("give lambdas (N-way) or threshold / strong_fraction (strong/weak), not both")
+        values: dict[str, Any] = {LAMBDAS_KWARG: coerce_lambdas(lambdas)}
     else:
-        check_strong_fraction(strong_fraction)  # type: ignore[arg-type]
-    token = _overrides.set((threshold, strong_fraction))
+        check_setting(threshold, strong_fraction)
+        values = {THRESHOLD_KWARG: threshold, STRONG_FRACTION_KWARG: strong_fraction}
+    token = _overrides.set(values)
     try:
         yield
     finally:
@@ -141,7 +146,7 @@ def _output_text(resp: Any) -> str:
 
 
 class RouteLLM(FunctionCallingLLM):
-    """A strong and a weak LlamaIndex LLM behind a learned router (RouteLLM).
+    """A strong and a weak LlamaIndex LLM, or several, behind a learned router (RouteLLM, Tryage).
 
     For every call it scores the query and hands the *original* call to the chosen LLM: chat,
     complete, their streaming and async forms, and tool calling. The query is the last user turn
@@ -162,6 +167,9 @@ class RouteLLM(FunctionCallingLLM):
 
             llm = RouteLLM(strong=OpenAI(model="gpt-4o"), weak=OpenAI(model="gpt-4o-mini"),
                            strong_fraction=0.3)     # or threshold=0.58
+            pool = RouteLLM(models={"llama-3.1-nemotron-51b-instruct": big,
+                                    "llama-3.1-8b-instruct": mid, "gemma-2-9b-it": small},
+                            lambdas={"cost": 0.2})  # N-way: Tryage's objective
 
     Use:
         .. code-block:: python
@@ -169,26 +177,45 @@ class RouteLLM(FunctionCallingLLM):
             index.as_query_engine(llm=llm).query("...")
             llm.complete("...", routellm_threshold=0.6)        # per call
             strict = llm.with_routing(threshold=0.9)          # another engine, same router
+            pool.complete("...", routellm_lambdas={"cost": 1.0})
+            thrifty = pool.with_routing(lambdas={"cost": 1.0})
 
     ``router=None`` uses the embedded default, loaded once per process on first use and shared
     by reference, so building a ``RouteLLM`` is cheap.
 
-    When the chosen LLM raises (timeout, rate limit, server error), the other one is called as
-    ``fallback`` says (default ``"weak_to_strong"``; see
-    :class:`~routellm_core.fallback.FallbackPolicy`), for streams only before the first chunk.
+    **Several models** (``models={name: LLM}``, names the N-way router knows) are routed by
+    Tryage's objective ``argmax_m score(m) - sum_j lambda_j C_j(m)`` with the weights
+    ``lambdas``; the route is the chosen name, the decision event a
+    :class:`NWayRoutingDecisionEvent`, and the first model the reference savings are counted
+    against.
+
+    When the chosen LLM raises (timeout, rate limit, server error), another one is called as
+    ``fallback`` says (default ``"auto"``: ``"weak_to_strong"`` for a pair, ``"next_best"`` by
+    utility for several; see :mod:`routellm_core.fallback`), for streams only before the first chunk.
     Each failed attempt dispatches a :class:`RoutingCostEvent` with ``failed=True`` (charged 0)
     and a fallback a :class:`RoutingFallbackEvent`; the answer's ``additional_kwargs`` then
     hold ``routellm_fallback_from`` and the failed model's error.
     """
 
-    strong: LLM = Field(description="The strong (expensive) LLM.")
-    weak: LLM = Field(description="The weak (cheap) LLM.")
+    strong: Optional[LLM] = Field(default=None, description="The strong (expensive) LLM.")
+    weak: Optional[LLM] = Field(default=None, description="The weak (cheap) LLM.")
+    models: Optional[dict[str, LLM]] = Field(
+        default=None, description="Several LLMs to route among (N-way), by router model name.")
     router: Optional[Any] = Field(
-        default=None, exclude=True, description="A loaded routellm_core Router; None = the shared embedded default.")
+        default=None, exclude=True,
+        description="A loaded router (N-way for models=); None = the shared embedded default.")
     threshold: Optional[float] = Field(default=None, description="Strong exactly when win_rate >= threshold.")
     strong_fraction: Optional[float] = Field(
         default=None, description="Target share of strong calls, via the router's calibration table.")
-    failure_policy: str = Field(default="strong", description=f"When the router fails: one of {FAILURE_POLICIES}.")
+    lambdas: Optional[dict[str, float]] = Field(
+        default=None, description="N-way: constraint weights of Tryage's objective, e.g. {'cost': 0.2}.")
+    costs: Optional[dict[str, float]] = Field(
+        default=None, description="N-way: cost per call of each model (shorthand for a 'cost' constraint).")
+    constraints: Optional[list[Any]] = Field(
+        default=None, exclude=True, description="N-way: constraints keyed by the model names.")
+    failure_policy: Optional[str] = Field(
+        default=None, description=f"When the router fails: one of {FAILURE_POLICIES} (default 'strong'); "
+                                  "N-way: a model name or 'raise' (default the first model).")
     query_from: Union[str, Callable[[list[ChatMessage]], str]] = Field(
         default="last_user", exclude=True,
         description="What to score: 'last_user' (RouteLLM), 'all_user', or a callable over the messages.")
@@ -199,22 +226,27 @@ class RouteLLM(FunctionCallingLLM):
         default=None, exclude=True,
         description="{model: (input_per_million, output_per_million)} or a PriceSource; else genai-prices.")
     fallback: Optional[Any] = Field(
-        default="weak_to_strong", exclude=True,
-        description="When the chosen LLM raises: 'weak_to_strong', 'strong_to_weak', 'both', 'none', "
-                    "or a routellm_core.fallback.FallbackPolicy.")
+        default="auto", exclude=True,
+        description="When the chosen LLM raises: 'auto' (= 'weak_to_strong' for a pair, 'next_best' for "
+                    "several models), 'weak_to_strong', 'strong_to_weak', 'both', 'next_best', 'none', "
+                    "or a routellm_core.fallback policy object.")
 
     _prices: PriceSource = PrivateAttr()
-    _fallback: FallbackPolicy = PrivateAttr()
+    _fallback: Any = PrivateAttr()
+    _pool: Optional[NWayPool] = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _validate_routing(self) -> RouteLLM:
-        check_routing_settings(self.threshold, self.strong_fraction, self.failure_policy)
         check_query_mode(self.query_from)
-        if self.router is not None and not isinstance(self.router, Router):
-            raise TypeError(f"router must be a loaded routellm_core Router or None, got {type(self.router).__name__}")
+        self._pool = check_adapter_settings(
+            strong=self.strong, weak=self.weak, models=self.models, router=self.router,
+            threshold=self.threshold, strong_fraction=self.strong_fraction, lambdas=self.lambdas,
+            costs=self.costs, constraints=self.constraints, failure_policy=self.failure_policy)
+        if self._pool is None:
+            self.failure_policy = self.failure_policy or "strong"
         p = self.prices
         self._prices = p if isinstance(p, PriceSource) else PriceSource(p)
-        self._fallback = FallbackPolicy.coerce(self.fallback)
+        self._fallback = coerce_fallback(self.fallback, nway=self._pool is not None)
         return self
 
     # ------------------------------------------------------------------ identity
@@ -222,27 +254,40 @@ class RouteLLM(FunctionCallingLLM):
     def class_name(cls) -> str:
         return "RouteLLM"
 
+    def _children(self) -> dict[str, LLM]:
+        """The routed LLMs by route: ``strong`` / ``weak``, or the N-way names."""
+        if self.models is not None:
+            return dict(self.models)
+        return {"strong": self.strong, "weak": self.weak}  # type: ignore[dict-item]
+
     @property
     def metadata(self) -> LLMMetadata:
-        """What both models can serve: the smaller context window and output size."""
-        s, w = self.strong.metadata, self.weak.metadata
+        """What every routed model can serve: the smallest context window and output size."""
+        children = list(self._children().values())
+        metas = [c.metadata for c in children]
         return LLMMetadata(
-            context_window=min(s.context_window, w.context_window),
-            num_output=min(s.num_output, w.num_output),
-            is_chat_model=s.is_chat_model and w.is_chat_model,
-            is_function_calling_model=s.is_function_calling_model and w.is_function_calling_model,
-            model_name=f"routellm({llm_name(self.strong)}|{llm_name(self.weak)})",
-            system_role=s.system_role,
+            context_window=min(m.context_window for m in metas),
+            num_output=min(m.num_output for m in metas),
+            is_chat_model=all(m.is_chat_model for m in metas),
+            is_function_calling_model=all(m.is_function_calling_model for m in metas),
+            model_name=f"routellm({'|'.join(llm_name(c) for c in children)})",
+            system_role=metas[0].system_role,
         )
 
-    def with_routing(self, *, threshold: float | None = None,
-                     strong_fraction: float | None = None) -> RouteLLM:
-        """A copy routed with another threshold or strong share, sharing the models and router."""
-        if (threshold is None) == (strong_fraction is None):
+    def with_routing(self, *, threshold: float | None = None, strong_fraction: float | None = None,
+                     lambdas: dict[str, float] | None = None) -> RouteLLM:
+        """A copy routed with another threshold or strong share (a pair) or other ``lambdas``
+        (N-way), sharing the models and the router."""
+        if self._pool is not None:
+            if lambdas is None or threshold is not None or strong_fraction is not None:
+                raise ValueError("an N-way RouteLLM is routed by lambdas: give with_routing(lambdas=...)")
+        elif lambdas is not None or (threshold is None) == (strong_fraction is None):
             raise ValueError("give exactly one of threshold or strong_fraction")
         return RouteLLM(
-            strong=self.strong, weak=self.weak, router=self.router, threshold=threshold,
-            strong_fraction=strong_fraction, failure_policy=self.failure_policy,
+            strong=self.strong, weak=self.weak, models=self.models,
+            router=self._pool.router if self._pool is not None else self.router,
+            threshold=threshold, strong_fraction=strong_fraction, lambdas=lambdas, costs=self.costs,
+            constraints=self.constraints, failure_policy=self.failure_policy,
             query_from=self.query_from, prompt_query_keys=self.prompt_query_keys,
             prices=self._prices, fallback=self._fallback, callback_manager=self.callback_manager,
             system_prompt=self.system_prompt, messages_to_prompt=self.messages_to_prompt,
@@ -256,32 +301,40 @@ class RouteLLM(FunctionCallingLLM):
     def _names(self) -> tuple[str, str]:
         return llm_name(self.strong), llm_name(self.weak)
 
-    def _ctx(self) -> tuple[Optional[str], Optional[float], Optional[float]]:
+    def _ctx(self) -> tuple[Optional[str], dict[str, Any]]:
         ctx = _call_ctx.get()
         if ctx is None or ctx[0] != id(self):
-            return None, None, None
-        return ctx[1], ctx[2], ctx[3]
+            return None, {}
+        return ctx[1], ctx[2]
 
-    def _setting(self, kwargs: dict[str, Any]) -> tuple[float | None, float | None]:
-        """The call's (threshold, strong_fraction), checked; resolved once the router is loaded."""
-        t, f = kwargs.pop(THRESHOLD_KWARG, None), kwargs.pop(STRONG_FRACTION_KWARG, None)
+    def _setting(self, kwargs: dict[str, Any]) -> Any:
+        """The call's setting, checked: ``(threshold, strong_fraction)`` for a pair (resolved once
+        the router is loaded), the lambdas for N-way. The call's keyword arguments come first,
+        then those of a ``predict()``, then :func:`routing_overrides`, then this model's own."""
+        given = {k: kwargs.pop(k) for k in _SETTING_KWARGS if k in kwargs}
+        for source in (given, self._ctx()[1], _overrides.get() or {}):
+            if any(source.get(k) is not None for k in _SETTING_KWARGS):
+                break
+        else:
+            source = {}
+        if self._pool is not None:
+            return self._pool.check_lambdas(coerce_lambdas(source.get(LAMBDAS_KWARG)))
+        t, f = source.get(THRESHOLD_KWARG), source.get(STRONG_FRACTION_KWARG)
         if t is not None and f is not None:
             raise ValueError(f"give one of {THRESHOLD_KWARG!r} or {STRONG_FRACTION_KWARG!r}, not both")
-        if t is None and f is None:
-            _, t, f = self._ctx()
-        if t is None and f is None and _overrides.get() is not None:
-            t, f = _overrides.get()  # type: ignore[misc]
         if t is None and f is None:
             t, f = self.threshold, self.strong_fraction
         return check_setting(t, f)
 
-    def _decide_one(self, text: str, setting: tuple[float | None, float | None]) -> PolicyDecision:
+    def _decide_one(self, text: str, setting: Any) -> PolicyDecision | NWayDecision:
+        if self._pool is not None:
+            return self._pool.decide([text], lambdas=[setting])[0]
         name = "default" if self.router is None else self.router.name
-        return decide_lazy(self._router, [text], settings=[setting], policy=self.failure_policy,
+        return decide_lazy(self._router, [text], settings=[setting], policy=self.failure_policy or "strong",
                            models=self._names(), router_name=name)[0]
 
     def _query(self, messages: Sequence[ChatMessage] | None, prompt: str | None) -> str:
-        query, _, _ = self._ctx()
+        query, _ = self._ctx()
         if query is not None:
             return check_query_text(query, "the prompt's question")
         if messages is None:
@@ -291,47 +344,48 @@ class RouteLLM(FunctionCallingLLM):
         return query_from_turns([(m.role.value, message_text(m)) for m in messages], self.query_from)
 
     def decide(self, messages: Sequence[ChatMessage] | None = None, prompt: str | None = None,
-               **kwargs: Any) -> PolicyDecision:
+               **kwargs: Any) -> PolicyDecision | NWayDecision:
         """The decision for ``messages`` (or a completion ``prompt``) without calling a model."""
         setting = self._setting(dict(kwargs))
         return self._decide_one(self._query(messages, prompt), setting)
 
     def _route(self, call: str, messages: Sequence[ChatMessage] | None, prompt: str | None,
-               kwargs: dict[str, Any]) -> tuple[PolicyDecision, str, dict[str, Any]]:
+               kwargs: dict[str, Any]) -> tuple[Decision, str, dict[str, Any]]:
         kwargs = dict(kwargs)
         pinned = kwargs.pop(_DECISION_KWARG, None)
         if pinned is not None:  # decided in _prepare_chat_with_tools
-            kwargs.pop(THRESHOLD_KWARG, None), kwargs.pop(STRONG_FRACTION_KWARG, None)
+            for k in _SETTING_KWARGS:
+                kwargs.pop(k, None)
             return pinned[0], pinned[1], kwargs
         setting = self._setting(kwargs)
         d = self._decide_one(self._query(messages, prompt), setting)
-        event = RoutingDecisionEvent.from_decision(d, call)
+        event = decision_event(d, call)
         dispatcher.event(event)
         return d, event.id_, kwargs
 
     async def _aroute(self, call: str, messages: Sequence[ChatMessage] | None, prompt: str | None,
-                      kwargs: dict[str, Any]) -> tuple[PolicyDecision, str, dict[str, Any]]:
+                      kwargs: dict[str, Any]) -> tuple[Decision, str, dict[str, Any]]:
         if _DECISION_KWARG in kwargs:
             return self._route(call, messages, prompt, kwargs)
         return await asyncio.to_thread(self._route, call, messages, prompt, kwargs)
 
-    def _child(self, d: PolicyDecision) -> LLM:
-        return self.strong if d.route == "strong" else self.weak
+    def _child(self, d: Decision) -> LLM:
+        return self._children()[d.route]
 
-    def _tool_child(self, d: PolicyDecision) -> FunctionCallingLLM:
+    def _tool_child(self, d: Decision) -> FunctionCallingLLM:
         child = self._child(d)
         if not isinstance(child, FunctionCallingLLM) or not child.metadata.is_function_calling_model:
             raise TypeError(f"the {d.route} model {llm_name(child)!r} ({type(child).__name__}) does not "
-                            "support tool calling; RouteLLM calls tools only when both models are "
-                            "function-calling LLMs")
+                            "support tool calling; RouteLLM calls tools only when every routed model "
+                            "is a function-calling LLM")
         return child
 
     # ------------------------------------------------------------------ recording
-    def _tag(self, resp: Any, d: PolicyDecision) -> Any:
+    def _tag(self, resp: Any, d: Decision) -> Any:
         resp.additional_kwargs = {**(resp.additional_kwargs or {}), **d.as_metadata()}
         return resp
 
-    def _record(self, call: str, d: PolicyDecision, decision_id: str, resp: Any,
+    def _record(self, call: str, d: Decision, decision_id: str, resp: Any,
                 messages: Sequence[ChatMessage] | None, prompt: str | None,
                 usage: tuple[int, int] | None = None, text: str | None = None) -> None:
         usage = usage if usage is not None else _usage(resp)
@@ -342,32 +396,29 @@ class RouteLLM(FunctionCallingLLM):
             chat=messages is not None,
         )
         record = cost_record(
-            route=d.route, model=d.model, strong_model=d.strong_model, win_rate=d.win_rate,
-            threshold=d.threshold, router=d.router, input_tokens=inp, output_tokens=out,
-            prices=self._prices, tokens_estimated=estimated, router_failed=d.router_failed,
-            error_type=d.error_type, run_id=decision_id, fallback_from=d.fallback_from)
+            **d.record_fields(), input_tokens=inp, output_tokens=out, prices=self._prices,
+            tokens_estimated=estimated, error_type=d.error_type, run_id=decision_id)
         dispatcher.event(RoutingCostEvent.from_record(record, call=call, decision_id=decision_id))
 
-    def _policy(self, kwargs: dict[str, Any]) -> FallbackPolicy:
+    def _policy(self, kwargs: dict[str, Any]) -> Any:
         """The fallback policy of a call; none for a call whose tools were formatted for the
-        chosen model by :meth:`_prepare_chat_with_tools` (the other model cannot read them)."""
-        return FallbackPolicy.coerce("none") if _DECISION_KWARG in kwargs else self._fallback
+        chosen model by :meth:`_prepare_chat_with_tools` (the others cannot read them)."""
+        if _DECISION_KWARG in kwargs:
+            return coerce_fallback("none", nway=self._pool is not None)
+        return self._fallback
 
     def _on_error(self, call: str, decision_id: str) -> OnError:
         """Dispatch a failed-attempt cost event, and a fallback event when one follows."""
 
-        def on_error(d: PolicyDecision, exc: BaseException, fallback: PolicyDecision | None) -> None:
-            record = failed_attempt_record(
-                route=d.route, model=d.model, strong_model=d.strong_model, win_rate=d.win_rate,
-                threshold=d.threshold, router=d.router, error=exc, router_failed=d.router_failed,
-                run_id=decision_id, fallback_from=d.fallback_from)
+        def on_error(d: Decision, exc: BaseException, fallback: Decision | None) -> None:
+            record = failed_attempt_record(**d.record_fields(), error=exc, run_id=decision_id)
             dispatcher.event(RoutingCostEvent.from_record(record, call=call, decision_id=decision_id))
             if fallback is not None:
                 dispatcher.event(RoutingFallbackEvent.from_decision(fallback, call=call, decision_id=decision_id))
 
         return on_error
 
-    def _wrap(self, call: str, d: PolicyDecision, decision_id: str, pairs: Any,
+    def _wrap(self, call: str, d: Decision, decision_id: str, pairs: Any,
               messages: Sequence[ChatMessage] | None, prompt: str | None) -> Generator[Any, None, None]:
         last, usage, text = None, None, ""
         try:
@@ -385,7 +436,7 @@ class RouteLLM(FunctionCallingLLM):
             raise
         self._record(call, d, decision_id, last, messages, prompt, usage=usage, text=text)
 
-    async def _awrap(self, call: str, d: PolicyDecision, decision_id: str, pairs: Any,
+    async def _awrap(self, call: str, d: Decision, decision_id: str, pairs: Any,
                      messages: Sequence[ChatMessage] | None,
                      prompt: str | None) -> AsyncGenerator[Any, None]:
         last, usage, text = None, None, ""
@@ -468,15 +519,15 @@ class RouteLLM(FunctionCallingLLM):
     # ------------------------------------------------------------------ predict: route on the question
     @contextlib.contextmanager
     def _prompt_ctx(self, prompt: Any, prompt_args: dict[str, Any]) -> Iterator[None]:
-        t, f = prompt_args.pop(THRESHOLD_KWARG, None), prompt_args.pop(STRONG_FRACTION_KWARG, None)
+        settings = {k: prompt_args.pop(k) for k in _SETTING_KWARGS if k in prompt_args}
         # the question is a prompt variable, or partially formatted into the template (Refine)
         variables = {**(getattr(prompt, "kwargs", None) or {}), **prompt_args}
         query = next((variables[k] for k in self.prompt_query_keys
                       if isinstance(variables.get(k), str) and variables[k].strip()), None)
-        if query is None and t is None and f is None:
+        if query is None and not settings:
             yield
             return
-        token = _call_ctx.set((id(self), query, t, f))
+        token = _call_ctx.set((id(self), query, settings))
         try:
             yield
         finally:
@@ -576,10 +627,11 @@ class RouteLLM(FunctionCallingLLM):
                                      **kwargs: Any) -> list[ToolSelection]:
         """Parse tool calls with the model that wrote ``response`` (read from its routing metadata)."""
         route = (response.additional_kwargs or {}).get("routellm_route")
-        if route not in ("strong", "weak"):
-            raise ValueError("this response carries no routellm_route: it was not produced by this "
-                             "RouteLLM, so the model that must parse its tool calls is unknown")
-        child = self.strong if route == "strong" else self.weak
+        children = self._children()
+        if route not in children:
+            raise ValueError(f"this response carries no routellm_route of this RouteLLM ({route!r}): it was "
+                             "not produced by it, so the model that must parse its tool calls is unknown")
+        child = children[route]
         if not isinstance(child, FunctionCallingLLM):
             raise TypeError(f"the {route} model {llm_name(child)!r} does not support tool calling")
         return child.get_tool_calls_from_response(response, error_on_no_tool_call=error_on_no_tool_call, **kwargs)

@@ -32,6 +32,8 @@ def test_nway_langchain_example_routes_an_lcel_chain_among_three_models():
         and BIG not in chosen[2]
         and chosen[2].count(SMALL) >= 2
     )
+    saved = [float(line.split("saved $")[1].split()[0]) for line in out.splitlines() if "saved $" in line]
+    assert len(saved) == 3 and saved[2] > 0  # a high cost weight never calls the reference model
 
 
 def test_nway_llamaindex_example_routes_query_engines_among_three_models():
@@ -44,3 +46,5 @@ def test_nway_llamaindex_example_routes_query_engines_among_three_models():
     assert len(routed) == 6 and set(routed) <= {BIG, MID, SMALL}
     thrifty = out.split("thrifty (cost 1.0):")[1]
     assert "lambdas {'cost': 1.0}" in thrifty and f"routed to {BIG}" not in thrifty
+    saved = [float(line.split("saved $")[1].split()[0]) for line in out.splitlines() if "saved $" in line]
+    assert len(saved) == 2 and saved[1] > 0  # the thrifty engine never calls the reference model

@@ -270,6 +270,26 @@ def cost_record(
     )
 
 
+def record_fields_from_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The decision fields of a :class:`CostRecord` from a routed run's ``routellm_*`` metadata
+    (binary or N-way: an N-way run's counterfactual is its ``routellm_reference_model``).
+
+    Example:
+        >>> record_fields_from_metadata({"routellm_route": "small", "routellm_model": "small",
+        ...                              "routellm_reference_model": "big"})["strong_model"]
+        'big'
+    """
+    model = meta.get("routellm_model", "")
+    return {
+        "route": meta["routellm_route"], "model": model,
+        "strong_model": meta.get("routellm_strong_model") or meta.get("routellm_reference_model") or model,
+        "win_rate": meta.get("routellm_win_rate"), "threshold": meta.get("routellm_threshold", float("nan")),
+        "router": meta.get("routellm_router", ""),
+        "router_failed": bool(meta.get("routellm_router_failed", False)),
+        "fallback_from": meta.get("routellm_fallback_from"),
+    }
+
+
 def failed_attempt_record(
     *,
     route: str,

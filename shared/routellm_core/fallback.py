@@ -14,6 +14,9 @@ async and streaming calls fall back the same way. A stream falls back only befor
 chunk: once text reached the caller, an error propagates. When the fallback model fails too,
 the first model's exception is raised, with a note naming the fallback's failure.
 
+N-way routing (several models) has its own :class:`NWayFallbackPolicy`: a failed model is
+replaced by the one with the next-best utility under the same decision, down the ranking.
+
 Example:
     >>> from routellm_core.fallback import FallbackPolicy, call_with_fallback
     >>> from routellm_core.policy import PolicyDecision
@@ -49,7 +52,9 @@ FALLBACK_MODES: dict[str, tuple[bool, bool]] = {
     "none": (False, False),
 }
 
-OnError = Callable[[PolicyDecision, BaseException, PolicyDecision | None], None]
+Decision = Any  # a PolicyDecision, or an N-way decision (routellm_core.nway.base.NWayDecision)
+AnyFallbackPolicy = Any  # FallbackPolicy or NWayFallbackPolicy
+OnError = Callable[[Decision, BaseException, Decision | None], None]
 
 
 @dataclass(frozen=True)
@@ -115,75 +120,152 @@ class FallbackPolicy:
             fallback_error_type=type(exc).__name__, fallback_error_message=str(exc)[:500])
 
 
-def note_fallback_failure(first: BaseException, fallback: PolicyDecision,
+@dataclass(frozen=True)
+class NWayFallbackPolicy:
+    """Which failed calls of an N-way decision are retried, and on which model.
+
+    When the chosen model raises, the model with the next-best utility under the same decision
+    (what the objective would have picked without the failed model) is called, then the next,
+    until one answers or ``max_fallbacks`` fallbacks were made. When the router itself failed
+    there are no utilities and the candidates are tried in the order of the mapping.
+
+    Args:
+        max_fallbacks: fallbacks per call at most (``None``: every remaining model; 0: none).
+        exceptions: exception types that trigger a fallback (default every ``Exception``).
+
+    Example:
+        >>> from routellm_core.nway.base import NWayDecision
+        >>> d = NWayDecision(model="b", scores={}, utilities={"a": 0.1, "b": 0.7, "c": 0.4},
+        ...                  lambdas={}, router="quality", candidates=("a", "b", "c"))
+        >>> nxt = NWayFallbackPolicy().target(d, TimeoutError("b timed out"))
+        >>> nxt.model, nxt.fallback_from, nxt.tried
+        ('c', 'b', ('b',))
+    """
+
+    max_fallbacks: int | None = None
+    exceptions: tuple[type[Exception], ...] = (Exception,)
+
+    def __post_init__(self) -> None:
+        FallbackPolicy.__post_init__(self)  # type: ignore[arg-type]
+        m = self.max_fallbacks
+        if m is not None and (not isinstance(m, int) or isinstance(m, bool) or m < 0):
+            raise ValueError(f"max_fallbacks must be an integer >= 0 or None, got {m!r}")
+
+    handles = FallbackPolicy.handles
+
+    def target(self, decision: Any, exc: BaseException) -> Any:
+        """The decision for the next call after ``decision``'s model raised ``exc``, or ``None``."""
+        if not self.handles(exc):
+            return None
+        tried = (*decision.tried, decision.model)
+        if self.max_fallbacks is not None and len(tried) > self.max_fallbacks:
+            return None
+        rest = [m for m in decision.ranking() if m not in tried]
+        if not rest:
+            return None
+        return dataclasses.replace(
+            decision, model=rest[0], fallback_from=decision.model, tried=tried,
+            fallback_error_type=type(exc).__name__, fallback_error_message=str(exc)[:500])
+
+
+NWAY_FALLBACK_MODES = ("next_best", "none")
+
+
+def coerce_fallback(value: Any, *, nway: bool) -> FallbackPolicy | NWayFallbackPolicy:
+    """The fallback policy of an adapter from its ``fallback`` setting.
+
+    ``"auto"`` is ``"weak_to_strong"`` for a strong/weak pair and ``"next_best"`` for N-way
+    routing; a pair takes the names of :data:`FALLBACK_MODES`, N-way ``"next_best"`` or
+    ``"none"``; ``True`` / ``False`` / ``None`` and policy objects work for both.
+
+    Example:
+        >>> coerce_fallback("auto", nway=True)
+        NWayFallbackPolicy(max_fallbacks=None, exceptions=(<class 'Exception'>,))
+        >>> coerce_fallback("none", nway=False).weak_to_strong
+        False
+    """
+    if not nway:
+        if isinstance(value, NWayFallbackPolicy):
+            raise ValueError("an NWayFallbackPolicy needs several models (models=...), not strong/weak")
+        return FallbackPolicy.coerce("weak_to_strong" if value == "auto" else value)
+    if isinstance(value, NWayFallbackPolicy):
+        return value
+    if value in ("auto", "next_best", True):
+        return NWayFallbackPolicy()
+    if value in ("none", False, None):
+        return NWayFallbackPolicy(max_fallbacks=0)
+    raise ValueError(f"fallback for N-way routing must be one of {list(NWAY_FALLBACK_MODES)}, a bool, "
+                     f"or an NWayFallbackPolicy; got {value!r}")
+
+
+def note_fallback_failure(first: BaseException, fallback: Decision,
                           second: BaseException) -> BaseException:
     """``first`` (the chosen model's error) with a note saying the ``fallback`` call raised
-    ``second``; raised when both models failed."""
-    first.add_note(f"routellm: fell back to the {fallback.route} model {fallback.model!r}, which "
+    ``second``; raised when every model tried failed."""
+    where = f"the {fallback.route} model " if fallback.route != fallback.model else "the model "
+    first.add_note(f"routellm: fell back to {where}{fallback.model!r}, which "
                    f"failed too: {type(second).__name__}: {str(second)[:300]}")
     return first
 
 
 def call_with_fallback(
-    decision: PolicyDecision,
-    call: Callable[[PolicyDecision], T],
-    policy: FallbackPolicy,
+    decision: Decision,
+    call: Callable[[Decision], T],
+    policy: AnyFallbackPolicy,
     on_error: OnError | None = None,
-) -> tuple[T, PolicyDecision]:
-    """``(call(decision), decision)``, or the fallback's result and decision when the first
-    call raised and ``policy`` retries it. ``on_error(decision, exc, fallback_or_None)`` is
-    told of every failed attempt before the fallback is made or the error re-raised."""
-    try:
-        return call(decision), decision
-    except BaseException as exc:
-        fallback = policy.target(decision, exc)
-        if on_error is not None:
-            on_error(decision, exc, fallback)
-        if fallback is None:
-            raise
-        first = exc
-    try:
-        return call(fallback), fallback
-    except BaseException as exc:
-        if on_error is not None:
-            on_error(fallback, exc, None)
-        if not policy.handles(exc):
-            raise
-        raise note_fallback_failure(first, fallback, exc) from None
+) -> tuple[T, Decision]:
+    """``(call(decision), decision)``, or a fallback's result and decision when the call
+    raised and ``policy`` retries it (once for a pair; down the ranking for N-way).
+    ``on_error(decision, exc, fallback_or_None)`` is told of every failed attempt before the
+    fallback is made or the error re-raised."""
+    first: BaseException | None = None
+    while True:
+        try:
+            return call(decision), decision
+        except BaseException as exc:
+            decision, first = _after_failure(decision, exc, first, policy, on_error)
 
 
 async def acall_with_fallback(
-    decision: PolicyDecision,
-    call: Callable[[PolicyDecision], Awaitable[T]],
-    policy: FallbackPolicy,
+    decision: Decision,
+    call: Callable[[Decision], Awaitable[T]],
+    policy: AnyFallbackPolicy,
     on_error: OnError | None = None,
-) -> tuple[T, PolicyDecision]:
+) -> tuple[T, Decision]:
     """The async form of :func:`call_with_fallback`; ``call`` returns an awaitable."""
-    try:
-        return await call(decision), decision
-    except BaseException as exc:
-        fallback = policy.target(decision, exc)
-        if on_error is not None:
-            on_error(decision, exc, fallback)
+    first: BaseException | None = None
+    while True:
+        try:
+            return await call(decision), decision
+        except BaseException as exc:
+            decision, first = _after_failure(decision, exc, first, policy, on_error)
+
+
+def _after_failure(decision: Decision, exc: BaseException, first: BaseException | None,
+                   policy: AnyFallbackPolicy, on_error: OnError | None) -> tuple[Decision, BaseException]:
+    """The next decision to call after ``decision``'s model raised ``exc``, and the first error
+    of the call; raises when there is none (the first error, noting the fallbacks' failures)."""
+    fallback = policy.target(decision, exc)
+    if on_error is not None:
+        on_error(decision, exc, fallback)
+    if first is None:
         if fallback is None:
-            raise
-        first = exc
-    try:
-        return await call(fallback), fallback
-    except BaseException as exc:
-        if on_error is not None:
-            on_error(fallback, exc, None)
-        if not policy.handles(exc):
-            raise
-        raise note_fallback_failure(first, fallback, exc) from None
+            raise exc
+        return fallback, exc
+    if not policy.handles(exc):
+        raise exc
+    note_fallback_failure(first, decision, exc)
+    if fallback is None:
+        raise first from None
+    return fallback, first
 
 
 def stream_with_fallback(
-    decision: PolicyDecision,
-    open_stream: Callable[[PolicyDecision], Any],
-    policy: FallbackPolicy,
+    decision: Decision,
+    open_stream: Callable[[Decision], Any],
+    policy: AnyFallbackPolicy,
     on_error: OnError | None = None,
-) -> Iterator[tuple[PolicyDecision, Any]]:
+) -> Iterator[tuple[Decision, Any]]:
     """Yield ``(decision, chunk)`` from ``open_stream(decision)``; when opening the stream or
     reading its first chunk raises, fall back as :func:`call_with_fallback` does. After the
     first chunk, errors propagate (the caller has already seen the answer's start).
@@ -200,7 +282,7 @@ def stream_with_fallback(
         [('strong', 'a'), ('strong', 'b')]
     """
 
-    def first_chunk(dec: PolicyDecision) -> tuple[Iterator[Any], list[Any]]:
+    def first_chunk(dec: Decision) -> tuple[Iterator[Any], list[Any]]:
         it = iter(open_stream(dec))
         try:
             return it, [next(it)]
@@ -221,15 +303,15 @@ def stream_with_fallback(
 
 
 async def astream_with_fallback(
-    decision: PolicyDecision,
-    open_stream: Callable[[PolicyDecision], Any],
-    policy: FallbackPolicy,
+    decision: Decision,
+    open_stream: Callable[[Decision], Any],
+    policy: AnyFallbackPolicy,
     on_error: OnError | None = None,
-) -> AsyncIterator[tuple[PolicyDecision, Any]]:
+) -> AsyncIterator[tuple[Decision, Any]]:
     """The async form of :func:`stream_with_fallback`: ``open_stream`` returns an async
     iterator, or an awaitable of one (as LlamaIndex's ``astream_chat`` does)."""
 
-    async def first_chunk(dec: PolicyDecision) -> tuple[AsyncIterator[Any], list[Any]]:
+    async def first_chunk(dec: Decision) -> tuple[AsyncIterator[Any], list[Any]]:
         opened = open_stream(dec)
         if inspect.isawaitable(opened):
             opened = await opened
@@ -266,7 +348,10 @@ async def _aclose(it: Any) -> None:
 
 __all__ = [
     "FALLBACK_MODES",
+    "NWAY_FALLBACK_MODES",
     "FallbackPolicy",
+    "NWayFallbackPolicy",
+    "coerce_fallback",
     "acall_with_fallback",
     "astream_with_fallback",
     "call_with_fallback",

@@ -100,6 +100,12 @@ class PolicyDecision(RoutingDecision):
     fallback_error_type: str | None = None
     fallback_error_message: str | None = None
 
+    def record_fields(self) -> dict[str, Any]:
+        """The decision's fields of a :class:`~routellm_core.costs.CostRecord`."""
+        return {"route": self.route, "model": self.model, "strong_model": self.strong_model,
+                "win_rate": self.win_rate, "threshold": self.threshold, "router": self.router,
+                "router_failed": self.router_failed, "fallback_from": self.fallback_from}
+
     def as_metadata(self) -> dict[str, Any]:
         """Flat metadata, keys prefixed ``routellm_``; error keys only when the router failed,
         fallback keys only after a fallback."""

@@ -1,4 +1,4 @@
-"""NWayChatRouteLLM: N-way routing in LCEL chains, on the real embedded N-way router."""
+"""ChatRouteLLM(models=...): N-way routing in LCEL chains, on the real embedded N-way router."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from routellm_core.encoders import QueryEncoder
 from routellm_core.nway import load_nway_router
 from routellm_core.nway.policy import NWayRouterFailure, get_default_nway_router
 
-from langchain_routellm import NWayChatRouteLLM, get_routing_cost_callback
-from tests.langchain.fake_models import FakeToolChatModel
+from langchain_routellm import ChatRouteLLM, get_routing_cost_callback
+from routellm_core.fallback import NWayFallbackPolicy
+from routellm_core.policy import get_default_router
+from tests.langchain.fake_models import FakeModelError, FakeToolChatModel, FlakyChatModel
 
 BIG, MID, SMALL = (
     "llama-3.1-nemotron-51b-instruct",
@@ -26,9 +28,10 @@ CHEAP = {"routellm_lambdas": {"cost": 100.0}}  # every query to the cheapest mod
 COSTLY = {"routellm_lambdas": {"cost": -100.0}}  # every query to the costliest model
 
 
-def make(**kw: Any) -> NWayChatRouteLLM:
-    models = {name: FakeToolChatModel(model_name=name) for name in (BIG, MID, SMALL)}
-    return NWayChatRouteLLM(models=models, **kw)
+def make(failing: tuple[str, ...] = (), **kw: Any) -> ChatRouteLLM:
+    models = {name: FlakyChatModel(model_name=name, fail_percent=100 if name in failing else 0)
+              for name in (BIG, MID, SMALL)}
+    return ChatRouteLLM(models=models, **kw)
 
 
 class Recorder(BaseCallbackHandler):
@@ -152,11 +155,11 @@ def test_bad_settings_and_input_are_clear_errors():
     with pytest.raises(
         ValueError, match="model 'gpt-9' is unknown"
     ):  # pydantic wraps UnknownModelError
-        NWayChatRouteLLM(
+        ChatRouteLLM(
             models={"gpt-9": FakeToolChatModel(), SMALL: FakeToolChatModel()}
         )
     with pytest.raises(ValueError, match="at least two models"):
-        NWayChatRouteLLM(models={SMALL: FakeToolChatModel()})
+        ChatRouteLLM(models={SMALL: FakeToolChatModel()})
     with pytest.raises(ValueError, match="unknown constraint 'latency'"):
         make(lambdas={"latency": 1.0})
     with pytest.raises(ValueError, match="failure_policy must be"):
@@ -168,3 +171,89 @@ def test_bad_settings_and_input_are_clear_errors():
         llm.invoke("hi", config={"configurable": {"routellm_lambdas": 0.5}})
     with pytest.raises(ValueError, match="empty"):
         llm.invoke("   ")
+
+
+def test_pair_and_pool_settings_do_not_mix():
+    pair = {"strong": FakeToolChatModel(), "weak": FakeToolChatModel()}
+    pool = {name: FakeToolChatModel(model_name=name) for name in (BIG, SMALL)}
+    with pytest.raises(ValueError, match="not both"):
+        ChatRouteLLM(models=pool, **pair)
+    with pytest.raises(ValueError, match="give strong= and weak="):
+        ChatRouteLLM(strong=FakeToolChatModel(), threshold=0.5)
+    with pytest.raises(ValueError, match="routed by lambdas"):
+        ChatRouteLLM(models=pool, threshold=0.5)
+    with pytest.raises(ValueError, match=r"\['lambdas'\] apply to N-way routing"):
+        ChatRouteLLM(**pair, threshold=0.5, lambdas={"cost": 1.0})
+    with pytest.raises(TypeError, match="needs an N-way router"):
+        ChatRouteLLM(models=pool, router=get_default_router())
+    with pytest.raises(TypeError, match="need a binary router"):
+        ChatRouteLLM(**pair, threshold=0.5, router=get_default_nway_router())
+    with pytest.raises(ValueError, match="fallback for N-way routing must be one of"):
+        ChatRouteLLM(models=pool, fallback="weak_to_strong")
+
+
+def test_a_failing_model_falls_back_to_the_next_best_and_both_calls_are_recorded():
+    llm = make(failing=(SMALL,))
+    prices = {BIG: (0.9, 0.9), MID: (0.2, 0.2), SMALL: (0.1, 0.1)}
+    with get_routing_cost_callback(prices=prices) as cb:
+        out = llm.invoke("hello there", config={"configurable": CHEAP})
+    meta = out.response_metadata
+    ranking = llm.decide("hello there", {"configurable": CHEAP}).ranking()
+    assert ranking[0] == SMALL and meta["routellm_model"] == ranking[1]
+    assert meta["routellm_fallback_from"] == SMALL and meta["routellm_tried"] == [SMALL]
+    assert meta["routellm_fallback_error_type"] == "FakeModelError"
+    failed, answered = cb.records
+    assert failed.failed and failed.model == SMALL and failed.cost == 0
+    assert answered.model == ranking[1] and answered.fallback_from == SMALL
+
+
+def test_fallback_walks_the_ranking_and_raises_the_first_error_when_all_fail():
+    out = make(failing=(SMALL, MID)).invoke("hello there", config={"configurable": CHEAP})
+    assert out.response_metadata["routellm_model"] == BIG
+    assert out.response_metadata["routellm_tried"] == [SMALL, MID]
+    with pytest.raises(FakeModelError, match=SMALL) as info:
+        make(failing=(SMALL, MID, BIG)).invoke("hello there", config={"configurable": CHEAP})
+    notes = " ".join(info.value.__notes__)
+    assert MID in notes and BIG in notes
+    with pytest.raises(FakeModelError, match=SMALL):
+        make(failing=(SMALL,), fallback="none").invoke("hi", config={"configurable": CHEAP})
+    one_hop = make(failing=(SMALL, MID), fallback=NWayFallbackPolicy(max_fallbacks=1))
+    with pytest.raises(FakeModelError, match=SMALL):
+        one_hop.invoke("hi", config={"configurable": CHEAP})
+
+
+def test_batch_stream_and_async_fall_back_per_item():
+    llm = make(failing=(SMALL,))
+    outs = llm.batch(["one", "two"], config=[{"configurable": CHEAP}, {"configurable": COSTLY}])
+    assert [o.response_metadata.get("routellm_fallback_from") for o in outs] == [SMALL, None]
+    assert outs[1].response_metadata["routellm_model"] == BIG
+    chunks = list(llm.stream("stream me", config={"configurable": CHEAP}))
+    assert chunks[0].response_metadata["routellm_fallback_from"] == SMALL
+    a = asyncio.run(llm.ainvoke("async", config={"configurable": CHEAP}))
+    assert a.response_metadata["routellm_fallback_from"] == SMALL
+    ab = asyncio.run(llm.abatch(["x", "y"], config={"configurable": CHEAP}))
+    assert all(o.response_metadata["routellm_fallback_from"] == SMALL for o in ab)
+    bad = make(failing=(SMALL, MID, BIG)).batch(["x", "  "], config={"configurable": CHEAP},
+                                                return_exceptions=True)
+    assert isinstance(bad[0], FakeModelError) and isinstance(bad[1], ValueError)
+
+
+def test_savings_are_counted_against_the_first_model():
+    llm = make()
+    prices = {BIG: (1.0, 1.0), MID: (0.2, 0.2), SMALL: (0.1, 0.1)}
+    with get_routing_cost_callback(prices=prices) as cb:
+        llm.invoke("hello there", config={"configurable": CHEAP})
+    (r,) = cb.records
+    assert r.strong_model == BIG and r.model == SMALL
+    assert r.strong_cost == 10 * r.cost and r.savings > 0
+
+
+def test_structured_output_passes_through_to_the_chosen_model():
+    from pydantic import BaseModel
+
+    class Sum(BaseModel):
+        a: int
+        b: int
+
+    out = make().with_structured_output(Sum).invoke("Add 3 and 4", config={"configurable": CHEAP})
+    assert out == Sum(a=3, b=4)

@@ -67,3 +67,34 @@ class TestChatRouteLLMIntegration(_ChatRouteLLMSettings, ChatModelIntegrationTes
     @property
     def supports_json_mode(self) -> bool:
         return False
+
+
+def _nway_params() -> dict[str, Any]:
+    from routellm_core.nway.policy import get_default_nway_router
+
+    names = ("llama-3.1-nemotron-51b-instruct", "llama-3.1-8b-instruct", "gemma-2-9b-it")
+    return {
+        "models": {name: FakeToolChatModel(model_name=name) for name in names},
+        "router": get_default_nway_router(),  # real, embedded N-way default, shared
+        "lambdas": {"cost": 0.1},
+    }
+
+
+class _NWaySettings(_ChatRouteLLMSettings):
+    """The same suites for ChatRouteLLM routing among three models (N-way)."""
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return _nway_params()
+
+
+class TestChatRouteLLMNWayUnit(_NWaySettings, ChatModelUnitTests):
+    pass
+
+
+class TestChatRouteLLMNWayIntegration(_NWaySettings, ChatModelIntegrationTests):
+    pytestmark = TestChatRouteLLMIntegration.pytestmark
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return False

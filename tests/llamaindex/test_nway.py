@@ -1,4 +1,4 @@
-"""NWayRouteLLM: N-way routing in LlamaIndex query engines, on the real embedded N-way router."""
+"""RouteLLM(models=...): N-way routing in LlamaIndex query engines, on the real embedded N-way router."""
 
 from __future__ import annotations
 
@@ -16,12 +16,15 @@ from routellm_core.nway import load_nway_router
 from routellm_core.nway.policy import NWayRouterFailure, get_default_nway_router
 
 from llamaindex_routellm import (
-    NWayRouteLLM,
     NWayRoutingDecisionEvent,
+    RouteLLM,
     RoutingCostEvent,
     RoutingCostEventHandler,
+    RoutingFallbackEvent,
+    routing_overrides,
 )
-from tests.llamaindex.fakes import FakeLLM
+from routellm_core.policy import get_default_router
+from tests.llamaindex.fakes import FakeLLM, FakeModelError, FlakyLLM
 
 BIG, MID, SMALL = (
     "llama-3.1-nemotron-51b-instruct",
@@ -58,11 +61,11 @@ def events():
 PRICES = {BIG: (0.9, 0.9), MID: (0.2, 0.2), SMALL: (0.1, 0.1)}
 
 
-def make(**kw: Any) -> NWayRouteLLM:
+def make(failing: tuple[str, ...] = (), **kw: Any) -> RouteLLM:
     kw.setdefault("prices", PRICES)
-    return NWayRouteLLM(
-        models={name: FakeLLM(model=name) for name in (BIG, MID, SMALL)}, **kw
-    )
+    models = {name: FlakyLLM(model=name, fail_percent=100 if name in failing else 0, max_delay=0.0)
+              for name in (BIG, MID, SMALL)}
+    return RouteLLM(models=models, **kw)
 
 
 def test_chat_and_complete_route_by_lambdas_and_dispatch_events(events):
@@ -147,7 +150,7 @@ def test_router_failure_policy_and_bad_input():
     with pytest.raises(
         ValueError, match="model 'gpt-9' is unknown"
     ):  # pydantic wraps UnknownModelError
-        NWayRouteLLM(models={"gpt-9": FakeLLM(), SMALL: FakeLLM()})
+        RouteLLM(models={"gpt-9": FakeLLM(), SMALL: FakeLLM()})
     with pytest.raises(ValueError, match="unknown constraint 'latency'"):
         make().with_routing(lambdas={"latency": 1.0})
     with pytest.raises(TypeError, match="lambdas must be a mapping"):
@@ -155,4 +158,76 @@ def test_router_failure_policy_and_bad_input():
     with pytest.raises(ValueError, match="empty"):
         make().chat([ChatMessage(role=MessageRole.USER, content="  ")])
     with pytest.raises(TypeError, match="N-way router"):
-        NWayRouteLLM(models={BIG: FakeLLM(), SMALL: FakeLLM()}, router="default")
+        RouteLLM(models={BIG: FakeLLM(), SMALL: FakeLLM()}, router="default")
+
+
+def test_a_failing_model_falls_back_down_the_ranking_with_events(events):
+    llm = make(failing=(SMALL,), lambdas=CHEAP)
+    resp = llm.complete("hello there")
+    ranking = llm.decide(prompt="hello there").ranking()
+    assert ranking[0] == SMALL and resp.additional_kwargs["routellm_model"] == ranking[1]
+    assert resp.additional_kwargs["routellm_fallback_from"] == SMALL
+    fb = [e for e in events.events if isinstance(e, RoutingFallbackEvent)]
+    assert [(e.failed_model, e.model) for e in fb] == [(SMALL, ranking[1])]
+    costs = [e for e in events.events if isinstance(e, RoutingCostEvent)]
+    assert [(c.model, c.failed) for c in costs] == [(SMALL, True), (ranking[1], False)]
+    chunks = list(llm.stream_chat([ChatMessage(role=MessageRole.USER, content="hello there")]))
+    assert chunks[-1].additional_kwargs["routellm_fallback_from"] == SMALL
+    a = asyncio.run(llm.achat([ChatMessage(role=MessageRole.USER, content="hello there")]))
+    assert a.additional_kwargs["routellm_fallback_from"] == SMALL
+    with pytest.raises(FakeModelError, match=SMALL):
+        make(failing=(SMALL, MID, BIG), lambdas=CHEAP).complete("hello there")
+    with pytest.raises(FakeModelError, match=SMALL):
+        make(failing=(SMALL,), lambdas=CHEAP, fallback="none").complete("hello there")
+
+
+def test_savings_are_counted_against_the_first_model(events):
+    make(lambdas=CHEAP).complete("hello there")
+    (cost,) = [e for e in events.events if isinstance(e, RoutingCostEvent)]
+    assert cost.model == SMALL and cost.strong_model == BIG
+    assert cost.strong_cost == 9 * cost.cost and cost.savings > 0
+
+
+def test_tool_calling_and_a_function_agent_route_among_three_models():
+    from llama_index.core.tools import FunctionTool
+
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    tool = FunctionTool.from_defaults(add)
+    llm = make(lambdas=CHEAP)
+    assert llm.metadata.is_function_calling_model
+    resp = llm.chat_with_tools([tool], user_msg="What is 3 plus 4?")
+    assert resp.additional_kwargs["routellm_model"] == SMALL
+    assert llm.get_tool_calls_from_response(resp)[0].tool_kwargs == {"a": 3, "b": 4}
+    assert str(llm.predict_and_call([tool], user_msg="What is 3 plus 4?")) == "7"
+    mixed = RouteLLM(models={BIG: FakeLLM(model=BIG), SMALL: FakeLLM(model=SMALL, function_calling=False)},
+                     lambdas=CHEAP)
+    with pytest.raises(TypeError, match="does not support tool calling"):
+        mixed.chat_with_tools([tool], user_msg="What is 3 plus 4?")
+
+
+def test_routing_overrides_take_lambdas():
+    llm = make(lambdas=COSTLY)
+    with routing_overrides(lambdas=CHEAP):
+        assert llm.complete("hello").text.startswith(f"[{SMALL}]")
+    with pytest.raises(ValueError, match="not both"):
+        with routing_overrides(lambdas=CHEAP, threshold=0.5):
+            pass
+
+
+def test_pair_and_pool_settings_do_not_mix():
+    pool = {BIG: FakeLLM(model=BIG), SMALL: FakeLLM(model=SMALL)}
+    with pytest.raises(ValueError, match="not both"):
+        RouteLLM(models=pool, strong=FakeLLM(), weak=FakeLLM())
+    with pytest.raises(ValueError, match="routed by lambdas"):
+        RouteLLM(models=pool, strong_fraction=0.3)
+    with pytest.raises(ValueError, match="apply to N-way routing"):
+        RouteLLM(strong=FakeLLM(), weak=FakeLLM(), threshold=0.5, costs={BIG: 1.0})
+    with pytest.raises(TypeError, match="needs an N-way router"):
+        RouteLLM(models=pool, router=get_default_router())
+    with pytest.raises(ValueError, match="with_routing\\(lambdas=...\\)"):
+        RouteLLM(models=pool).with_routing(threshold=0.5)
+    with pytest.raises(ValueError, match="fallback for N-way routing"):
+        RouteLLM(models=pool, fallback="strong_to_weak")

@@ -51,6 +51,12 @@ class NWayDecision:
         candidates: the models routed among.
         router_failed: the router raised and the failure policy chose ``model``; then
             ``scores`` and ``utilities`` are empty and ``error_type`` / ``error_message`` say why.
+        reference_model: the model calls would go to without routing (the adapters' first
+            model); cost records price the counterfactual, and so the savings, at it.
+        fallback_from: after a model fallback (:mod:`routellm_core.fallback`), the model that
+            raised just before ``model`` was called; ``fallback_error_type`` /
+            ``fallback_error_message`` say what it raised, ``tried`` lists every model that
+            raised, in order.
     """
 
     model: str
@@ -62,19 +68,49 @@ class NWayDecision:
     router_failed: bool = False
     error_type: str | None = None
     error_message: str | None = None
+    reference_model: str = ""
+    fallback_from: str | None = None
+    fallback_error_type: str | None = None
+    fallback_error_message: str | None = None
+    tried: tuple[str, ...] = field(default=())
 
     @property
     def route(self) -> str:
         """The chosen model's name (the N-way counterpart of ``strong`` / ``weak``)."""
         return self.model
 
+    def ranking(self) -> list[str]:
+        """The candidates from best to worst utility (in candidate order when the router failed).
+
+        Example:
+            >>> d = NWayDecision(model="b", scores={}, utilities={"a": 0.1, "b": 0.7, "c": 0.4},
+            ...                  lambdas={}, router="quality", candidates=("a", "b", "c"))
+            >>> d.ranking()
+            ['b', 'c', 'a']
+        """
+        if not self.utilities:
+            return list(self.candidates)
+        return sorted(self.candidates, key=lambda m: -self.utilities.get(m, float("-inf")))
+
+    def record_fields(self) -> dict[str, Any]:
+        """The decision's fields of a :class:`~routellm_core.costs.CostRecord`."""
+        return {"route": self.model, "model": self.model, "strong_model": self.reference_model or self.model,
+                "win_rate": None, "threshold": float("nan"), "router": self.router,
+                "router_failed": self.router_failed, "fallback_from": self.fallback_from}
+
     def as_metadata(self) -> dict[str, Any]:
-        """The decision as flat metadata, keys prefixed ``routellm_``."""
+        """The decision as flat metadata, keys prefixed ``routellm_``; error keys only when the
+        router failed, fallback keys only after a fallback."""
         data = asdict(self)
         data["candidates"] = list(self.candidates)
         if not self.router_failed:
             data.pop("error_type")
             data.pop("error_message")
+        if self.fallback_from is None:
+            for k in ("fallback_from", "fallback_error_type", "fallback_error_message", "tried"):
+                data.pop(k)
+        else:
+            data["tried"] = list(self.tried)
         data["route"] = self.model
         return {f"routellm_{k}": v for k, v in data.items()}
 

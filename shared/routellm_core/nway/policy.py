@@ -5,7 +5,9 @@ Both framework adapters route among a mapping ``{name: model}``: each name is a 
 router knows (or an alias of one). Constraint values may be given per name (``costs=...`` or
 :class:`~routellm_core.nway.constraints.Constraint` objects keyed by the user's names); else
 the router's own constraints apply. When the router fails, ``failure_policy`` names the model
-to use (default: the first of the mapping) or is ``"raise"``; the decision records it.
+to use (default: the first of the mapping) or is ``"raise"``; the decision records it. The
+first model is also the *reference*: the model calls would go to without routing, against which
+cost records count the savings.
 
 Example:
     >>> from routellm_core.nway.policy import NWayPool, get_default_nway_router
@@ -28,7 +30,7 @@ from routellm_core.nway.base import NWayDecision, NWayRouter
 from routellm_core.nway.constraints import Constraint, check_lambdas
 from routellm_core.nway.objective import select
 
-__all__ = ["NWayPool", "NWayRouterFailure", "get_default_nway_router"]
+__all__ = ["NWayPool", "NWayRouterFailure", "check_adapter_settings", "get_default_nway_router"]
 
 _default: NWayRouter | None = None
 _lock = threading.Lock()
@@ -166,6 +168,7 @@ class NWayPool:
                     lambdas=lam,
                     router=self.router.name,
                     candidates=tuple(self.names),
+                    reference_model=self.names[0],
                     router_failed=True,
                     error_type=type(exc).__name__,
                     error_message=str(exc)[:500],
@@ -185,6 +188,7 @@ class NWayPool:
                     lambdas=lam,
                     router=self.router.name,
                     candidates=tuple(self.names),
+                    reference_model=self.names[0],
                 )
             )
         return out
@@ -202,3 +206,56 @@ def coerce_lambdas(value: Any) -> dict[str, float] | None:
             f"lambdas must be a mapping {{constraint name: weight}}, got {type(value).__name__}"
         )
     return dict(value)
+
+
+def check_adapter_settings(
+    *,
+    strong: Any,
+    weak: Any,
+    models: Mapping[str, Any] | None,
+    router: Any,
+    threshold: float | None,
+    strong_fraction: float | None,
+    lambdas: Mapping[str, float] | None,
+    costs: Mapping[str, float] | None,
+    constraints: Sequence[Constraint] | None,
+    failure_policy: str | None,
+) -> NWayPool | None:
+    """Check a routed model's settings, for both adapters: a strong/weak pair (returns ``None``)
+    or several ``models`` (returns their :class:`NWayPool`, on the router or the N-way default).
+
+    Settings of the other mode are errors that say so, as are a router of the wrong kind.
+
+    Example:
+        >>> pool = check_adapter_settings(
+        ...     strong=None, weak=None, models={"llama-3.1-8b-instruct": ..., "gemma-2-9b-it": ...},
+        ...     router=None, threshold=None, strong_fraction=None, lambdas={"cost": 0.2}, costs=None,
+        ...     constraints=None, failure_policy=None)
+        >>> pool.names, pool.lambdas
+        (['llama-3.1-8b-instruct', 'gemma-2-9b-it'], {'cost': 0.2})
+    """
+    from routellm_core.policy import check_routing_settings
+    from routellm_core.routers.base import Router
+
+    if models is None:
+        if strong is None or weak is None:
+            raise ValueError("give strong= and weak= models, or models={name: model}")
+        nway_only = sorted(k for k, v in (("lambdas", lambdas), ("costs", costs), ("constraints", constraints))
+                           if v is not None)
+        if nway_only:
+            raise ValueError(f"{nway_only} apply to N-way routing: pass models={{...}}, not strong/weak")
+        if router is not None and not isinstance(router, Router):
+            raise TypeError(f"strong/weak need a binary router (routellm_core.load_router) or None, "
+                            f"got a {type(router).__name__}")
+        check_routing_settings(threshold, strong_fraction, failure_policy or "strong")
+        return None
+    if strong is not None or weak is not None:
+        raise ValueError("give models={...} or strong=/weak=, not both")
+    if threshold is not None or strong_fraction is not None:
+        raise ValueError("threshold and strong_fraction apply to strong/weak routing; "
+                         "several models are routed by lambdas")
+    if router is not None and not isinstance(router, NWayRouter):
+        raise TypeError("models={...} needs an N-way router (routellm_core.nway.load_nway_router) or None, "
+                        f"got a {type(router).__name__}")
+    return NWayPool(router if router is not None else get_default_nway_router(), list(models),
+                    constraints=constraints, costs=costs, lambdas=lambdas, failure_policy=failure_policy)
