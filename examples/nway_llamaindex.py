@@ -22,7 +22,11 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.llms import MockLLM
 
-from llamaindex_routellm import NWayRoutingDecisionEvent, RouteLLM, RoutingCostEventHandler
+from llamaindex_routellm import (
+    NWayRoutingDecisionEvent,
+    RouteLLM,
+    RoutingCostEventHandler,
+)
 
 # the router's names for the models, and their prices ($ per million tokens, LLMRouter's table)
 PRICES = {

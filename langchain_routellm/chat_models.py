@@ -13,16 +13,6 @@ from langchain_core.outputs import ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, run_in_executor
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
-
-from langchain_routellm.runnables import (
-    FALLBACK_DESCRIPTION,
-    _RoutingMixin,
-    arun_batch,
-    query_from_messages,
-    routed_config,
-    run_batch,
-    with_decision,
-)
 from routellm_core.fallback import (
     acall_with_fallback,
     astream_with_fallback,
@@ -34,8 +24,17 @@ from routellm_core.nway.base import NWayDecision, NWayRouter
 from routellm_core.nway.constraints import Constraint
 from routellm_core.nway.policy import NWayPool, check_adapter_settings, coerce_lambdas
 from routellm_core.policy import FAILURE_POLICIES, PolicyDecision
-from routellm_core.queries import check_query_mode
 from routellm_core.routers.base import Router
+
+from langchain_routellm.runnables import (
+    FALLBACK_DESCRIPTION,
+    _RoutingMixin,
+    arun_batch,
+    query_from_messages,
+    routed_config,
+    run_batch,
+    with_decision,
+)
 
 LAMBDAS_KEY = "routellm_lambdas"
 _TARGETS_KWARG = "routellm_targets"
@@ -138,14 +137,7 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
 
     @model_validator(mode="after")
     def _validate(self) -> ChatRouteLLM:
-        check_query_mode(self.query_from)
-        self._pool = check_adapter_settings(
-            strong=self.strong, weak=self.weak, models=self.models, router=self.router,
-            threshold=self.threshold, strong_fraction=self.strong_fraction, lambdas=self.lambdas,
-            costs=self.costs, constraints=self.constraints, failure_policy=self.failure_policy)
-        if self._pool is None:
-            self.failure_policy = self.failure_policy or "strong"
-        self.fallback = coerce_fallback(self.fallback, nway=self._pool is not None)
+        self._pool, self.failure_policy, self.fallback = check_adapter_settings(self)
         return self
 
     # ------------------------------------------------------------------ identity

@@ -26,9 +26,12 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr, model_validator
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
-
-from llamaindex_routellm.events import RoutingCostEvent, RoutingFallbackEvent, decision_event
-from routellm_core.costs import PriceSource, cost_record, failed_attempt_record, token_counts
+from routellm_core.costs import (
+    PriceSource,
+    cost_record,
+    failed_attempt_record,
+    token_counts,
+)
 from routellm_core.fallback import (
     OnError,
     acall_with_fallback,
@@ -46,8 +49,14 @@ from routellm_core.policy import (
     decide_lazy,
     get_default_router,
 )
-from routellm_core.queries import check_query_mode, check_query_text, query_from_turns
+from routellm_core.queries import check_query_text, query_from_turns
 from routellm_core.routers.base import Router
+
+from llamaindex_routellm.events import (
+    RoutingCostEvent,
+    RoutingFallbackEvent,
+    decision_event,
+)
 
 dispatcher = get_dispatcher(__name__)
 Decision = Union[PolicyDecision, NWayDecision]
@@ -237,16 +246,9 @@ class RouteLLM(FunctionCallingLLM):
 
     @model_validator(mode="after")
     def _validate_routing(self) -> RouteLLM:
-        check_query_mode(self.query_from)
-        self._pool = check_adapter_settings(
-            strong=self.strong, weak=self.weak, models=self.models, router=self.router,
-            threshold=self.threshold, strong_fraction=self.strong_fraction, lambdas=self.lambdas,
-            costs=self.costs, constraints=self.constraints, failure_policy=self.failure_policy)
-        if self._pool is None:
-            self.failure_policy = self.failure_policy or "strong"
+        self._pool, self.failure_policy, self._fallback = check_adapter_settings(self)
         p = self.prices
         self._prices = p if isinstance(p, PriceSource) else PriceSource(p)
-        self._fallback = coerce_fallback(self.fallback, nway=self._pool is not None)
         return self
 
     # ------------------------------------------------------------------ identity

@@ -11,13 +11,17 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.tools import tool
 from routellm_core.encoders import QueryEncoder
+from routellm_core.fallback import NWayFallbackPolicy
 from routellm_core.nway import load_nway_router
 from routellm_core.nway.policy import NWayRouterFailure, get_default_nway_router
+from routellm_core.policy import get_default_router
 
 from langchain_routellm import ChatRouteLLM, get_routing_cost_callback
-from routellm_core.fallback import NWayFallbackPolicy
-from routellm_core.policy import get_default_router
-from tests.langchain.fake_models import FakeModelError, FakeToolChatModel, FlakyChatModel
+from tests.langchain.fake_models import (
+    FakeModelError,
+    FakeToolChatModel,
+    FlakyChatModel,
+)
 
 BIG, MID, SMALL = (
     "llama-3.1-nemotron-51b-instruct",

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
+from routellm_core.policy import get_default_router
 
 from langchain_routellm import ChatRouteLLM
-from routellm_core.policy import get_default_router
 from tests.langchain.fake_models import FakeToolChatModel
 
 

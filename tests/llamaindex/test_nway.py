@@ -14,6 +14,7 @@ from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from routellm_core.encoders import QueryEncoder
 from routellm_core.nway import load_nway_router
 from routellm_core.nway.policy import NWayRouterFailure, get_default_nway_router
+from routellm_core.policy import get_default_router
 
 from llamaindex_routellm import (
     NWayRoutingDecisionEvent,
@@ -23,7 +24,6 @@ from llamaindex_routellm import (
     RoutingFallbackEvent,
     routing_overrides,
 )
-from routellm_core.policy import get_default_router
 from tests.llamaindex.fakes import FakeLLM, FakeModelError, FlakyLLM
 
 BIG, MID, SMALL = (

@@ -208,54 +208,53 @@ def coerce_lambdas(value: Any) -> dict[str, float] | None:
     return dict(value)
 
 
-def check_adapter_settings(
-    *,
-    strong: Any,
-    weak: Any,
-    models: Mapping[str, Any] | None,
-    router: Any,
-    threshold: float | None,
-    strong_fraction: float | None,
-    lambdas: Mapping[str, float] | None,
-    costs: Mapping[str, float] | None,
-    constraints: Sequence[Constraint] | None,
-    failure_policy: str | None,
-) -> NWayPool | None:
-    """Check a routed model's settings, for both adapters: a strong/weak pair (returns ``None``)
-    or several ``models`` (returns their :class:`NWayPool`, on the router or the N-way default).
+def check_adapter_settings(model: Any) -> tuple[NWayPool | None, str | None, Any]:
+    """Check a routed model's settings, for both adapters: its attributes ``strong``, ``weak``,
+    ``models``, ``router``, ``threshold``, ``strong_fraction``, ``lambdas``, ``costs``,
+    ``constraints``, ``failure_policy``, ``fallback`` and ``query_from``.
 
-    Settings of the other mode are errors that say so, as are a router of the wrong kind.
+    Returns ``(pool, failure_policy, fallback policy)``: ``pool`` is ``None`` for a strong/weak
+    pair, the :class:`NWayPool` of ``models`` (on the router or the N-way default) otherwise.
+    Settings of the other mode, or a router of the wrong kind, are errors that say so.
 
     Example:
-        >>> pool = check_adapter_settings(
-        ...     strong=None, weak=None, models={"llama-3.1-8b-instruct": ..., "gemma-2-9b-it": ...},
-        ...     router=None, threshold=None, strong_fraction=None, lambdas={"cost": 0.2}, costs=None,
-        ...     constraints=None, failure_policy=None)
-        >>> pool.names, pool.lambdas
-        (['llama-3.1-8b-instruct', 'gemma-2-9b-it'], {'cost': 0.2})
+        >>> from types import SimpleNamespace
+        >>> llm = SimpleNamespace(strong=None, weak=None, router=None, threshold=None,
+        ...     strong_fraction=None, models={"llama-3.1-8b-instruct": ..., "gemma-2-9b-it": ...},
+        ...     lambdas={"cost": 0.2}, costs=None, constraints=None, failure_policy=None,
+        ...     fallback="auto", query_from="last_user")
+        >>> pool, failure_policy, fallback = check_adapter_settings(llm)
+        >>> pool.names, pool.lambdas, failure_policy, type(fallback).__name__
+        (['llama-3.1-8b-instruct', 'gemma-2-9b-it'], {'cost': 0.2}, None, 'NWayFallbackPolicy')
     """
+    from routellm_core.fallback import coerce_fallback
     from routellm_core.policy import check_routing_settings
+    from routellm_core.queries import check_query_mode
     from routellm_core.routers.base import Router
 
-    if models is None:
-        if strong is None or weak is None:
+    m = model
+    check_query_mode(m.query_from)
+    if m.models is None:
+        if m.strong is None or m.weak is None:
             raise ValueError("give strong= and weak= models, or models={name: model}")
-        nway_only = sorted(k for k, v in (("lambdas", lambdas), ("costs", costs), ("constraints", constraints))
-                           if v is not None)
+        nway_only = sorted(k for k in ("lambdas", "costs", "constraints") if getattr(m, k) is not None)
         if nway_only:
             raise ValueError(f"{nway_only} apply to N-way routing: pass models={{...}}, not strong/weak")
-        if router is not None and not isinstance(router, Router):
+        if m.router is not None and not isinstance(m.router, Router):
             raise TypeError(f"strong/weak need a binary router (routellm_core.load_router) or None, "
-                            f"got a {type(router).__name__}")
-        check_routing_settings(threshold, strong_fraction, failure_policy or "strong")
-        return None
-    if strong is not None or weak is not None:
+                            f"got a {type(m.router).__name__}")
+        failure_policy = m.failure_policy or "strong"
+        check_routing_settings(m.threshold, m.strong_fraction, failure_policy)
+        return None, failure_policy, coerce_fallback(m.fallback, nway=False)
+    if m.strong is not None or m.weak is not None:
         raise ValueError("give models={...} or strong=/weak=, not both")
-    if threshold is not None or strong_fraction is not None:
+    if m.threshold is not None or m.strong_fraction is not None:
         raise ValueError("threshold and strong_fraction apply to strong/weak routing; "
                          "several models are routed by lambdas")
-    if router is not None and not isinstance(router, NWayRouter):
+    if m.router is not None and not isinstance(m.router, NWayRouter):
         raise TypeError("models={...} needs an N-way router (routellm_core.nway.load_nway_router) or None, "
-                        f"got a {type(router).__name__}")
-    return NWayPool(router if router is not None else get_default_nway_router(), list(models),
-                    constraints=constraints, costs=costs, lambdas=lambdas, failure_policy=failure_policy)
+                        f"got a {type(m.router).__name__}")
+    pool = NWayPool(m.router if m.router is not None else get_default_nway_router(), list(m.models),
+                    constraints=m.constraints, costs=m.costs, lambdas=m.lambdas,
+                    failure_policy=m.failure_policy)
+    return pool, m.failure_policy, coerce_fallback(m.fallback, nway=True)
