@@ -314,6 +314,11 @@ class RouteLLM(FunctionCallingLLM):
         the router is loaded), the lambdas for N-way. The call's keyword arguments come first,
         then those of a ``predict()``, then :func:`routing_overrides`, then this model's own."""
         given = {k: kwargs.pop(k) for k in _SETTING_KWARGS if k in kwargs}
+        wrong = [k for k, v in given.items() if v is not None and (k == LAMBDAS_KWARG) != (self._pool is not None)]
+        if wrong:  # the call's own keyword (ambient settings of the other mode are for other models)
+            mode = ("an N-way RouteLLM is routed by routellm_lambdas" if self._pool is not None else
+                    "a strong/weak RouteLLM is routed by routellm_threshold or routellm_strong_fraction")
+            raise ValueError(f"{wrong[0]!r} does not apply here: {mode}")
         for source in (given, self._ctx()[1], _overrides.get() or {}):
             if any(source.get(k) is not None for k in _SETTING_KWARGS):
                 break

@@ -215,6 +215,13 @@ def test_routing_overrides_take_lambdas():
     with pytest.raises(ValueError, match="not both"):
         with routing_overrides(lambdas=CHEAP, threshold=0.5):
             pass
+    with routing_overrides(threshold=0.99):  # a pair's setting, for other engines: not this one's
+        assert llm.complete("hello").text.startswith(f"[{BIG}]")
+    with pytest.raises(ValueError, match="'routellm_threshold' does not apply here"):
+        llm.complete("hello", routellm_threshold=0.5)
+    pair = RouteLLM(strong=FakeLLM(model="s"), weak=FakeLLM(model="w"), threshold=0.5)
+    with pytest.raises(ValueError, match="'routellm_lambdas' does not apply here"):
+        pair.complete("hello", routellm_lambdas=CHEAP)
 
 
 def test_pair_and_pool_settings_do_not_mix():
