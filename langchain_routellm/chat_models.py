@@ -128,7 +128,9 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
     failure_policy: str | None = Field(
         default=None, description=f"When the router fails: one of {FAILURE_POLICIES} (default 'strong'); "
                                   "N-way: a model name or 'raise' (default the first model).")
-    fallback: Any = Field(default="auto", description=FALLBACK_DESCRIPTION)
+    fallback: Any = Field(
+        default="auto", description=FALLBACK_DESCRIPTION + " For models=: 'auto' is 'next_best' (down the "
+                                    "utility ranking); 'none' or an NWayFallbackPolicy.")
     stop: list[str] | None = Field(
         default=None, description="Default stop words passed to the chosen model.")
 

@@ -254,9 +254,8 @@ def _check_routing_fields(obj: Any) -> Any:
     return obj
 
 
-FALLBACK_DESCRIPTION = ("When the chosen model raises: 'auto' (= 'weak_to_strong' for a pair, 'next_best' "
-                        "for several models), 'weak_to_strong', 'strong_to_weak', 'both', 'next_best', "
-                        "'none', or a routellm_core.fallback policy object.")
+FALLBACK_DESCRIPTION = ("When the chosen model raises: 'weak_to_strong' (default; 'auto' is the same), "
+                        "'strong_to_weak', 'both', 'none', or a routellm_core.fallback.FallbackPolicy.")
 
 
 class RouterRunnable(_RoutingMixin, RunnableSerializable[Any, Any]):
