@@ -22,7 +22,7 @@ from routellm_core.fallback import (
 )
 from routellm_core.nway.base import NWayDecision, NWayRouter
 from routellm_core.nway.constraints import Constraint
-from routellm_core.nway.policy import NWayPool, check_adapter_settings, coerce_lambdas
+from routellm_core.nway.policy import NWayPool, check_adapter_settings, coerce_lambdas, routed_models
 from routellm_core.policy import FAILURE_POLICIES, PolicyDecision
 from routellm_core.routers.base import Router
 
@@ -149,9 +149,7 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
 
     def _children(self) -> dict[str, BaseChatModel]:
         """The routed models by route: ``strong`` / ``weak``, or the N-way names."""
-        if self.models is not None:
-            return dict(self.models)
-        return {"strong": self.strong, "weak": self.weak}  # type: ignore[dict-item]
+        return routed_models(self)
 
     @property
     def _identifying_params(self) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from routellm_core.fallback import (
     stream_with_fallback,
 )
 from routellm_core.nway.base import NWayDecision
-from routellm_core.nway.policy import NWayPool, check_adapter_settings, coerce_lambdas
+from routellm_core.nway.policy import NWayPool, check_adapter_settings, coerce_lambdas, routed_models
 from routellm_core.policy import (
     FAILURE_POLICIES,
     PolicyDecision,
@@ -257,10 +257,8 @@ class RouteLLM(FunctionCallingLLM):
         return "RouteLLM"
 
     def _children(self) -> dict[str, LLM]:
-        """The routed LLMs by route: ``strong`` / ``weak``, or the N-way names."""
-        if self.models is not None:
-            return dict(self.models)
-        return {"strong": self.strong, "weak": self.weak}  # type: ignore[dict-item]
+        """The routed models by route: ``strong`` / ``weak``, or the N-way names."""
+        return routed_models(self)
 
     @property
     def metadata(self) -> LLMMetadata:

@@ -30,7 +30,7 @@ from routellm_core.nway.base import NWayDecision, NWayRouter
 from routellm_core.nway.constraints import Constraint, check_lambdas
 from routellm_core.nway.objective import select
 
-__all__ = ["NWayPool", "NWayRouterFailure", "check_adapter_settings", "get_default_nway_router"]
+__all__ = ["NWayPool", "NWayRouterFailure", "check_adapter_settings", "get_default_nway_router", "routed_models"]
 
 _default: NWayRouter | None = None
 _lock = threading.Lock()
@@ -258,3 +258,17 @@ def check_adapter_settings(model: Any) -> tuple[NWayPool | None, str | None, Any
                     constraints=m.constraints, costs=m.costs, lambdas=m.lambdas,
                     failure_policy=m.failure_policy)
     return pool, m.failure_policy, coerce_fallback(m.fallback, nway=True)
+
+
+def routed_models(model: Any) -> dict[str, Any]:
+    """The models an adapter routes among, by route: ``{"strong": ..., "weak": ...}`` for a
+    pair, the ``models`` mapping (a copy) for N-way routing.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> routed_models(SimpleNamespace(models=None, strong="big", weak="small"))
+        {'strong': 'big', 'weak': 'small'}
+    """
+    if model.models is not None:
+        return dict(model.models)
+    return {"strong": model.strong, "weak": model.weak}
