@@ -193,7 +193,10 @@ def test_real_eval_prompt_counts(real_evals, data_dir):
 
 
 @pytest.mark.data
-def test_real_exact_matches_overlap_manifest(real_evals, overlap, data_dir):
+def test_real_exact_finds_every_manifest_repeat_and_more(real_evals, overlap, data_dir):
+    """The manifest is a lower bound (its key has the template blind spot): every row it lists
+    is dropped, and every further row dropped repeats an eval prompt once its template line is
+    removed."""
     checked = 0
     for rel, expected in overlap.items():
         path = data_dir / rel
@@ -204,15 +207,17 @@ def test_real_exact_matches_overlap_manifest(real_evals, overlap, data_dir):
         else:
             data = load_gold_matrix(path)
         _, report = decontaminate(data, real_evals, method="exact")
-        want = sorted({i for rows in expected.values() for i in rows})
-        assert report.dropped_indices == want, rel
-        assert report.per_benchmark == {_BENCH[k]: len(v) for k, v in expected.items()}, rel
+        want = {i for rows in expected.values() for i in rows}
+        dropped = set(report.dropped_indices)
+        assert want <= dropped, (rel, sorted(want - dropped)[:5])
+        extra = dropped - want
+        assert extra <= set().union(*known_repeats(data.queries, real_evals).values()), (
+            rel, [data.queries[i][:80] for i in sorted(extra)[:3]])
         checked += 1
     assert checked >= 19
-    # The figures quoted in shared/data/README.md:
     m = load_gold_matrix(data_dir / "llmrouter_9model_gold" / "dcrouter_preprocessed__train.json")
     cleaned, report = decontaminate(m, real_evals, method="exact")
-    assert report.per_benchmark == {"mmlu": 9, "gsm8k": 162, "mt-bench": 0} and len(cleaned) == 5608 - 171
+    assert report.per_benchmark == {"mmlu": 9, "gsm8k": 200, "mt-bench": 0} and len(cleaned) == 5608 - 209
 
 
 @pytest.mark.data
@@ -224,46 +229,86 @@ def test_real_exact_on_battles_counts_rows(real_evals, data_dir):
     assert len(cleaned) == len(battles) - 37 * 21
 
 
+LLMROUTER_SUFFIX = "\nAfter careful thought, put you final answer in \\boxed{...}."
+
+
+def known_repeats(queries: list[str], evals: dict[str, list[str]]) -> dict[str, set[int]]:
+    """Rows whose text, without LLMRouter's instruction line, equals an eval prompt (normalised):
+    found against the raw eval files, independently of the templates module."""
+    found: dict[str, set[int]] = {}
+    for bench, prompts in evals.items():
+        norms = {normalize_text(p) for p in prompts}
+        found[bench] = {
+            i for i, q in enumerate(queries) if normalize_text(q.replace(LLMROUTER_SUFFIX, "")) in norms
+        }
+    return found
+
+
+@pytest.mark.data
+def test_real_no_known_repeat_survives_exact_decontamination(real_evals, overlap, data_dir):
+    """LLMRouter's GSM8K rows carry an instruction line, so the manifest's 150-character key
+    misses every short one (38 of 200); stripping the shared line finds all of them."""
+    m = load_gold_matrix(data_dir / "llmrouter_9model_gold" / "dcrouter_preprocessed__train.json")
+    known = known_repeats(m.queries, real_evals)
+    manifest = overlap["llmrouter_9model_gold/dcrouter_preprocessed__train.json"]
+    assert len(known["gsm8k"]) == 200 and len(known["gsm8k"] - set(manifest["GSM8K"])) == 38
+    cleaned, report = decontaminate(m, real_evals, method="exact")
+    dropped = set(report.dropped_indices)
+    must_drop = set().union(*known.values(), *map(set, manifest.values()))
+    assert must_drop <= dropped, f"{len(must_drop - dropped)} known repeats survive"
+    assert report.per_benchmark["gsm8k"] == 200
+    # Distinct questions that share the template are kept: only repeats are dropped.
+    survivors = {normalize_text(q.replace(LLMROUTER_SUFFIX, "")) for q in cleaned.queries}
+    assert not survivors & {normalize_text(p) for p in real_evals["gsm8k"]}
+    assert len(dropped - must_drop) <= 5, sorted(dropped - must_drop)
+
+
+@pytest.mark.data
+def test_real_template_sharing_questions_are_kept(real_evals, data_dir):
+    """A question that is not in the evaluation sets but wears LLMRouter's template is kept,
+    and so is a GSM8K-like question whose numbers differ from its eval twin."""
+    m = load_gold_matrix(data_dir / "llmrouter_9model_gold" / "dcrouter_preprocessed__train.json")
+    templated = [q for q in m.queries if LLMROUTER_SUFFIX in q]
+    fresh = [
+        "A baker sells 17 loaves on Monday and twice as many on Tuesday. How many loaves in all?",
+        "Tom reads 12 pages a day for 9 days. How many pages does he read?",
+        JANET.replace("16 eggs", "18 eggs"),
+    ]
+    fresh = [q + LLMROUTER_SUFFIX for q in fresh]
+    battles = _battles(templated + fresh)
+    cleaned, report = decontaminate(battles, {"gsm8k": real_evals["gsm8k"]}, method="exact")
+    assert cleaned["query"].tolist() == fresh
+    assert report.n_dropped == len(templated)
+
+
 @pytest.mark.data
 def test_real_near_path_on_eval_subset(real_evals, overlap, data_dir, encoder):
-    """LLMRouter train: known repeats, a repeat the manifest's key misses, and clean rows.
-
-    LLMRouter appends "After careful thought, put you final answer in \\boxed{...}." to GSM8K
-    questions, so a short question's 150-character key no longer equals the eval key; the
-    embedding test still finds it. Eval prompts are a subset (the matching ones + random others).
-    """
+    """LLMRouter train: known repeats and clean rows. The stripped texts are embedded, so under
+    the embedding test alone a templated repeat is as close as a verbatim one.
+    Eval prompts are a subset (the matching ones + random others)."""
     m = load_gold_matrix(data_dir / "llmrouter_9model_gold" / "dcrouter_preprocessed__train.json")
-    known = overlap["llmrouter_9model_gold/dcrouter_preprocessed__train.json"]
-    bad = known["GSM8K"][:30] + known["MMLU"]
-    pen = "A pen costs as much as a pencil and eraser combined."
-    missed = [i for i, q in enumerate(m.queries) if q.startswith(pen)]
-    assert len(missed) == 1 and missed[0] not in known["GSM8K"]
+    known = known_repeats(m.queries, real_evals)
+    bad = sorted(known["gsm8k"])[:30] + sorted(overlap["llmrouter_9model_gold/dcrouter_preprocessed__train.json"]["MMLU"])
     rng = np.random.default_rng(0)
-    pool = sorted(set(range(len(m))) - set(known["GSM8K"]) - set(known["MMLU"]) - set(missed))
+    pool = sorted(set(range(len(m))) - set().union(*known.values()) - set(bad))
     clean = rng.choice(pool, 10, replace=False).tolist()
-    sample = m.subset(bad + missed + clean)  # rows 0..38 known, 39 missed by the key, 40.. clean
-
-    train_keys = {overlap_key(q) for q in sample.queries[: len(bad)]} - {None}
+    sample = m.subset(bad + clean)
+    bad_norms = {normalize_text(m.queries[i].replace(LLMROUTER_SUFFIX, "")) for i in bad}
     evals = {}
     for bench in ("mmlu", "gsm8k"):
         prompts = real_evals[bench]
-        hits = [p for p in prompts if overlap_key(p) in train_keys or p.startswith(pen)]
+        hits = [p for p in prompts if normalize_text(p) in bad_norms or overlap_key(p) in
+                {overlap_key(m.queries[i]) for i in bad}]
         others = [prompts[i] for i in rng.choice(len(prompts), 20, replace=False)]
         evals[bench] = hits + others
-    assert len(evals["gsm8k"]) == 20 + 30 + 1
-
-    _, exact = decontaminate(sample, evals, method="exact")
-    assert exact.dropped_indices == list(range(len(bad)))  # the key misses row 39
 
     _, near = decontaminate(sample, evals, encoder=encoder, method="near")
-    assert len(bad) in near.dropped_indices  # the repeat the key missed
-    assert 12 <= len(set(near.dropped_indices) & set(range(30))) < 30  # ~55% of GSM8K repeats >= 0.95
-    assert max(near.dropped_indices) == len(bad)  # no clean row dropped
+    assert set(range(30)) <= set(near.dropped_indices)  # every templated GSM8K repeat
+    assert max(near.dropped_indices) < len(bad)  # no clean row dropped
+    # (MMLU rows without their options are format repeats: the exact test's key finds them)
 
     cleaned, both = decontaminate(sample, evals, encoder=encoder, method="both")
-    assert both.dropped_indices == list(range(len(bad) + 1))
-    assert (both.n_dropped_exact, both.n_dropped_near) == (39, 1)
-    assert both.per_benchmark == {"mmlu": 9, "gsm8k": 31}
+    assert both.dropped_indices == list(range(len(bad)))
     assert cleaned.queries == [m.queries[i] for i in clean]
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -16,7 +19,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from routellm_core.local_models import LocalChatModel, chat_messages
+from routellm_core.local_models import (
+    LocalChatModel,
+    LocalRuntimeError,
+    chat_messages,
+    check_runtime,
+)
 from routellm_core.model_files import (
     ModelFile,
     ModelFileError,
@@ -317,32 +325,107 @@ def smollm2_or_skip() -> Path:
     return path
 
 
+REAL_SMOLLM2 = """
+import json, sys, threading
+from routellm_core.local_models import LocalChatModel
+model = LocalChatModel(sys.argv[1], name="smollm2-135m-instruct", n_threads=1)
+gen = model.chat([("system", "Answer briefly and correctly."),
+                  ("user", "What is the capital of France?")], max_tokens=12)
+results = []
+threads = [threading.Thread(target=lambda q=q: results.append(model.chat([("user", q)], max_tokens=6).text))
+           for q in ("Say hi.", "Name a colour.", "Count to 3.")]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(json.dumps({"text": gen.text, "input": gen.input_tokens, "output": gen.output_tokens,
+                  "results": results}))
+"""
+
+
 @pytest.mark.local_models
 def test_real_smollm2_answers_and_serialises_threads():
-    model = LocalChatModel(smollm2_or_skip(), name="smollm2-135m-instruct", n_threads=1)
-    gen = model.chat(
-        [
-            ("system", "Answer briefly and correctly."),
-            ("user", "What is the capital of France?"),
-        ],
-        max_tokens=12,
+    """Runs in a child process: a native crash fails this test instead of killing the run."""
+    proc = subprocess.run(
+        [sys.executable, "-c", REAL_SMOLLM2, str(smollm2_or_skip())],
+        capture_output=True, text=True, timeout=600, check=False,
     )
-    assert "Paris" in gen.text
-    assert gen.input_tokens > 5 and 0 < gen.output_tokens <= 12
-    results: list[str] = []
-    threads = [
-        threading.Thread(
-            target=lambda q=q: results.append(
-                model.chat([("user", q)], max_tokens=6).text
-            )
-        )
-        for q in ("Say hi.", "Name a colour.", "Count to 3.")
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(results) == 3 and all(isinstance(r, str) for r in results)
+    assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr[-2000:]}"
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "Paris" in out["text"]
+    assert out["input"] > 5 and 0 < out["output"] <= 12
+    assert len(out["results"]) == 3 and all(isinstance(r, str) for r in out["results"])
+
+
+# --------------------------------------------------------------------------- runtime check
+CRASH = "import ctypes\nctypes.string_at(0)  # a segmentation fault in native code\n"
+WORKS = (
+    "def create_chat_completion(self, messages, **kw):\n"
+    "    return {'choices': [{'message': {'content': 'ok'}, 'finish_reason': 'stop'}],\n"
+    "            'usage': {'prompt_tokens': 3, 'completion_tokens': 1}}\n"
+)
+
+
+def fake_runtime(root: Path, init_body: str, lib: bytes = b"build-1") -> None:
+    """A llama_cpp package whose Llama runs ``init_body`` in ``__init__``, with a native library."""
+    pkg = root / "llama_cpp"
+    (pkg / "lib").mkdir(parents=True, exist_ok=True)
+    (pkg / "lib" / "libllama.so").write_bytes(lib)
+    body = "".join(f"        {line}\n" for line in init_body.splitlines()) or "        pass\n"
+    methods = "".join(f"    {line}\n" for line in WORKS.splitlines())
+    (pkg / "__init__.py").write_text(
+        f"class Llama:\n    def __init__(self, **kw):\n{body}{methods}"
+    )
+
+
+@pytest.fixture
+def runtime_root(tmp_path, monkeypatch):
+    root = tmp_path / "runtime"
+    root.mkdir()
+    monkeypatch.delitem(sys.modules, "llama_cpp", raising=False)
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("ROUTELLM_CACHE_DIR", str(tmp_path / "cache"))
+    yield root
+    sys.modules.pop("llama_cpp", None)
+
+
+def test_a_runtime_that_crashes_is_a_clear_error_not_a_dead_process(tmp_path, runtime_root):
+    fake_runtime(runtime_root, CRASH)
+    model = LocalChatModel(fake_gguf(tmp_path), name="tiny")
+    with pytest.raises(LocalRuntimeError) as err:
+        model.chat([("user", "hi")])
+    msg = str(err.value)
+    assert "llama-cpp-python" in msg and "crashed with SIGSEGV" in msg and "tiny.gguf" in msg
+    assert 'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --force-reinstall --no-cache-dir' in msg
+    assert not model.loaded and not list((tmp_path / "cache").glob("**/*.ok"))
+
+
+def test_a_working_runtime_is_proved_once_per_build(tmp_path, runtime_root):
+    fake_runtime(runtime_root, "pass")
+    gguf = fake_gguf(tmp_path)
+    marker = check_runtime(gguf)
+    assert marker.is_file() and marker.parent == tmp_path / "cache" / "runtime-checks"
+    assert LocalChatModel(gguf).chat([("user", "hi")]).text == "ok"
+    # Remembered: the same build is not probed again, even though it would now crash.
+    fake_runtime(runtime_root, CRASH)
+    assert check_runtime(gguf) == marker
+    # Another build (other native bytes) is probed anew.
+    fake_runtime(runtime_root, CRASH, lib=b"build-2")
+    with pytest.raises(LocalRuntimeError, match="crashed with SIGSEGV"):
+        check_runtime(gguf)
+
+
+def test_a_runtime_that_fails_or_hangs_says_how(tmp_path, runtime_root):
+    gguf = fake_gguf(tmp_path)
+    fake_runtime(runtime_root, "raise ValueError('Failed to load model from file')")
+    with pytest.raises(LocalRuntimeError, match=r"(?s)exit status 1.*Failed to load model"):
+        check_runtime(gguf)
+    fake_runtime(runtime_root, "import time\ntime.sleep(30)", lib=b"build-3")
+    with pytest.raises(LocalRuntimeError, match="did not generate one token .* within 1 s"):
+        check_runtime(gguf, timeout=1)
+    with pytest.raises(TypeError, match="verify_runtime must be True or False"):
+        LocalChatModel(gguf, verify_runtime="no")
 
 
 # --------------------------------------------------------------------------- the fetch script

@@ -186,7 +186,15 @@ def test_cpt_interpolates_between_points():
     assert cpt(curve, 0.5, 75.0, 25.0) == pytest.approx(0.25)
     # 80 % = 65: between (.25, 50) and (.5, 75): .25 + 15/25 * .25 = .4.
     assert cpt(curve, 0.8, 75.0, 25.0) == pytest.approx(0.4)
-    # The paper's figure: smallest decile share whose score reaches the target.
+    # RouteLLM's evaluate.py: np.interp of the target over the scores (sorted by share), which
+    # agrees with the first crossing on a curve whose score rises with the share, as this one.
+    xs = [p.strong_share for p in sorted(curve, key=lambda p: p.strong_share)]
+    ys = [p.score for p in sorted(curve, key=lambda p: p.strong_share)]
+    assert np.all(np.diff(ys) >= 0)
+    for level in (0.2, 0.5, 0.8):
+        target = 25.0 + level * (75.0 - 25.0)
+        assert cpt(curve, level, 75.0, 25.0) == pytest.approx(np.interp(target, ys, xs))
+    # Without interpolation: the smallest decile share whose score reaches the target.
     assert cpt(curve, 0.8, 75.0, 25.0, interpolate=False) == 0.5
     assert cpt(curve, 0.5, 75.0, 25.0, interpolate=False) == 0.25
 
@@ -205,7 +213,8 @@ def test_cpt_takes_the_first_crossing_and_edge_cases():
 
 
 def test_metrics_match_a_transcription_of_the_papers_code():
-    """RouteLLM's MMLU.evaluate + evaluate.py (auc, apgr, pct_call_metric) on random data."""
+    """RouteLLM's MMLU.evaluate + evaluate.py (auc, apgr) on random data, and the smallest
+    decile share reaching 50% of the gap (evaluate.py interpolates instead: see the test above)."""
     rng = np.random.default_rng(7)
     n = 503
     data = pd.DataFrame({"strong": rng.random(n) < 0.8, "weak": rng.random(n) < 0.65})

@@ -26,7 +26,13 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import importlib.util
 import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +43,125 @@ from routellm_core.model_files import check_gguf
 
 ROLES = ("assistant", "system", "user")
 INSTALL_HINT = "pip install 'routellm-lc[local]'  (or: pip install llama-cpp-python)"
+PORTABLE_REINSTALL = (
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install --force-reinstall --no-cache-dir '
+    "llama-cpp-python=={version}"
+)
+PROBE_TIMEOUT_S = 300.0
+_PROBE = """
+import sys
+from llama_cpp import Llama
+llm = Llama(model_path=sys.argv[1], n_ctx=128, n_threads=1, n_threads_batch=1, verbose=False)
+llm.create_chat_completion(messages=[{"role": "user", "content": "Hi"}], max_tokens=1)
+print("routellm-probe-ok")
+"""
+
+
+class LocalRuntimeError(RuntimeError):
+    """The local runtime (llama-cpp-python) cannot run a model on this machine."""
+
+
+def runtime_build_id() -> str:
+    """A digest of the installed llama-cpp-python: its version and the bytes of its native
+    libraries, so that a rebuilt runtime is probed again.
+
+    Raises:
+        ImportError: llama-cpp-python is not installed.
+    """
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"running a local GGUF model needs llama-cpp-python: {INSTALL_HINT}")
+    package = Path(next(iter(spec.submodule_search_locations)))
+    digest = hashlib.sha256(_runtime_version().encode())
+    libs = sorted(
+        p for p in package.rglob("*") if p.is_file() and p.suffix in (".so", ".dylib", ".dll")
+    )
+    for lib in libs:
+        digest.update(lib.name.encode())
+        with lib.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _runtime_version() -> str:
+    try:
+        return importlib.metadata.version("llama-cpp-python")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _probe_dir() -> Path:
+    root = os.environ.get("ROUTELLM_CACHE_DIR", str(Path.home() / ".cache" / "routellm"))
+    return Path(root) / "runtime-checks"
+
+
+def check_runtime(model_path: str | os.PathLike[str], *, timeout: float = PROBE_TIMEOUT_S) -> Path:
+    """Prove that this build of llama-cpp-python runs ``model_path``: one token in a child process.
+
+    A build compiled for another CPU can crash the process in native code (a segmentation fault
+    Python cannot catch), so the first load of each model file on each build generates one token
+    in a child process; a success is remembered (a marker file under
+    ``$ROUTELLM_CACHE_DIR/runtime-checks``, default ``~/.cache/routellm``) and later loads skip
+    the check.
+
+    Returns:
+        the marker file that records the success.
+
+    Raises:
+        LocalRuntimeError: the child crashed, failed or hung; the message names the runtime, how
+            it failed and the command that reinstalls a portable build.
+    """
+    path = Path(model_path).resolve()
+    stat = path.stat()
+    key = hashlib.sha256(
+        f"{runtime_build_id()}|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+    ).hexdigest()[:32]
+    marker = _probe_dir() / f"llama-cpp-{key}.ok"
+    if marker.is_file():
+        return marker
+    version = _runtime_version()
+    where = f"llama-cpp-python {version}"
+    fix = PORTABLE_REINSTALL.format(version=version)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise LocalRuntimeError(
+            f"{where} did not generate one token from {path.name} within {timeout:.0f} s in a "
+            f"test process; if it hangs in your process too, reinstall a portable build: {fix}"
+        ) from exc
+    if proc.returncode != 0 or "routellm-probe-ok" not in proc.stdout:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        if proc.returncode < 0:
+            try:
+                how = f"crashed with {signal.Signals(-proc.returncode).name}"
+            except ValueError:
+                how = f"was killed by signal {-proc.returncode}"
+            why = (
+                "this build of llama.cpp does not run on this CPU (pip builds it with the "
+                "native instructions of the machine that compiled it, and reuses that wheel "
+                "from its cache)"
+            )
+        else:
+            how = f"failed with exit status {proc.returncode}"
+            why = "if the file is a GGUF model this runtime supports, the build may be at fault"
+        raise LocalRuntimeError(
+            f"{where} {how} while generating one test token from {path.name} in a child "
+            f"process: {why}. Reinstall a portable build: {fix}"
+            + (f"\nlast lines: {' | '.join(tail)}" if tail else "")
+        )
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    partial = marker.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(f"{where}\n{path}\n")
+    os.replace(partial, marker)
+    return marker
 
 
 @dataclass(frozen=True)
@@ -99,6 +224,9 @@ class LocalChatModel:
             machine whose cores are busy with other work, fewer threads are much faster).
         seed: sampling seed (greedy decoding, the default, does not sample).
         llama_kwargs: more keyword arguments for ``llama_cpp.Llama``.
+        verify_runtime: prove the runtime in a child process before the first load
+            (:func:`check_runtime`); a :class:`LocalRuntimeError` says how to reinstall when it
+            crashes. Turn it off only for a build you trust.
     """
 
     def __init__(
@@ -110,6 +238,7 @@ class LocalChatModel:
         n_threads: int | None = None,
         seed: int = 0,
         llama_kwargs: Mapping[str, Any] | None = None,
+        verify_runtime: bool = True,
     ) -> None:
         self.model_path = check_gguf(model_path)
         if name is not None and (not isinstance(name, str) or not name.strip()):
@@ -123,6 +252,9 @@ class LocalChatModel:
         self.n_threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
         self.seed = seed
         self.llama_kwargs = dict(llama_kwargs or {})
+        if not isinstance(verify_runtime, bool):
+            raise TypeError(f"verify_runtime must be True or False, got {verify_runtime!r}")
+        self.verify_runtime = verify_runtime
         self._llama: Any = None
         self._lock = threading.Lock()
 
@@ -150,6 +282,8 @@ class LocalChatModel:
             raise ImportError(
                 f"running a local GGUF model needs llama-cpp-python: {INSTALL_HINT}"
             ) from exc
+        if self.verify_runtime:
+            check_runtime(self.model_path)
         self._llama = Llama(
             model_path=str(self.model_path),
             n_ctx=self.n_ctx,
@@ -213,4 +347,12 @@ class LocalChatModel:
         )
 
 
-__all__ = ["INSTALL_HINT", "LocalChatModel", "LocalGeneration", "chat_messages"]
+__all__ = [
+    "INSTALL_HINT",
+    "LocalChatModel",
+    "LocalGeneration",
+    "LocalRuntimeError",
+    "chat_messages",
+    "check_runtime",
+    "runtime_build_id",
+]

@@ -1,13 +1,20 @@
 """Drop training queries that repeat, or nearly repeat, a prompt of the evaluation sets.
 
-Two tests, as RouteLLM and the ``_overlap`` manifest of the shared data:
+Both sides are compared on their *distinguishing content*: the lines that a data set repeats
+across many of its prompts (instruction templates such as LLMRouter's "After careful thought,
+put you final answer in \\boxed{...}." or MMLU's ``Answer:``) are found from the data, per
+training source and per benchmark (:class:`~routellm_core.data.templates.SharedBoilerplate`),
+and the union of them is stripped from every text before comparing. Then two tests, as RouteLLM
+and the ``_overlap`` manifest of the shared data:
 
 - *exact*: equal after normalisation (lower-case, runs of non-alphanumerics collapsed to one
   space), or equal *overlap keys*: the text before the first ``"\\nA."`` / ``"\\nA)"`` option
-  line, normalised, first 150 characters; keys shorter than 31 characters are ignored. This
-  catches verbatim and format-only repeats (an MMLU question with or without its options).
-- *near*: embedding cosine similarity >= ``threshold`` (0.95 by default) with the
-  :class:`~routellm_core.encoders.QueryEncoder`, computed in chunks over unique texts.
+  line, normalised, first 150 characters; keys shorter than 31 characters are ignored. Both the
+  raw and the stripped texts are compared, so this catches verbatim, format-only and
+  template-only repeats (an MMLU question with or without its options, a GSM8K question with
+  an instruction line added).
+- *near*: embedding cosine similarity >= ``threshold`` (0.95 by default) of the stripped texts
+  with the :class:`~routellm_core.encoders.QueryEncoder`, computed in chunks over unique texts.
 
 The near test embeds every unique evaluation prompt and training query: the 15.5k prompts of
 MMLU + GSM8K + MT-Bench took close to 20 minutes on a 2-core CPU (MMLU prompts fill the
@@ -40,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from routellm_core.data.loaders import ScoreMatrix
+from routellm_core.data.templates import SharedBoilerplate, normalize_text
 
 __all__ = [
     "DecontaminationReport",
@@ -61,7 +69,6 @@ _MIN_KEY_LEN = 31
 _KEY_LEN = 150
 _OPTION_LINE = re.compile(r"\nA[.)]")
 _ASCII_NON_ALNUM = re.compile(r"[^a-z0-9]+")
-_NON_ALNUM = re.compile(r"[\W_]+")
 
 
 class _Encoder(Protocol):
@@ -69,16 +76,6 @@ class _Encoder(Protocol):
 
 
 Data = TypeVar("Data", pd.DataFrame, ScoreMatrix)
-
-
-def normalize_text(text: str) -> str:
-    """Lower-case and collapse every run of non-alphanumerics to one space.
-
-    Example:
-        >>> normalize_text("  What's 2+2?\\n")
-        'what s 2 2'
-    """
-    return _NON_ALNUM.sub(" ", text.lower()).strip()
 
 
 def overlap_key(text: str) -> str | None:
@@ -172,6 +169,7 @@ class DecontaminationReport:
     Row counts are battles for a battles frame and queries for a :class:`ScoreMatrix`.
     ``n_dropped_near`` counts rows caught only by the embedding test. ``per_benchmark``
     counts dropped rows that match each benchmark (a row can match several).
+    ``template_lines`` are the shared lines stripped from both sides before comparing.
     """
 
     n_before: int
@@ -185,6 +183,7 @@ class DecontaminationReport:
     n_queries_dropped: int = 0
     dropped_indices: list[int] = field(default_factory=list, repr=False)
     near_examples: list[tuple[str, str, float]] = field(default_factory=list, repr=False)
+    template_lines: list[str] = field(default_factory=list, repr=False)
 
     @property
     def n_dropped(self) -> int:
@@ -197,7 +196,9 @@ class DecontaminationReport:
         return (
             f"decontamination ({how}): dropped {self.n_dropped} of {self.n_before} {self.unit} "
             f"({self.n_queries_dropped} distinct queries; exact {self.n_dropped_exact}, "
-            f"near {self.n_dropped_near}); by benchmark: {per or 'none'}"
+            f"near {self.n_dropped_near}); by benchmark: {per or 'none'}; compared without "
+            f"{len(self.template_lines)} template lines shared across the training sources and "
+            "benchmarks"
         )
 
 
@@ -212,14 +213,18 @@ def _eval_index(prompts: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str
     return norms, keys
 
 
-def _exact_hits(texts: list[str], evals: Mapping[str, list[str]]) -> dict[str, np.ndarray]:
-    text_norm = [normalize_text(t) for t in texts]
-    text_keys = [overlap_key(t) for t in texts]
+def _exact_hits(
+    texts: list[str], evals: Mapping[str, list[str]], boiler: SharedBoilerplate
+) -> dict[str, np.ndarray]:
+    variants = [{t, boiler.strip(t)} for t in texts]
+    text_norms = [{normalize_text(v) for v in vs} - {""} for vs in variants]
+    text_keys = [{overlap_key(v) for v in vs} - {None} for vs in variants]
     hits = {}
     for bench, prompts in evals.items():
-        norms, keys = _eval_index(tuple(prompts))
+        stripped = tuple(sorted({boiler.strip(p) for p in prompts} | set(prompts)))
+        norms, keys = _eval_index(stripped)
         hits[bench] = np.array(
-            [(n in norms and bool(n)) or (k is not None and k in keys) for n, k in zip(text_norm, text_keys)],
+            [bool(n & norms) or bool(k & keys) for n, k in zip(text_norms, text_keys)],
             dtype=bool,
         )
     return hits
@@ -237,6 +242,7 @@ def _near_hits(
     encoder: _Encoder,
     threshold: float,
     chunk_size: int,
+    boiler: SharedBoilerplate,
 ) -> tuple[dict[str, np.ndarray], list[tuple[str, str, float]]]:
     eval_texts = sorted({t for prompts in evals.values() for t in prompts})
     position = {t: i for i, t in enumerate(eval_texts)}
@@ -245,8 +251,8 @@ def _near_hits(
     examples: list[tuple[str, str, float]] = []
     if not texts or not eval_texts:
         return hits, examples
-    e = _unit_rows(encoder.encode(eval_texts))
-    q = _unit_rows(encoder.encode(texts))
+    e = _unit_rows(encoder.encode([boiler.strip(t) for t in eval_texts]))
+    q = _unit_rows(encoder.encode([boiler.strip(t) for t in texts]))
     for start in range(0, len(texts), chunk_size):
         sims = q[start : start + chunk_size] @ e.T
         for bench, cols in columns.items():
@@ -304,10 +310,16 @@ def decontaminate(
 
     if isinstance(data, ScoreMatrix):
         queries, unit = list(data.queries), "queries"
+        groups = [queries]
     elif isinstance(data, pd.DataFrame):
         if "query" not in data.columns:
             raise ValueError(f"battles have no 'query' column; found {list(data.columns)}")
         queries, unit = data["query"].tolist(), "battles"
+        groups = (
+            [g.tolist() for _, g in data.groupby("source", sort=False)["query"]]
+            if "source" in data.columns
+            else [queries]
+        )
     else:
         raise TypeError(f"expected a battles DataFrame or a ScoreMatrix, got {type(data).__name__}")
 
@@ -316,10 +328,11 @@ def decontaminate(
         raise ValueError(f"row {bad[0]} has an empty or non-text query: {queries[bad[0]]!r}")
     unique, inverse = np.unique(np.asarray(queries, dtype=object), return_inverse=True)
     unique_texts: list[str] = unique.tolist()
+    boiler = SharedBoilerplate.find_in_groups([*groups, *evals.values()])
 
     exact = {b: np.zeros(len(unique_texts), dtype=bool) for b in evals}
     if method in ("exact", "both"):
-        exact = _exact_hits(unique_texts, evals)
+        exact = _exact_hits(unique_texts, evals, boiler)
     exact_any = np.logical_or.reduce(list(exact.values()))
 
     near = {b: np.zeros(len(unique_texts), dtype=bool) for b in evals}
@@ -331,7 +344,7 @@ def decontaminate(
 
             encoder = get_encoder()
         found, examples = _near_hits(
-            [unique_texts[i] for i in todo], evals, encoder, threshold, chunk_size
+            [unique_texts[i] for i in todo], evals, encoder, threshold, chunk_size, boiler
         )
         for b in evals:
             near[b][todo] = found[b]
@@ -352,6 +365,7 @@ def decontaminate(
         n_queries_dropped=int(drop_unique.sum()),
         dropped_indices=dropped_idx.tolist(),
         near_examples=examples,
+        template_lines=sorted(boiler.lines),
     )
     keep = ~drop_rows
     if isinstance(data, ScoreMatrix):

@@ -198,8 +198,11 @@ def cpt(
 
     The target score is ``weak + pgr_target * (strong - weak)``. With ``interpolate`` the curve
     is read as piecewise linear between its points sorted by share, and the share where it
-    first reaches the target is returned; without, the smallest share among the points whose
-    score reaches it (what RouteLLM's ``evaluate.py`` prints). ``None`` if never reached.
+    first reaches the target is returned: on a curve whose score rises with the share this is
+    what RouteLLM's ``evaluate.py`` prints (``np.interp`` of the target over the scores);
+    ``np.interp`` assumes rising scores, while this takes the first crossing on any curve.
+    Without ``interpolate``, the smallest share among the points whose score reaches the
+    target (a coarser, decile-step figure). ``None`` if never reached.
     The share is a fraction in [0, 1].
 
     Example:
@@ -311,8 +314,9 @@ def evaluate_win_rates(
     """Score a router's win rates on ``benchmark``; a JSON-ready result with the random baseline.
 
     CPT values are strong-call shares in [0, 1] (``None`` if the level is never reached);
-    ``cpt50``/``cpt80`` interpolate the decile curve, ``cpt50_at_points``/``cpt80_at_points``
-    are the smallest decile share reaching the level (the paper's printed figure).
+    ``cpt50``/``cpt80`` interpolate the decile curve (as RouteLLM's ``evaluate.py`` does with
+    ``np.interp``), ``cpt50_at_points``/``cpt80_at_points`` are the smallest decile share
+    reaching the level.
 
     Example:
         >>> from routellm_core.evaluation import Benchmark

@@ -24,13 +24,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from routellm_core.bradley_terry import fit_bradley_terry
+from routellm_core.data.templates import SharedBoilerplate, text_digests
 from routellm_core.routers.base import NotFittedError, Router
 from routellm_core.routers.mf import _check_weights, battle_arrays
 
@@ -113,7 +114,34 @@ class SWRankingRouter(Router):
         self.query_embeddings_ = np.asarray(embeddings, dtype=np.float16).astype(np.float32)
         self.counts_ = counts.astype(np.float32)
         self.n_battles_ = int(keep.sum())
+        groups = (
+            [g.tolist() for _, g in battles.groupby("source", sort=False)["query"]]
+            if "source" in battles.columns
+            else [queries]
+        )
+        boiler = SharedBoilerplate.find_in_groups(groups)
+        self.template_lines_ = sorted(boiler.lines)
+        self.query_digests_ = np.stack(
+            [text_digests(queries), text_digests([boiler.strip(q) for q in queries])], axis=1
+        )
         return self
+
+    def trained_on(self, texts: Sequence[str]) -> np.ndarray:
+        """Whether each text is one of the training queries: equal after normalisation (case,
+        spacing, punctuation) to one of them, with or without the template lines that the
+        training data shares (:class:`~routellm_core.data.templates.SharedBoilerplate`).
+
+        The router keeps 64-bit digests of its training queries, not their text. A checkpoint
+        saved before digests were kept cannot answer and raises ``ValueError``.
+        """
+        self._check_fitted()
+        if getattr(self, "query_digests_", None) is None:
+            raise ValueError("this sw_ranking checkpoint keeps no query digests: retrain it to check")
+        boiler = SharedBoilerplate(frozenset(self.template_lines_))
+        known = np.unique(self.query_digests_)
+        raw = text_digests(list(texts))
+        stripped = text_digests([boiler.strip(t) for t in texts])
+        return np.isin(raw, known) | np.isin(stripped, known)
 
     # ----------------------------------------------------------------- scoring
     def _win_rate_embeddings(self, embeddings: np.ndarray, strong: str, weak: str) -> np.ndarray:
@@ -123,6 +151,9 @@ class SWRankingRouter(Router):
         stats = similarity_weights(sims).astype(np.float64) @ self.counts_.astype(np.float64)
         out = np.empty(len(embeddings))
         for i, row in enumerate(stats):
+            if not np.all(np.isfinite(row)):  # corrupt weights: a router failure upstream
+                out[i] = np.nan
+                continue
             r = fit_bradley_terry(row.reshape(n_t, n_t))
             out[i] = 1.0 / (1.0 + 10.0 ** (r[w] - r[s]))
         return out
@@ -133,10 +164,16 @@ class SWRankingRouter(Router):
         half = counts.astype(np.float16)
         if np.array_equal(half.astype(np.float32), counts):  # unweighted counts are small integers
             counts = half
-        return {"query_embeddings": self.query_embeddings_.astype(np.float16), "counts": counts}
+        state = {"query_embeddings": self.query_embeddings_.astype(np.float16), "counts": counts}
+        if getattr(self, "query_digests_", None) is not None:
+            state["query_digests"] = self.query_digests_
+        return state
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"tiers": self.tiers_, "ratings": self.ratings_, "n_battles": self.n_battles_}
+        extra = {"tiers": self.tiers_, "ratings": self.ratings_, "n_battles": self.n_battles_}
+        if getattr(self, "query_digests_", None) is not None:
+            extra["template_lines"] = list(self.template_lines_)
+        return extra
 
     def _set_state(self, arrays: Mapping[str, np.ndarray], extra: Mapping[str, Any]) -> None:
         emb, counts = arrays["query_embeddings"], arrays["counts"]
@@ -150,6 +187,17 @@ class SWRankingRouter(Router):
         self.tiers_ = {str(k): int(v) for k, v in extra["tiers"].items()}
         self.ratings_ = {str(k): float(v) for k, v in extra.get("ratings", {}).items()}
         self.n_battles_ = int(extra.get("n_battles", 0))
+        digests = arrays.get("query_digests")
+        if digests is not None and (digests.shape != (emb.shape[0], 2) or digests.dtype != np.int64):
+            raise ValueError(
+                f"sw_ranking query_digests must be int64 of shape ({emb.shape[0]}, 2), got "
+                f"{digests.dtype} {digests.shape}"
+            )
+        lines = extra.get("template_lines", [])
+        if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
+            raise ValueError("sw_ranking template_lines must be a list of strings")
+        self.query_digests_ = digests
+        self.template_lines_ = list(lines)
 
 
 def full_refit_win_rate(router: SWRankingRouter, battles: pd.DataFrame, text: str) -> float:

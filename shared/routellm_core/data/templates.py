@@ -1,0 +1,118 @@
+"""Boilerplate shared across a data set's prompts, found from the data and stripped before comparing.
+
+Data sets wrap their questions in instructions: LLMRouter appends "After careful thought, put
+you final answer in \\boxed{...}." to every GSM8K-style question, MMLU prompts end in
+``Answer:``. Two copies of one question under different templates are the same question, so
+decontamination compares what is left when the lines a data set repeats across many of its
+prompts are removed.
+
+A line is boilerplate when, stripped of surrounding whitespace, it occurs in at least
+``min_share`` of a data set's distinct prompts and in at least ``min_count`` of them. Stripping
+removes those lines; a prompt made only of boilerplate is kept as it is, so that nothing is
+compared as empty.
+
+Example:
+    >>> from routellm_core.data.templates import SharedBoilerplate
+    >>> suffix = "After careful thought, put your answer in a box."
+    >>> prompts = [f"Question {i}: what is {i} + {i}?\\n{suffix}" for i in range(10)]
+    >>> boiler = SharedBoilerplate.find(prompts)
+    >>> sorted(boiler.lines)
+    ['After careful thought, put your answer in a box.']
+    >>> boiler.strip(prompts[3])
+    'Question 3: what is 3 + 3?'
+    >>> boiler.strip(suffix)  # nothing but boilerplate: kept whole
+    'After careful thought, put your answer in a box.'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["SharedBoilerplate", "normalize_text", "text_digests"]
+
+_NON_ALNUM = re.compile(r"[\W_]+")
+
+
+def normalize_text(text: str) -> str:
+    """Lower-case and collapse every run of non-alphanumerics to one space.
+
+    Example:
+        >>> normalize_text("  What's 2+2?\\n")
+        'what s 2 2'
+    """
+    return _NON_ALNUM.sub(" ", text.lower()).strip()
+
+
+def text_digests(texts: Sequence[str]) -> np.ndarray:
+    """A 64-bit digest of each text's normalised form (lower-case, runs of non-alphanumerics
+    collapsed to one space), as ``int64``: two texts that differ only in case, spacing or
+    punctuation get the same digest. Checkpoints keep these, not the texts, to show which
+    questions they were trained on.
+
+    Example:
+        >>> a, b, c = text_digests(["What is 2+2?", "what is 2 + 2", "What is 2+3?"])
+        >>> bool(a == b), bool(a == c)
+        (True, False)
+    """
+    out = np.empty(len(texts), dtype=np.int64)
+    for i, text in enumerate(texts):
+        norm = normalize_text(text)
+        out[i] = int.from_bytes(
+            hashlib.blake2b(norm.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+            "little",
+            signed=True,
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class SharedBoilerplate:
+    """The lines that a set of prompts shares; :meth:`find` learns them, :meth:`strip` removes them.
+
+    Attributes:
+        lines: the boilerplate lines, stripped of surrounding whitespace.
+    """
+
+    lines: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def find(
+        cls, texts: Iterable[str], *, min_share: float = 0.01, min_count: int = 3
+    ) -> SharedBoilerplate:
+        """The lines found in at least ``min_share`` of the distinct ``texts`` and at least
+        ``min_count`` of them."""
+        if not 0.0 < min_share <= 1.0:
+            raise ValueError(f"min_share must be in (0, 1], got {min_share!r}")
+        if not isinstance(min_count, int) or min_count < 2:
+            raise ValueError(f"min_count must be an integer >= 2, got {min_count!r}")
+        distinct = {t for t in texts if isinstance(t, str)}
+        counts: Counter[str] = Counter()
+        for text in distinct:
+            counts.update({line.strip() for line in text.splitlines()} - {""})
+        floor = max(min_count, min_share * len(distinct))
+        return cls(frozenset(line for line, n in counts.items() if n >= floor))
+
+    @classmethod
+    def find_in_groups(cls, groups: Iterable[Iterable[str]]) -> SharedBoilerplate:
+        """The union of the boilerplate of each group (say, each data source) found alone."""
+        found = cls()
+        for texts in groups:
+            found = found | cls.find(texts)
+        return found
+
+    def __or__(self, other: SharedBoilerplate) -> SharedBoilerplate:
+        return SharedBoilerplate(self.lines | other.lines)
+
+    def strip(self, text: str) -> str:
+        """``text`` without its boilerplate lines (``text`` itself when nothing else is left)."""
+        if not self.lines:
+            return text
+        kept = [line for line in text.splitlines() if line.strip() not in self.lines]
+        rest = "\n".join(kept).strip()
+        return rest if rest else text
