@@ -154,6 +154,63 @@ def test_a_pickle_file_is_refused_and_never_unpickled(ckpt, tmp_path, name):
     assert not marker.exists()
 
 
+EVIL = "import pathlib\npathlib.Path({marker!r}).touch()\nclass EvilTokenizer: pass\n"
+
+
+@pytest.mark.parametrize("name", ["tokenizer/tokenization_evil.py", "modeling_x.py", "lib/x.so"])
+def test_a_code_file_is_refused_even_when_listed(ckpt, tmp_path, name):
+    (ckpt / name).parent.mkdir(parents=True, exist_ok=True)
+    (ckpt / name).write_text(EVIL.format(marker=str(tmp_path / "ran")))
+    with pytest.raises(CheckpointError, match=rf"{name} is refused: a checkpoint is data"):
+        load_router(ckpt)
+    _list_in_manifest(ckpt, name)  # a rewritten manifest does not help
+    with pytest.raises(CheckpointError, match="files are code"):
+        load_router(ckpt)
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_remote_code_request_in_any_json_is_refused(ckpt):
+    """The attack: a tokenizer config whose ``auto_map`` names code in the checkpoint, which
+    transformers would offer to run (asking on stdin)."""
+    (ckpt / "tokenizer").mkdir()
+    bad = {"tokenizer_class": "EvilTokenizer", "auto_map": {"AutoTokenizer": [None, "tokenization_evil.EvilTokenizer"]}}
+    (ckpt / "tokenizer" / "tokenizer_config.json").write_text(json.dumps(bad))
+    _list_in_manifest(ckpt, "tokenizer/tokenizer_config.json")
+    with pytest.raises(CheckpointError, match=r"tokenizer_config.json is refused: its 'auto_map'"):
+        load_router(ckpt)
+    (ckpt / "tokenizer" / "tokenizer_config.json").write_text(json.dumps({"nested": [{"trust_remote_code": True}]}))
+    _list_in_manifest(ckpt, "tokenizer/tokenizer_config.json")
+    with pytest.raises(CheckpointError, match="'trust_remote_code'"):
+        load_router(ckpt)
+
+
+def test_a_remote_code_request_in_the_config_state_is_refused(ckpt):
+    config = _config(ckpt)
+    config["state"]["hf_config"] = {"model_type": "bert", "auto_map": {"AutoModel": "evil.Model"}}
+    _write_config(ckpt, config)
+    with pytest.raises(CheckpointError, match=r"config.json is refused: its 'auto_map'"):
+        load_router(ckpt)
+
+
+def test_loading_from_the_command_line_never_prompts_or_runs_checkpoint_code(ckpt, tmp_path):
+    import subprocess
+    import sys
+
+    (ckpt / "tokenizer").mkdir()
+    (ckpt / "tokenizer" / "tokenization_evil.py").write_text(EVIL.format(marker=str(tmp_path / "ran")))
+    (ckpt / "tokenizer" / "tokenizer_config.json").write_text(
+        json.dumps({"auto_map": {"AutoTokenizer": [None, "tokenization_evil.EvilTokenizer"]}}))
+    for name in ("tokenizer/tokenization_evil.py", "tokenizer/tokenizer_config.json"):
+        _list_in_manifest(ckpt, name)
+    proc = subprocess.run(
+        [sys.executable, "-m", "routellm_core.cli", "route", "--router", str(ckpt), "--threshold", "0.5", "hello"],
+        input="y\ny\n", capture_output=True, text=True, timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode != 0 and "is refused" in proc.stderr
+    assert not (tmp_path / "ran").exists()
+
+
 def test_a_pickle_under_an_innocent_name_is_refused_by_its_content(ckpt, tmp_path):
     marker = tmp_path / "unpickled"
     (ckpt / "tokenizer.json").write_bytes(pickle.dumps(_PlantsAFile(marker)))
@@ -446,3 +503,33 @@ def test_hub_offline_with_a_revision_is_a_clear_error(monkeypatch, tmp_path):
         match=r"'someone/router' \(revision abc123\).*HF_HUB_OFFLINE is set",
     ):
         load_router("someone/router", revision="abc123")
+
+
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        ({"thresholds": "nan"}, "thresholds must be numbers in"),
+        ({"thresholds": 1.5}, "thresholds must be numbers in"),
+        ({"strong_fractions": -0.1}, "strong_fractions must be numbers in"),
+        ({"order": True}, "must rise and thresholds must not"),
+        ({"extra": [1]}, "extra must be a mapping"),
+    ],
+)
+def test_a_malformed_calibration_table_is_refused_at_load(tmp_path, change, why):
+    router = SWRankingRouter(n_tiers=3, **PAIR).fit(toy_battles())
+    router.calibrate(TEXTS, source="fixture")
+    path = save_router(router, tmp_path / "cal")
+    config = _config(path)
+    cal = config["calibration"]
+    if "thresholds" in change:
+        cal["thresholds"][3] = float(change["thresholds"]) if change["thresholds"] != "nan" else float("nan")
+    elif "strong_fractions" in change:
+        cal["strong_fractions"][0] = change["strong_fractions"]
+    elif "order" in change:
+        cal["thresholds"] = list(reversed(cal["thresholds"]))
+        cal["thresholds"][0] = 0.0
+    else:
+        cal["extra"] = change["extra"]
+    (path / "config.json").write_text(json.dumps(config))  # NaN is written as NaN
+    with pytest.raises(CheckpointError, match=why):
+        load_router(path)

@@ -108,5 +108,18 @@ class CalibrationTable:
             raise ValueError(f"malformed calibration table: {exc}") from exc
         if len(fr) != len(th) or len(fr) < 2:
             raise ValueError("malformed calibration table: fractions and thresholds differ in length")
-        return cls(fr, th, str(data.get("source", "")), int(data.get("n_prompts", 0)),
-                   dict(data.get("extra", {})))
+        for name, values in (("strong_fractions", fr), ("thresholds", th)):
+            if not all(0.0 <= v <= 1.0 for v in values):  # NaN fails too
+                raise ValueError(f"malformed calibration table: {name} must be numbers in [0, 1]")
+        if any(b <= a for a, b in zip(fr, fr[1:])) or any(b > a for a, b in zip(th, th[1:])):
+            raise ValueError(
+                "malformed calibration table: strong_fractions must rise and thresholds must not"
+            )
+        extra = data.get("extra", {})
+        if not isinstance(extra, dict):
+            raise ValueError("malformed calibration table: extra must be a mapping")
+        try:
+            n_prompts = int(data.get("n_prompts", 0))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"malformed calibration table: n_prompts: {exc}") from exc
+        return cls(fr, th, str(data.get("source", "")), n_prompts, dict(extra))

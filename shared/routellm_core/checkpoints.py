@@ -75,6 +75,13 @@ PICKLE_SUFFIXES = frozenset(
         ".msgpack",
     }
 )
+# Code that a library would import or run from a checkpoint folder (transformers imports the
+# .py files an ``auto_map`` names, after asking on stdin): refused whatever the manifest says.
+CODE_SUFFIXES = frozenset(
+    {".py", ".pyc", ".pyo", ".pyd", ".pyx", ".so", ".dll", ".dylib", ".sh", ".exe", ".ipynb"}
+)
+# Keys by which Hugging Face configs ask for code from the checkpoint (or the Hub) to be run.
+REMOTE_CODE_KEYS = frozenset({"auto_map", "trust_remote_code", "custom_pipelines"})
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.+\-]+(/[A-Za-z0-9_.+\-]+)*$")
 
 
@@ -270,6 +277,46 @@ def _check_name(directory: Path, name: Any) -> str:
     return name
 
 
+def _refuse_code(directory: Path, name: str, file: Path) -> None:
+    """Refuse files that hold code, and JSON files that ask for code to be run."""
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix in CODE_SUFFIXES:
+        raise CheckpointError(
+            f"{directory}: {name} is refused: a checkpoint is data, and {suffix} files are code "
+            "that a loader could import or run"
+        )
+    if suffix != ".json" or name == CONFIG_NAME:
+        return
+    try:
+        data = json.loads(file.read_bytes())
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{directory}: {name} is not valid JSON: {exc}") from exc
+    key = _remote_code_key(data)
+    if key is not None:
+        raise CheckpointError(
+            f"{directory}: {name} is refused: its {key!r} asks for code to be loaded with the "
+            "model (remote code); a checkpoint is data and is never loaded with code"
+        )
+
+
+def _remote_code_key(data: Any, depth: int = 0) -> str | None:
+    if depth > 64:
+        return None
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in REMOTE_CODE_KEYS:
+                return str(key)
+            found = _remote_code_key(value, depth + 1)
+            if found is not None:
+                return found
+    elif isinstance(data, list):
+        for value in data:
+            found = _remote_code_key(value, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
 def _refuse_pickle(directory: Path, name: str, file: Path) -> None:
     suffix = PurePosixPath(name).suffix.lower()
     if suffix in PICKLE_SUFFIXES:
@@ -318,6 +365,12 @@ def verify_checkpoint(
         else directory.resolve()
     )
     config = _read_config(directory, root)
+    key = _remote_code_key(config)
+    if key is not None:
+        raise CheckpointError(
+            f"{directory}: {CONFIG_NAME} is refused: its {key!r} asks for code to be loaded with "
+            "the model (remote code); a checkpoint is data and is never loaded with code"
+        )
     files: dict[str, Any] = config["files"]
     for name in files:
         _check_name(directory, name)
@@ -327,8 +380,9 @@ def verify_checkpoint(
     if config["format_version"] == 1:
         unlisted = [n for n in unlisted if n != CARD_NAME]
     for name in unlisted:
-        if (directory / name).is_file():  # a pickle gets the more telling error
+        if (directory / name).is_file():  # a pickle or code gets the more telling error
             _refuse_pickle(directory, name, directory / name)
+            _refuse_code(directory, name, directory / name)
         raise CheckpointError(
             f"{directory}: {name} is not in the sha256 manifest ('files' in {CONFIG_NAME}); "
             "a checkpoint may hold only the files its config lists"
@@ -347,6 +401,7 @@ def verify_checkpoint(
         if not target.is_file():
             raise CheckpointError(f"{directory}: {name} is not a regular file")
         _refuse_pickle(directory, name, target)
+        _refuse_code(directory, name, target)
         if _sha256(target) != digest:
             raise CheckpointError(
                 f"{directory}: {name} does not match the sha256 in {CONFIG_NAME}; it is corrupt or was modified"

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -51,6 +52,26 @@ def get_default_router() -> Router:
 
                 _default_router = load_router("default")
     return _default_router
+
+
+logger = logging.getLogger("routellm_core.routing")
+_reported: set[tuple[str, str, str]] = set()
+_reported_lock = threading.Lock()
+
+
+def report_router_failure(router: str, exc: BaseException, policy: str) -> None:
+    """Log a router failure as a warning, once per cause (router, error type and message) in a
+    process, so that a broken router that sends every call to the policy's model is seen."""
+    cause = (router, type(exc).__name__, str(exc)[:200])
+    with _reported_lock:
+        if cause in _reported:
+            return
+        _reported.add(cause)
+    logger.warning(
+        "router %r failed (%s: %s); routing by the failure policy %r. Later failures with "
+        "the same cause are counted in the cost totals (router_failures), not logged.",
+        router, cause[1], cause[2], policy,
+    )
 
 
 class RouterFailure(RuntimeError):
@@ -181,6 +202,7 @@ def decide_many(
 
 def _policy_decisions(exc: Exception, thresholds: Sequence[float], policy: str, router: str,
                       strong: str, weak: str) -> list[PolicyDecision]:
+    report_router_failure(router, exc, policy)
     return [
         PolicyDecision(
             route=policy,  # type: ignore[arg-type]

@@ -33,7 +33,7 @@ from routellm_core.encoders import QueryEncoder, validate_texts
 from routellm_core.estimator import EstimatorParams
 from routellm_core.nway.constraints import Constraint, check_lambdas
 from routellm_core.nway.objective import select as tryage_select
-from routellm_core.routers.base import NotFittedError, UnknownModelError
+from routellm_core.routers.base import NotFittedError, UnknownModelError, check_finite_scores
 
 __all__ = ["NWayDecision", "NWayRouter"]
 
@@ -174,7 +174,8 @@ class NWayRouter(EstimatorParams, ABC):
         """
         texts = validate_texts(texts)
         self._check_fitted()
-        return self.predict_quality_embeddings(self.encoder_.encode(texts))
+        scores = np.asarray(self.predict_quality_embeddings(self.encoder_.encode(texts)), dtype=np.float64)
+        return check_finite_scores(scores, self.name, "quality score")
 
     @abstractmethod
     def predict_quality_embeddings(self, embeddings: np.ndarray) -> np.ndarray:

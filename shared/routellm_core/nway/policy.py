@@ -29,6 +29,7 @@ from routellm_core.encoders import validate_texts
 from routellm_core.nway.base import NWayDecision, NWayRouter
 from routellm_core.nway.constraints import Constraint, check_lambdas
 from routellm_core.nway.objective import select
+from routellm_core.policy import report_router_failure
 
 __all__ = ["NWayPool", "NWayRouterFailure", "check_adapter_settings", "get_default_nway_router", "routed_models"]
 
@@ -160,6 +161,7 @@ class NWayPool:
                     f"N-way router {self.router.name!r} failed while scoring {len(texts)} quer"
                     f"{'y' if len(texts) == 1 else 'ies'}: {type(exc).__name__}: {exc}"
                 ) from exc
+            report_router_failure(self.router.name, exc, self.failure_policy)
             return [
                 NWayDecision(
                     model=self.failure_policy,

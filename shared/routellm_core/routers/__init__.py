@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from routellm_core.routers.base import (
+    NonFiniteScoreError,
     NotFittedError,
     Router,
     RoutingDecision,
@@ -35,6 +36,7 @@ __all__ = [
     "BertClassifierRouter",
     "CausalLLMRouter",
     "MatrixFactorizationRouter",
+    "NonFiniteScoreError",
     "NotFittedError",
     "ROUTERS",
     "RandomRouter",

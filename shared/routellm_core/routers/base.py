@@ -38,6 +38,27 @@ class UnknownModelError(ValueError):
     """A model name the router has not learned (and no alias maps it onto one it has)."""
 
 
+class NonFiniteScoreError(ValueError):
+    """A router produced a NaN or infinite score (corrupt weights, say): a router failure."""
+
+
+def check_finite_scores(scores: np.ndarray, router: str, what: str = "win rate") -> np.ndarray:
+    """``scores`` if every value is finite, else :class:`NonFiniteScoreError` naming the router.
+
+    Adapters treat the error like any router failure: the failure policy routes, and the
+    decision records ``router_failed``.
+    """
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        rows = np.flatnonzero(bad.reshape(len(scores), -1).any(axis=1))
+        raise NonFiniteScoreError(
+            f"router {router!r} gave a non-finite {what} for {len(rows)} of {len(scores)} "
+            f"quer{'y' if len(scores) == 1 else 'ies'} (first: #{rows[0]}); its weights may be "
+            "corrupt"
+        )
+    return scores
+
+
 class NotFittedError(RuntimeError):
     """The router was used before :meth:`Router.fit` or loading a checkpoint."""
 
@@ -148,7 +169,8 @@ class Router(EstimatorParams, ABC):
             scores = self._win_rate_embeddings(self.encoder_.encode(texts), strong, weak)
         else:
             scores = self._win_rate_texts(texts, strong, weak)
-        return np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
+        scores = check_finite_scores(np.asarray(scores, dtype=np.float64), self.name)
+        return np.clip(scores, 0.0, 1.0)
 
     def _win_rate_embeddings(self, embeddings: np.ndarray, strong: str, weak: str) -> np.ndarray:
         raise NotImplementedError

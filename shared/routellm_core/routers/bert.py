@@ -72,9 +72,10 @@ class BertClassifierRouter(TorchClassifierRouter):
                 f"base_model must be a Hugging Face id or a path, got {name!r}"
             )
         try:
-            tokenizer = AutoTokenizer.from_pretrained(name)
+            tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)
             model = AutoModelForSequenceClassification.from_pretrained(
                 name,
+                trust_remote_code=False,
                 num_labels=3,
                 id2label=dict(enumerate(LABELS)),
                 label2id={v: i for i, v in enumerate(LABELS)},

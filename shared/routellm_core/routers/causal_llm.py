@@ -133,9 +133,9 @@ class CausalLLMRouter(TorchClassifierRouter):
                 raise ValueError(f"GGUF file {name!r} does not exist")
             source, kwargs["gguf_file"] = str(Path(name).parent), Path(name).name
         try:
-            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+            tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False, **kwargs)
             model = AutoModelForCausalLM.from_pretrained(
-                source, dtype=torch.float32, **kwargs
+                source, dtype=torch.float32, trust_remote_code=False, **kwargs
             )
         except (OSError, ValueError) as exc:
             raise hub_error("causal LM", name, exc) from exc

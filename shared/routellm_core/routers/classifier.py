@@ -350,7 +350,7 @@ class TorchClassifierRouter(Router):
             raise ValueError(
                 f"{directory}: the tokenizer folder {TOKENIZER_DIR}/ is missing"
             )
-        self.tokenizer_ = AutoTokenizer.from_pretrained(str(folder))
+        self.tokenizer_ = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
         self._after_tokenizer_loaded()
 
     def _after_tokenizer_loaded(self) -> None:

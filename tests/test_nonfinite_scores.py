@@ -1,0 +1,112 @@
+"""A router whose weights hold NaN loads, but a non-finite score is a router failure: the
+failure policy routes and the decision says ``router_failed``, for every router type."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from routellm_core import load_router, save_router
+from routellm_core.policy import RouterFailure, decide
+from routellm_core.routers import MatrixFactorizationRouter, NonFiniteScoreError, SWRankingRouter
+
+from tests.routing_fixtures import EASY, HARD, toy_battles
+
+PAIR = {"strong_model": "big-model", "weak_model": "small-model"}
+
+
+def poison(ckpt: Path, value: float = np.nan) -> Path:
+    """Set every float weight of a checkpoint to ``value`` and rewrite its manifest to match,
+    as an attacker (or a bad training run) could."""
+    weights = ckpt / "model.safetensors"
+    arrays = {k: (np.full_like(v, value) if v.dtype.kind == "f" else v) for k, v in load_file(str(weights)).items()}
+    save_file(arrays, str(weights))
+    config = json.loads((ckpt / "config.json").read_text())
+    config["files"]["model.safetensors"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    (ckpt / "config.json").write_text(json.dumps(config))
+    return ckpt
+
+
+@pytest.fixture(scope="module")
+def poisoned(tmp_path_factory):
+    battles = toy_battles()
+    out = {}
+    for kind, router in {
+        "mf": MatrixFactorizationRouter(epochs=3, **PAIR).fit(battles),
+        "sw_ranking": SWRankingRouter(n_tiers=3, **PAIR).fit(battles),
+    }.items():
+        out[kind] = load_router(poison(save_router(router, tmp_path_factory.mktemp(kind) / "ckpt")))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["mf", "sw_ranking"])
+def test_nan_weights_are_a_router_failure_under_the_policy(poisoned, kind):
+    router = poisoned[kind]
+    with pytest.raises(NonFiniteScoreError, match=r"non-finite win rate for 2 of 2 queries"):
+        router.win_rate([HARD[0], EASY[0]])
+    d = decide(router, HARD[0], threshold=0.0)  # a NaN used to route weak even at 0.0
+    assert (d.route, d.router_failed, d.error_type) == ("strong", True, "NonFiniteScoreError")
+    assert decide(router, HARD[0], threshold=0.0, policy="weak").route == "weak"
+    with pytest.raises(RouterFailure, match="non-finite"):
+        decide(router, HARD[0], threshold=0.0, policy="raise")
+
+
+def test_infinite_weights_too(tmp_path):
+    router = MatrixFactorizationRouter(epochs=3, **PAIR).fit(toy_battles())
+    bad = load_router(poison(save_router(router, tmp_path / "ckpt"), np.inf))
+    assert decide(bad, EASY[0], threshold=1.0).router_failed
+
+
+def test_both_adapters_route_by_the_policy_and_record_the_failure(poisoned):
+    from langchain_routellm import ChatRouteLLM
+    from llama_index.core.llms import ChatMessage
+
+    from llamaindex_routellm import RouteLLM
+    from tests.langchain.fake_models import FakeToolChatModel
+    from tests.llamaindex.fakes import FakeLLM
+
+    router = poisoned["mf"]
+    lc = ChatRouteLLM(strong=FakeToolChatModel(model_name="big"), weak=FakeToolChatModel(model_name="small"),
+                      router=router, threshold=0.0)
+    msg = lc.invoke("What is 2 + 2?")
+    assert msg.response_metadata["routellm_route"] == "strong"
+    assert msg.response_metadata["routellm_router_failed"] is True
+    li = RouteLLM(strong=FakeLLM(model="big"), weak=FakeLLM(model="small"), router=router,
+                  threshold=0.0, failure_policy="weak")
+    r = li.chat([ChatMessage(role="user", content="What is 2 + 2?")])
+    assert r.additional_kwargs["routellm_route"] == "weak"
+    assert r.additional_kwargs["routellm_router_failed"] is True
+
+
+def test_an_nway_router_with_nan_weights_fails_under_the_policy(tmp_path):
+    from routellm_core.nway import QualityRouter
+    from routellm_core.nway.policy import NWayPool
+
+    from tests.test_nway import COST, FAST, pool_matrix
+
+    router = QualityRouter(**FAST).fit(pool_matrix(), constraints=[COST])
+    bad = load_router(poison(save_router(router, tmp_path / "nway")))
+    with pytest.raises(NonFiniteScoreError, match="non-finite quality score"):
+        bad.predict_quality([HARD[0]])
+    (d,) = NWayPool(bad, ["big", "coder", "small"], failure_policy="small").decide([HARD[0]])
+    assert (d.model, d.router_failed, d.error_type) == ("small", True, "NonFiniteScoreError")
+
+
+def test_a_router_failure_is_logged_once_per_cause(poisoned, caplog, monkeypatch):
+    import logging
+
+    import routellm_core.policy as policy
+
+    monkeypatch.setattr(policy, "_reported", set())  # causes seen by earlier tests
+    router = poisoned["sw_ranking"]
+    with caplog.at_level(logging.WARNING, logger="routellm_core.routing"):
+        for text in (HARD[0], EASY[0], HARD[1]):
+            assert decide(router, text, threshold=0.5).router_failed
+    warnings = [r for r in caplog.records if r.name == "routellm_core.routing"]
+    assert len(warnings) == 1
+    assert "NonFiniteScoreError" in warnings[0].getMessage() and "'strong'" in warnings[0].getMessage()
