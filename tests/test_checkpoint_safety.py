@@ -533,3 +533,46 @@ def test_a_malformed_calibration_table_is_refused_at_load(tmp_path, change, why)
     (path / "config.json").write_text(json.dumps(config))  # NaN is written as NaN
     with pytest.raises(CheckpointError, match=why):
         load_router(path)
+
+
+def test_weights_swapped_after_the_check_are_refused(ckpt, monkeypatch, router):
+    """The bytes that are parsed are the bytes that are hashed (no check-then-read gap)."""
+    import routellm_core.checkpoints as checkpoints
+
+    other = save_router(SWRankingRouter(n_tiers=2, **PAIR).fit(toy_battles()), ckpt.parent / "other")
+    real_verify = checkpoints.verify_checkpoint
+
+    def verify_then_swap(path, **kw):
+        config = real_verify(path, **kw)
+        shutil.copyfile(other / "model.safetensors", Path(path) / "model.safetensors")
+        return config
+
+    monkeypatch.setattr(checkpoints, "verify_checkpoint", verify_then_swap)
+    with pytest.raises(CheckpointError, match="changed while it was loaded"):
+        load_router(ckpt)
+
+
+@pytest.mark.parametrize(
+    "edit, why",
+    [
+        (lambda c: c.update(router_type=["sw_ranking"]), "'router_type' must be a string"),
+        (lambda c: c.update(state=[1, 2]), "'state' must be a JSON object"),
+        (lambda c: c["state"].update(tiers="not a mapping"), "does not fit a sw_ranking router"),
+        (lambda c: c["state"].pop("tiers"), "does not fit a sw_ranking router"),
+        (lambda c: c["state"].update(ratings=[1]), "does not fit a sw_ranking router: AttributeError"),
+        (lambda c: c["params"].update(bogus=1), "does not fit a sw_ranking router"),
+        (lambda c: c["files"].update({"model.safetensors": 7}), "sha256 hex string"),
+    ],
+)
+def test_a_malformed_config_is_a_checkpoint_error(ckpt, edit, why):
+    config = _config(ckpt)
+    edit(config)
+    _write_config(ckpt, config)
+    with pytest.raises(CheckpointError, match=why):
+        load_router(ckpt)
+
+
+def test_a_deeply_nested_config_is_a_checkpoint_error(ckpt):
+    (ckpt / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_router(ckpt)

@@ -232,8 +232,8 @@ def _read_config(directory: Path, root: Path | None = None) -> dict[str, Any]:
         )
     try:
         config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON (or nests too deeply): {exc}") from exc
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is not a {FORMAT} config (format={config.get('format') if isinstance(config, dict) else None!r})"
@@ -247,6 +247,12 @@ def _read_config(directory: Path, root: Path | None = None) -> dict[str, Any]:
             raise CheckpointError(f"{path} lacks the key {key!r}")
     if not isinstance(config["files"], dict) or not isinstance(config["params"], dict):
         raise CheckpointError(f"{path}: 'files' and 'params' must be JSON objects")
+    if not isinstance(config["state"], dict):
+        raise CheckpointError(f"{path}: 'state' must be a JSON object")
+    if not isinstance(config["router_type"], str):
+        raise CheckpointError(f"{path}: 'router_type' must be a string, got {config['router_type']!r:.80}")
+    if not all(isinstance(v, str) for v in config["files"].values()):
+        raise CheckpointError(f"{path}: every 'files' entry must be a sha256 hex string")
     return config
 
 
@@ -446,7 +452,7 @@ def load_checkpoint_dir(
     ``encoder`` replaces the recorded encoder (which is then neither checked nor used).
     """
     from safetensors import SafetensorError, safe_open
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load as load_safetensors
 
     directory = Path(path)
     overridden = ("encoder",) if encoder is not None else ()
@@ -467,8 +473,16 @@ def load_checkpoint_dir(
             ):  # weights in a sub-folder are the router's own (``_load_files``)
                 with safe_open(str(directory / name), framework="numpy"):
                     pass
-            else:
-                arrays.update(load_file(str(directory / name)))
+            else:  # hash the very bytes that are parsed: a file swapped after the check is refused
+                data = (directory / name).read_bytes()
+                if hashlib.sha256(data).hexdigest() != config["files"][name]:
+                    raise CheckpointError(
+                        f"{directory}: {name} changed while it was loaded; it does not match the "
+                        f"sha256 in {CONFIG_NAME}"
+                    )
+                arrays.update(load_safetensors(data))
+        except CheckpointError:
+            raise
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(
                 f"{directory}: {name} is not a readable safetensors file: {exc}"
@@ -486,9 +500,11 @@ def load_checkpoint_dir(
     try:
         router = cls(**params)
         router._set_state(arrays, config["state"])
-    except (TypeError, KeyError, ValueError) as exc:
+    except CheckpointError:
+        raise
+    except Exception as exc:  # a malformed config may fail anywhere in the router: name it
         raise CheckpointError(
-            f"{directory}: the checkpoint does not fit a {cls.router_type} router: {exc!r}"
+            f"{directory}: the checkpoint does not fit a {cls.router_type} router: {exc!r:.500}"
         ) from exc
     if config.get("calibration"):
         from routellm_core.calibration import CalibrationTable
@@ -500,7 +516,14 @@ def load_checkpoint_dir(
     router.card_ = dict(config.get("card") or {})
     load_files = getattr(router, "_load_files", None)
     if load_files is not None:
-        load_files(directory)
+        try:
+            load_files(directory)
+        except CheckpointError:
+            raise
+        except Exception as exc:
+            raise CheckpointError(
+                f"{directory}: the {cls.router_type} router's files do not load: {exc!r:.500}"
+            ) from exc
     return router
 
 
