@@ -254,3 +254,48 @@ def test_a_corrupt_default_checkpoint_loaded_at_call_time_follows_the_policy(tmp
 
     monkeypatch.setattr(checkpoints, "DEFAULT_DIR", DEFAULT_DIR)   # repaired: routing resumes
     assert langchain_llm(None).invoke(Q).response_metadata["routellm_router_failed"] is False
+
+
+class _FailsOnOneText(_ExplodingModel):
+    """A real encoder model that raises when a batch holds a text with ``BOOM`` in it."""
+
+    def encode(self, texts: list[str], **kw: Any) -> np.ndarray:
+        if any("BOOM" in t for t in texts):
+            raise RuntimeError("tokenizer crashed on this input (injected)")
+        if self._real is None:
+            self._real = QueryEncoder(cache_size=0).model
+        return self._real.encode(texts, **kw)
+
+
+class OneBadTextEncoder(QueryEncoder):
+    def __init__(self) -> None:
+        super().__init__(cache_size=0)
+
+    def _load(self) -> Any:
+        return _FailsOnOneText()
+
+
+def test_sync_batch_isolates_the_text_the_router_fails_on():
+    """Like ``abatch``: one text that breaks the router fails alone; the others are scored."""
+    router = load_router("default", encoder=OneBadTextEncoder())
+    inputs = [f"What is {i} + {i}?" for i in range(12)]
+    inputs[5] = "BOOM what is 5 + 5?"
+    llm = langchain_llm(router, failure_policy="weak")
+    out = llm.batch(inputs)
+    failed = [m.response_metadata["routellm_router_failed"] for m in out]
+    assert failed == [i == 5 for i in range(12)]
+    assert out[5].response_metadata["routellm_route"] == "weak"
+    assert all(m.response_metadata["routellm_win_rate"] is not None for i, m in enumerate(out) if i != 5)
+    asynced = asyncio.run(llm.abatch(inputs))
+    assert [m.response_metadata["routellm_router_failed"] for m in asynced] == failed
+
+
+def test_nway_pool_isolates_the_text_the_router_fails_on(tmp_path):
+    from routellm_core.nway.policy import NWayPool
+
+    from routellm_core.checkpoints import NWAY_DEFAULT_DIR
+
+    nway = load_router(NWAY_DEFAULT_DIR, encoder=OneBadTextEncoder())
+    pool = NWayPool(nway, nway.known_models[:3], failure_policy=nway.known_models[0])
+    decisions = pool.decide(["What is 2 + 2?", "BOOM", "Write a haiku."])
+    assert [d.router_failed for d in decisions] == [False, True, False]

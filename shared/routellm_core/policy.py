@@ -188,6 +188,11 @@ def decide_many(
     try:
         rates = router.win_rate(texts)
     except Exception as exc:  # the router failed: the policy decides, and it is recorded
+        if len(texts) > 1:  # score each text alone, so that one bad text fails alone
+            return [
+                decide_many(router, [t], thresholds=[th], policy=policy, models=models)[0]
+                for t, th in zip(texts, ths)
+            ]
         if policy == "raise":
             raise RouterFailure(
                 f"router {router.name!r} failed while scoring {len(texts)} quer"

@@ -156,6 +156,8 @@ class NWayPool:
         except (
             Exception
         ) as exc:  # the router failed: the policy decides, and it is recorded
+            if len(texts) > 1:  # score each text alone, so that one bad text fails alone
+                return [self.decide([t], lambdas=[lam])[0] for t, lam in zip(texts, per_text)]
             if self.failure_policy == "raise":
                 raise NWayRouterFailure(
                     f"N-way router {self.router.name!r} failed while scoring {len(texts)} quer"
