@@ -82,7 +82,7 @@ def test_one_encoder_with_a_disk_cache_is_safe_from_many_threads(tmp_path, encod
     assert np.allclose(np.stack(got[48:]), expected[::-1], atol=1e-5)
     from routellm_core.encoders import _key
 
-    assert len(shared._disk_cache().get_many([_key(t) for t in texts])) == 48
+    assert len(shared._disk_cache().get_many([_key(t) for t in texts], 384)) == 48
     assert len(shared._lru) <= 16
 
 
@@ -136,3 +136,94 @@ def test_one_failing_caller_does_not_fail_the_others_in_its_batch():
         got = dict(zip(texts, pool.map(one, texts)))
     assert isinstance(got[texts[5]], RuntimeError) and texts[5] in str(got[texts[5]])
     assert all(np.allclose(got[t], expected[t], atol=1e-5) for t in texts if t != texts[5])
+
+
+# --------------------------------------------------------------------------- a broken disk cache
+CACHE_TEXTS = ["What is the capital of Peru?", "Prove that sqrt(3) is irrational."]
+
+
+def _cache_file(tmp_path):
+    enc = QueryEncoder(cache_dir=tmp_path, cache_size=0)
+    enc.encode(CACHE_TEXTS)
+    (path,) = tmp_path.glob("embeddings-*.sqlite")
+    return path
+
+
+def _encode_warns_once(cache_dir, reference, texts=CACHE_TEXTS, expect_warning=True):
+    import warnings
+
+    enc = QueryEncoder(cache_dir=cache_dir, cache_size=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            np.testing.assert_allclose(enc.encode(texts), reference, atol=1e-5)
+    mine = [w for w in caught if "embedding cache" in str(w.message)]
+    assert len(mine) == (1 if expect_warning else 0), [str(w.message) for w in mine]
+    return mine
+
+
+@pytest.fixture(scope="module")
+def reference(encoder):
+    return QueryEncoder(cache_size=0).encode(CACHE_TEXTS)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty-table"])
+def test_a_corrupt_cache_file_only_costs_a_warning(tmp_path, reference, damage):
+    path = _cache_file(tmp_path)
+    data = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"\x13not sqlite at all\x00" * 256)
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 3])
+    else:
+        import sqlite3
+
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TABLE emb")
+            conn.execute("CREATE TABLE emb (x INTEGER)")
+    _encode_warns_once(tmp_path, reference)
+
+
+def test_a_read_only_or_misplaced_cache_only_costs_a_warning(tmp_path, reference):
+    import sqlite3
+
+    path = _cache_file(tmp_path / "ro")
+    with sqlite3.connect(path) as conn:  # read-only even for root, who writes through file modes
+        conn.execute("CREATE TRIGGER no_writes BEFORE INSERT ON emb BEGIN SELECT RAISE(ABORT, 'read-only'); END")
+        conn.execute("DELETE FROM emb WHERE rowid = (SELECT MIN(rowid) FROM emb)")  # one text to write
+    _encode_warns_once(tmp_path / "ro", reference)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    _encode_warns_once(blocker / "cache", reference)  # a cache directory under a regular file
+
+
+def test_a_locked_cache_does_not_block_or_fail_the_call(tmp_path, reference):
+    import sqlite3
+    import time
+
+    path = _cache_file(tmp_path)
+    holder = sqlite3.connect(path, timeout=0)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    try:
+        t = time.perf_counter()
+        _encode_warns_once(tmp_path, reference)
+        assert time.perf_counter() - t < 15
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def test_a_poisoned_row_is_recomputed_and_repaired(tmp_path, reference):
+    import sqlite3
+
+    from routellm_core.encoders import _key
+
+    path = _cache_file(tmp_path)
+    bad = {CACHE_TEXTS[0]: np.full(384, np.nan, np.float32), CACHE_TEXTS[1]: np.ones(7, np.float32)}
+    with sqlite3.connect(path) as conn:
+        for text, vec in bad.items():
+            conn.execute("UPDATE emb SET v = ? WHERE k = ?", (vec.tobytes(), _key(text)))
+    _encode_warns_once(tmp_path, reference, expect_warning=False)
+    with sqlite3.connect(path) as conn:  # the rows were written again, right this time
+        rows = dict(conn.execute("SELECT k, v FROM emb"))
+    np.testing.assert_allclose(np.frombuffer(rows[_key(CACHE_TEXTS[0])], np.float32), reference[0], atol=1e-5)

@@ -18,6 +18,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,31 +82,87 @@ def _key(text: str) -> str:
 
 
 class _DiskCache:
-    """SQLite map from sha1(text) to an embedding, one file per encoder."""
+    """SQLite map from sha1(text) to an embedding, one file per encoder.
 
-    def __init__(self, path: Path, dim: int | None = None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), check_same_thread=False)
-        self._conn.execute("CREATE TABLE IF NOT EXISTS emb (k TEXT PRIMARY KEY, v BLOB)")
+    It only ever speeds things up: the first error (a corrupt, truncated, read-only or locked
+    file, a directory that cannot be made) is a warning, after which the cache is bypassed; a
+    row that is not a finite unit vector of the expected size is ignored (and overwritten).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self.broken = False
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=1.0)
+            self._conn.execute("CREATE TABLE IF NOT EXISTS emb (k TEXT PRIMARY KEY, v BLOB)")
+            self._conn.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
+        except (OSError, sqlite3.Error) as exc:
+            self._fail(exc)
 
-    def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
+    def _fail(self, exc: BaseException) -> None:
+        if not self.broken:
+            warnings.warn(
+                f"embedding cache {self.path} is unusable ({type(exc).__name__}: {exc}); "
+                "embeddings are computed without it from now on",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        self.broken = True
+
+    def get_many(self, keys: list[str], dim: int | None) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
-        with self._lock:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                q = f"SELECT k, v FROM emb WHERE k IN ({','.join('?' * len(chunk))})"
-                for k, v in self._conn.execute(q, chunk):
-                    out[k] = np.frombuffer(v, dtype=np.float32)
+        if self.broken or self._conn is None:
+            return out
+        try:
+            with self._lock:
+                if dim is None:  # the size this cache's model writes, recorded with the rows
+                    row = self._conn.execute("SELECT v FROM meta WHERE k = 'dim'").fetchone()
+                    dim = int(row[0]) if row and str(row[0]).isdigit() else None
+                for start in range(0, len(keys), 500):
+                    chunk = keys[start : start + 500]
+                    q = f"SELECT k, v FROM emb WHERE k IN ({','.join('?' * len(chunk))})"
+                    for k, v in self._conn.execute(q, chunk):
+                        vec = _valid_row(v, dim)
+                        if vec is not None:
+                            out[k] = vec
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            self._fail(exc)
+            return {}
+        if dim is None and out:  # a cache from before sizes were recorded: the common size
+            sizes = np.bincount([v.size for v in out.values()])
+            out = {k: v for k, v in out.items() if v.size == int(sizes.argmax())}
         return out
 
     def put_many(self, items: dict[str, np.ndarray]) -> None:
-        with self._lock:
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO emb VALUES (?, ?)",
-                [(k, np.asarray(v, np.float32).tobytes()) for k, v in items.items()],
-            )
-            self._conn.commit()
+        if self.broken or self._conn is None:
+            return
+        try:
+            with self._lock:
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO emb VALUES (?, ?)",
+                    [(k, np.asarray(v, np.float32).tobytes()) for k, v in items.items()],
+                )
+                if items:
+                    size = str(np.asarray(next(iter(items.values()))).size)
+                    self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('dim', ?)", (size,))
+                self._conn.commit()
+        except (sqlite3.Error, OSError) as exc:
+            self._fail(exc)
+
+
+def _valid_row(blob: Any, dim: int | None) -> np.ndarray | None:
+    """The stored vector if it is a finite, L2-normalised float32 vector of ``dim`` values."""
+    if not isinstance(blob, bytes) or len(blob) == 0 or len(blob) % 4:
+        return None
+    vec = np.frombuffer(blob, dtype=np.float32)
+    if dim is not None and vec.size != dim:
+        return None
+    if not np.all(np.isfinite(vec)) or abs(float(np.dot(vec, vec)) - 1.0) > 1e-3:
+        return None
+    return vec
 
 
 class _Pending:
@@ -162,6 +219,7 @@ class QueryEncoder:
         self._queue_lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._disk: _DiskCache | None = None
+        self._known_dim: int | None = None
 
     @property
     def name(self) -> str:
@@ -227,10 +285,11 @@ class QueryEncoder:
         todo = {k: t for k, t in zip(keys, texts) if k not in found}
         disk = self._disk_cache()
         if todo and disk is not None:
-            found.update(disk.get_many(list(todo)))
+            found.update(disk.get_many(list(todo), self._known_dim))
             todo = {k: t for k, t in todo.items() if k not in found}
         if todo:
             new = self._encode_raw(list(todo.values()), show_progress=show_progress)
+            self._known_dim = int(new.shape[1])
             fresh = dict(zip(todo.keys(), new))
             found.update(fresh)
             if disk is not None:
