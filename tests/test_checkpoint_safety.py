@@ -576,3 +576,39 @@ def test_a_deeply_nested_config_is_a_checkpoint_error(ckpt):
     (ckpt / "config.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(CheckpointError, match="not valid JSON"):
         load_router(ckpt)
+
+
+def test_an_unpinned_hub_revision_warns_and_a_gitattributes_file_is_inert(ckpt, tmp_path, fake_hub):
+    calls, served = fake_hub
+    commit = "c" * 40
+    served["org/router"] = folder = _hub_cache(ckpt, tmp_path / "hub", "org/router", commit)
+    (folder / "snapshots" / commit / ".gitattributes").write_text("*.safetensors filter=lfs\n")
+    with pytest.warns(UserWarning, match="unpinned revision 'main'"):
+        load_router("org/router")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a pinned commit: no warning
+        load_router("org/router", revision=commit)
+
+
+def test_a_protocol_0_or_1_pickle_under_an_innocent_name_is_refused(ckpt, tmp_path):
+    marker = tmp_path / "unpickled"
+    for protocol in (0, 1):
+        (ckpt / "vocab.txt").write_bytes(pickle.dumps(_PlantsAFile(marker), protocol=protocol))
+        _list_in_manifest(ckpt, "vocab.txt")
+        with pytest.raises(CheckpointError, match="its content is a pickle"):
+            load_router(ckpt)
+    assert not marker.exists()
+
+
+def test_an_encoder_named_by_a_path_from_the_working_directory_is_refused(ckpt, tmp_path, monkeypatch):
+    """``params.encoder = "my-encoder"`` must not pick up ./my-encoder from wherever the
+    process runs: only Hub ids and folders inside the checkpoint."""
+    (tmp_path / "cwd" / "my-encoder").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "cwd")
+    config = _config(ckpt)
+    config["params"]["encoder"] = "my-encoder"
+    _write_config(ckpt, config)
+    with pytest.raises(CheckpointError, match="not inside the checkpoint but names"):
+        load_router(ckpt)

@@ -40,7 +40,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickletools
 import re
+import warnings
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -82,6 +84,8 @@ CODE_SUFFIXES = frozenset(
 )
 # Keys by which Hugging Face configs ask for code from the checkpoint (or the Hub) to be run.
 REMOTE_CODE_KEYS = frozenset({"auto_map", "trust_remote_code", "custom_pipelines"})
+# Files a Hub snapshot may hold besides the checkpoint: git metadata, never read here.
+_INERT_FILES = (".gitattributes",)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.+\-]+(/[A-Za-z0-9_.+\-]+)*$")
 
 
@@ -106,7 +110,7 @@ def _listed_files(directory: Path) -> list[str]:
         entries = files + [d for d in dirs if (base / d).is_symlink()]
         for name in entries:
             rel = (base / name).relative_to(directory).as_posix()
-            if rel != CONFIG_NAME:
+            if rel not in (CONFIG_NAME, *_INERT_FILES):
                 out.append(rel)
     return sorted(out)
 
@@ -323,6 +327,22 @@ def _remote_code_key(data: Any, depth: int = 0) -> str | None:
     return None
 
 
+def _is_text_pickle(file: Path) -> bool:
+    """Whether ``file`` parses as a whole as a protocol 0 or 1 pickle (opcodes up to a final
+    STOP), which has no header to tell it by. Nothing is unpickled: the opcodes are only read."""
+    with open(file, "rb") as f:
+        data = f.read()
+    if not data.rstrip(b"\r\n").endswith(b"."):
+        return False
+    try:
+        last = None
+        for last, _arg, _pos in pickletools.genops(data):
+            pass
+    except Exception:  # not a pickle: any other format fails on its first bytes
+        return False
+    return last is not None and last.name == "STOP"
+
+
 def _refuse_pickle(directory: Path, name: str, file: Path) -> None:
     suffix = PurePosixPath(name).suffix.lower()
     if suffix in PICKLE_SUFFIXES:
@@ -336,7 +356,7 @@ def _refuse_pickle(directory: Path, name: str, file: Path) -> None:
         head = f.read(4)
     if (
         len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
-    ) or head == b"PK\x03\x04":
+    ) or head == b"PK\x03\x04" or _is_text_pickle(file):
         raise CheckpointError(
             f"{directory}: {name} is refused: its content is a pickle (or a torch.save zip archive), "
             "which can run code when loaded; checkpoints hold weights only as .safetensors"
@@ -497,6 +517,13 @@ def load_checkpoint_dir(
         params["encoder"] = str(
             directory.resolve() / params["encoder"]
         )  # an encoder shipped inside
+    elif isinstance(params.get("encoder"), str) and Path(params["encoder"]).exists():
+        raise CheckpointError(
+            f"{directory}: params.encoder = {params['encoder']!r} is not inside the checkpoint "
+            f"but names {Path(params['encoder']).resolve()} from the working directory; a "
+            "checkpoint may name Hub ids or files inside itself only (to use a local encoder "
+            "you trust, pass encoder=... to load_router)"
+        )
     try:
         router = cls(**params)
         router._set_state(arrays, config["state"])
@@ -568,6 +595,14 @@ def load_router(
         raise CheckpointError(
             f"{target!r} is neither 'default', 'random', an existing checkpoint directory, nor a "
             "Hugging Face Hub repo id of the form 'org/name'"
+        )
+    if revision is None or not re.fullmatch(r"[0-9a-f]{40}", revision):
+        warnings.warn(
+            f"loading router {target!r} from the Hugging Face Hub at the unpinned revision "
+            f"{revision or 'main'!r}: what it holds can change; pin a commit with "
+            "load_router(..., revision='<40-hex sha>')",
+            UserWarning,
+            stacklevel=2,
         )
     snapshot = _download(target, revision)
     return load_checkpoint_dir(
