@@ -83,6 +83,37 @@ def test_bert_loss_falls_and_it_learns_which_queries_need_the_strong_model(bert)
     assert rates.dtype == np.float64 and ((rates >= 0) & (rates <= 1)).all()
 
 
+@pytest.mark.parametrize(
+    "key, value, why",
+    [
+        ("vocab_size", 15_000_000, "larger than anything the weights hold"),
+        ("vocab_size", 2_000_000_000, "larger than anything the weights hold"),
+        ("num_hidden_layers", 100_000, "larger than anything the weights hold"),
+        ("intermediate_size", 1000, r"has shape \(1536, 384\) in the weights but \(1000, 384\)"),
+        ("hidden_size", "384", "must be a non-negative integer"),
+    ],
+)
+def test_a_config_that_does_not_fit_the_weights_is_refused_before_building(bert, tmp_path, key, value, why):
+    """A 2 KB config must not make the loader allocate gigabytes: the sizes are checked
+    against the weights (and shapes on the meta device) before any model is built."""
+    import time
+    import tracemalloc
+
+    path = save_router(bert, tmp_path / "bert")
+    config = json.loads((path / "config.json").read_text())
+    config["state"]["hf_config"][key] = value
+    (path / "config.json").write_text(json.dumps(config))
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(CheckpointError, match=why):
+            load_router(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 30 and peak < 500 * 2**20
+
+
 def test_bert_checkpoint_round_trip_gives_identical_win_rates(bert, tmp_path):
     save_router(bert, tmp_path / "bert")
     config = json.loads((tmp_path / "bert" / "config.json").read_text())
@@ -251,6 +282,39 @@ def test_causal_llm_lora_with_a_chat_template(tiny_lm_dir, tmp_path, monkeypatch
         "lora" in k for k in router._state()
     )  # adapters merged into plain weights
     _check_round_trip(router, tmp_path)
+    _hostile_template_is_never_run(router, tmp_path / "hostile")
+
+
+HOSTILE_TEMPLATE = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+
+
+def _hostile_template_is_never_run(router, path):
+    """A checkpoint whose chat template loops 10^10 times: loading it and scoring with it take
+    as long as ever, because a loaded checkpoint never executes its template."""
+    import hashlib
+    import time
+
+    save_router(router, path)
+    planted = 0
+    for file in sorted((path / "tokenizer").iterdir()):
+        if file.name == "chat_template.jinja":
+            file.write_text(HOSTILE_TEMPLATE)
+            planted += 1
+        elif file.name == "tokenizer_config.json":
+            data = json.loads(file.read_text())
+            if "chat_template" in data:
+                data["chat_template"] = HOSTILE_TEMPLATE
+                file.write_text(json.dumps(data))
+                planted += 1
+    assert planted, "the saved tokenizer holds no chat template to replace"
+    config = json.loads((path / "config.json").read_text())
+    for name in config["files"]:
+        config["files"][name] = hashlib.sha256((path / name).read_bytes()).hexdigest()
+    (path / "config.json").write_text(json.dumps(config))
+    start = time.perf_counter()
+    loaded = load_router(path)
+    np.testing.assert_allclose(loaded.win_rate(PROBES), router.win_rate(PROBES), atol=1e-6)
+    assert time.perf_counter() - start < 60
 
 
 def test_unusable_output_falls_back_by_the_recorded_policy(causal, monkeypatch):

@@ -175,24 +175,37 @@ class CausalLLMRouter(TorchClassifierRouter):
     # ----------------------------------------------------------------- prompts
     def prompts(self, texts: list[str]) -> list[str]:
         """The full prompt for each query (the query truncated to ``max_length`` tokens)."""
+        prefix, suffix, _ = self._prompt_frame()
+        return [f"{prefix}{self._truncate(text)}{suffix}" for text in texts]
+
+    def _prompt_frame(self) -> tuple[str, str, bool]:
+        """``(prefix, suffix, from_chat_template)`` around the query.
+
+        The base model's chat template is rendered once, at training time, and the frame is
+        saved in the checkpoint: a loaded checkpoint never executes a template (a template is
+        code, and a hostile one can loop for hours).
+        """
+        frame = getattr(self, "prompt_frame_", None)
+        if frame is not None:
+            return frame
         tok = self.tokenizer_
-        out = []
-        for text in texts:
-            query = self._truncate(text)
-            if getattr(tok, "chat_template", None):
-                out.append(
-                    tok.apply_chat_template(
-                        [
-                            {"role": "system", "content": self.instruction},
-                            {"role": "user", "content": query},
-                        ],
-                        tokenize=False,
-                        add_generation_prompt=True,
-                    )
-                )
-            else:
-                out.append(f"{self.instruction}\n\nQuery: {query}\nAnswer: ")
-        return out
+        if getattr(tok, "chat_template", None):
+            rendered = tok.apply_chat_template(
+                [
+                    {"role": "system", "content": self.instruction},
+                    {"role": "user", "content": _QUERY_SLOT},
+                ],
+                tokenize=False,
+                add_generation_prompt=True,
+            )
+            if rendered.count(_QUERY_SLOT) != 1:
+                raise ValueError("the chat template does not place the query once, unchanged")
+            prefix, suffix = rendered.split(_QUERY_SLOT)
+            frame = (prefix, suffix, True)
+        else:
+            frame = (f"{self.instruction}\n\nQuery: ", "\nAnswer: ", False)
+        self.prompt_frame_ = frame
+        return frame
 
     def _truncate(self, text: str) -> str:
         tok = self.tokenizer_
@@ -212,7 +225,7 @@ class CausalLLMRouter(TorchClassifierRouter):
     def _encode(self, texts: list[str]) -> dict[str, Any]:
         prompts = self.prompts(texts)
         # chat templates already hold the special tokens they need
-        add_special = not getattr(self.tokenizer_, "chat_template", None)
+        add_special = not self._prompt_frame()[2]
         enc = self.tokenizer_(
             prompts, padding=True, return_tensors="pt", add_special_tokens=add_special
         )
@@ -302,20 +315,41 @@ class CausalLLMRouter(TorchClassifierRouter):
             **super()._extra_state(),
             "label_tokens": list(LABEL_TOKENS),
             "label_token_ids": self.label_token_ids_,
+            "prompt_frame": list(self._prompt_frame()),
         }
 
     def _set_state(self, arrays: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
         super()._set_state(arrays, extra)
         self._saved_label_ids = [int(i) for i in extra["label_token_ids"]]
+        frame = extra.get("prompt_frame")
+        if frame is not None:
+            if not (
+                isinstance(frame, list) and len(frame) == 3
+                and isinstance(frame[0], str) and isinstance(frame[1], str)
+                and isinstance(frame[2], bool)
+            ):
+                raise ValueError("prompt_frame must be [prefix, suffix, from_chat_template]")
+            self.prompt_frame_ = (frame[0], frame[1], frame[2])
 
     def _after_tokenizer_loaded(self) -> None:
         self._configure_tokenizer(self.tokenizer_)
+        if getattr(self.tokenizer_, "chat_template", None):
+            if getattr(self, "prompt_frame_", None) is None:
+                raise ValueError(
+                    "this causal_llm checkpoint holds a chat template but no prompt frame (it "
+                    "was saved by an older version); loading it would execute the template, "
+                    "which is code: retrain it"
+                )
+            self.tokenizer_.chat_template = None  # never executed once loaded
         saved = getattr(self, "_saved_label_ids", None)
         if saved is not None and saved != self.label_token_ids_:
             raise ValueError(
                 f"label token ids {saved} in the config do not match the "
                 f"tokenizer's {self.label_token_ids_}"
             )
+
+
+_QUERY_SLOT = "\u2063ROUTELLM_QUERY_SLOT\u2063"
 
 
 def _param_name(model: Any, tensor: Any) -> str:

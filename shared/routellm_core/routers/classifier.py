@@ -359,9 +359,11 @@ class TorchClassifierRouter(Router):
     def _set_state(
         self, arrays: Mapping[str, np.ndarray], extra: Mapping[str, Any]
     ) -> None:
-        from routellm_core.training.torch_loop import load_module_state
+        from routellm_core.training.torch_loop import build_checked_module, load_module_state
 
-        model = self._model_from_config(dict(extra["hf_config"]))
+        model = build_checked_module(
+            self._model_from_config, dict(extra["hf_config"]), arrays, self._tied_keys_of
+        )
         load_module_state(model, arrays, allowed_missing=self._tied_keys_of(model))
         if self._tied_keys_of(model):
             model.tie_weights()

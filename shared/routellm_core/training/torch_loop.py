@@ -312,6 +312,66 @@ def module_state(module: Any, skip: Sequence[str] = ()) -> dict[str, np.ndarray]
     return out
 
 
+# Hugging Face config keys that size a model: bounded by the weights before anything is built.
+SIZE_KEYS = (
+    "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+    "num_attention_heads", "num_key_value_heads", "head_dim", "type_vocab_size",
+    "max_position_embeddings", "num_labels",
+)
+
+
+def build_checked_module(
+    build: Callable[[Mapping[str, Any]], Any],
+    config: Mapping[str, Any],
+    arrays: Mapping[str, np.ndarray],
+    allowed_missing: Callable[[Any], Sequence[str]] = lambda m: (),
+) -> Any:
+    """``build(config)``, once the weights are known to fit it, so that a tampered config
+    cannot make the loader allocate (or loop) far beyond what the weights hold.
+
+    First every size key of ``config`` is bounded by the weights (a layer count by the number
+    of arrays, any other size by their largest dimension); then the model is built on the
+    ``meta`` device (no memory) and each parameter's shape is compared with the array of its
+    name. Only then is the real model built.
+
+    Raises:
+        ValueError: naming the key or the parameter that does not fit.
+    """
+    import torch
+
+    if not arrays:
+        raise ValueError("the checkpoint holds no weights for its model")
+    largest = max((max(a.shape) for a in arrays.values() if a.ndim), default=0)
+    for key in SIZE_KEYS:
+        value = config.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"hf_config.{key} must be a non-negative integer, got {value!r:.80}")
+        limit = len(arrays) if key == "num_hidden_layers" else max(largest, 1)
+        if key == "max_position_embeddings":
+            limit = max(limit, 1 << 20)  # rotary models learn no table of that size
+        if value > limit:
+            raise ValueError(
+                f"hf_config.{key} = {value} is larger than anything the weights hold "
+                f"({limit}); the config does not belong to these weights"
+            )
+    with torch.device("meta"):
+        shaped = build(config)
+    skip = set(allowed_missing(shaped))
+    for name, param in shaped.state_dict().items():
+        if name in skip:
+            continue
+        if name not in arrays:
+            raise ValueError(f"the weights lack {name!r}, which the config's model has")
+        if tuple(arrays[name].shape) != tuple(param.shape):
+            raise ValueError(
+                f"{name!r} has shape {tuple(arrays[name].shape)} in the weights but "
+                f"{tuple(param.shape)} in the config's model"
+            )
+    return build(config)
+
+
 def load_module_state(
     module: Any, arrays: Mapping[str, np.ndarray], allowed_missing: Sequence[str] = ()
 ) -> None:
