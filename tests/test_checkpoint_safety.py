@@ -482,7 +482,7 @@ def test_hub_snapshot_linking_outside_its_repo_folder_is_refused(
         outside=tmp_path / "stolen.safetensors",
     )
     with pytest.raises(CheckpointError, match="outside the checkpoint"):
-        load_router("org/router")
+        load_router("hf://org/router")
 
 
 def test_unknown_hub_revision_is_a_clear_error(ckpt, tmp_path, fake_hub):
@@ -584,7 +584,7 @@ def test_an_unpinned_hub_revision_warns_and_a_gitattributes_file_is_inert(ckpt, 
     served["org/router"] = folder = _hub_cache(ckpt, tmp_path / "hub", "org/router", commit)
     (folder / "snapshots" / commit / ".gitattributes").write_text("*.safetensors filter=lfs\n")
     with pytest.warns(UserWarning, match="unpinned revision 'main'"):
-        load_router("org/router")
+        load_router("hf://org/router")
     import warnings
 
     with warnings.catch_warnings():

@@ -131,7 +131,23 @@ def test_hub_id_offline_without_cache_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(CheckpointError, match="could not fetch router 'someone/router'.*HF_HUB_OFFLINE"):
-        load_router("someone/router")
+        load_router("hf://someone/router")
+
+
+def test_a_missing_local_path_shaped_like_a_hub_id_is_not_fetched(monkeypatch, tmp_path):
+    """``runs/mf`` from the wrong directory says the directory is missing; only ``hf://`` (or a
+    revision) reaches the Hub."""
+    import huggingface_hub
+
+    def no_fetch(*a, **kw):
+        raise AssertionError("the Hub was asked for a local path")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_fetch)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError, match=r"no checkpoint directory 'runs/mf' \(looked in .*write 'hf://runs/mf'"):
+        load_router("runs/mf")
+    with pytest.raises(CheckpointError, match="neither 'default'"):
+        load_router("hf://not-a-repo-id")
 
 
 def test_hub_id_loads_from_the_local_hub_cache_offline(saved, monkeypatch, tmp_path, trained):
@@ -155,7 +171,7 @@ def test_hub_id_loads_from_the_local_hub_cache_offline(saved, monkeypatch, tmp_p
 
         importlib.reload(snapshot_module)
         importlib.reload(importlib.import_module("huggingface_hub"))
-        router = load_router("someone/router")
+        router = load_router("hf://someone/router")
         pinned = load_router("someone/router", revision=commit)
     finally:
         monkeypatch.undo()

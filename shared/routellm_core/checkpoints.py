@@ -27,7 +27,8 @@ Example:
     'sw_ranking'
 
 ``load_router`` also takes a local directory or a Hugging Face Hub repo id
-(``load_router("org/name", revision="v1")``), fetched with ``huggingface_hub``.
+(``load_router("org/name", revision="v1")`` or ``load_router("hf://org/name")``), fetched with
+``huggingface_hub``.
 
 Routers that carry more than arrays and JSON state (say, a tokenizer) may define two hooks:
 ``router._save_files(directory) -> list[str]`` writes the extra files and returns their paths
@@ -59,6 +60,7 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 DEFAULT_DIR = Path(__file__).parent / "default_router"
+HUB_PREFIX = "hf://"
 NWAY_DEFAULT_DIR = Path(__file__).parent / "nway" / "default"
 
 PICKLE_SUFFIXES = frozenset(
@@ -568,7 +570,9 @@ def load_router(
 
     Args:
         name_or_path: ``"default"``; ``"random"`` (the untrained baseline); a checkpoint
-            directory; or ``"org/name"`` on the Hugging Face Hub.
+            directory; or a Hugging Face Hub repo: ``"hf://org/name"``, or ``"org/name"`` with
+            a ``revision`` (a bare ``"org/name"`` that is not a local directory is an error
+            that says so, never a silent fetch).
         revision: Hub branch, tag or commit to pin (a commit hash pins the exact files).
         encoder: override the query encoder (an instance shares its cache across routers).
         router_params: for ``"random"`` only, e.g. ``seed=0``.
@@ -588,13 +592,22 @@ def load_router(
         )
     if target == "default":
         return load_checkpoint_dir(DEFAULT_DIR, encoder=encoder)
-    local = Path(target).expanduser()
-    if local.exists():
-        return load_checkpoint_dir(local, encoder=encoder)
-    if target.count("/") != 1 or target.startswith((".", "/")):
+    explicit = target.startswith(HUB_PREFIX)
+    if explicit:
+        target = target[len(HUB_PREFIX):]
+    else:
+        local = Path(target).expanduser()
+        if local.exists():
+            return load_checkpoint_dir(local, encoder=encoder)
+    if target.count("/") != 1 or target.startswith((".", "/")) or target.endswith("/"):
         raise CheckpointError(
-            f"{target!r} is neither 'default', 'random', an existing checkpoint directory, nor a "
-            "Hugging Face Hub repo id of the form 'org/name'"
+            f"{name_or_path!r} is neither 'default', 'random', an existing checkpoint directory, "
+            f"nor a Hugging Face Hub repo id ('{HUB_PREFIX}org/name', or 'org/name' with revision=)"
+        )
+    if not explicit and revision is None:
+        raise CheckpointError(
+            f"no checkpoint directory {target!r} (looked in {Path.cwd()}); to fetch it from the "
+            f"Hugging Face Hub instead, write '{HUB_PREFIX}{target}' or pass revision="
         )
     if revision is None or not re.fullmatch(r"[0-9a-f]{40}", revision):
         warnings.warn(
