@@ -96,3 +96,22 @@ def test_failure_policy_routes_by_policy_and_records_the_error(tmp_path):
         decide_many(router, [" "], thresholds=0.5, policy="strong")
     with pytest.raises(ValueError, match="threshold must be in"):
         decide_many(router, ["hello"], thresholds=2.0, policy="strong")
+
+
+def test_token_counts_of_a_huge_prompt_are_bounded_in_time_and_close():
+    """A 5 MB prompt from a model that reports no usage: counted in a bounded time (it used to
+    hold the event loop about 2 s), within a few percent of the exact count."""
+    import time
+
+    from routellm_core.costs import EXACT_TOKEN_CHARS, _encoding, count_tokens, token_counts
+
+    words = "routing saves money when the cheap model is good enough; ".split()
+    text = " ".join(words[i % len(words)] + str(i % 97) for i in range(700_000))
+    assert len(text) > 40 * EXACT_TOKEN_CHARS
+    count_tokens("warm up")
+    start = time.perf_counter()
+    inp, out, estimated = token_counts(None, prompt_texts=[text], output_text="ok")
+    assert time.perf_counter() - start < 0.5 and estimated
+    exact = len(_encoding("cl100k_base").encode(text, disallowed_special=()))
+    assert abs(inp - exact) / exact < 0.03
+    assert count_tokens(text[:1000]) == len(_encoding("cl100k_base").encode(text[:1000]))
