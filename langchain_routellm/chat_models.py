@@ -3,6 +3,7 @@ among several (N-way)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Literal
 
@@ -29,7 +30,9 @@ from routellm_core.routers.base import Router
 from langchain_routellm.runnables import (
     FALLBACK_DESCRIPTION,
     _RoutingMixin,
+    ainvoke_routed,
     arun_batch,
+    end_cancelled_run,
     query_from_messages,
     routed_config,
     run_batch,
@@ -242,9 +245,14 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
         config = self._own_config(config)
         d = await run_in_executor(config, self.decide, input, config)
         kw = self._call_kwargs(stop, kwargs)
-        out, d = await acall_with_fallback(
-            d, lambda dd: targets[dd.route].ainvoke(input, routed_config(config, dd), **kw),
-            self._fallback_policy())
+        started: list[RunnableConfig] = []
+        try:
+            out, d = await acall_with_fallback(
+                d, lambda dd: ainvoke_routed(targets[dd.route], input, config, dd, started, **kw),
+                self._fallback_policy())
+        except asyncio.CancelledError:
+            await end_cancelled_run(started)
+            raise
         return with_decision(out, d)
 
     def batch(self, inputs: list[LanguageModelInput], config: Any = None, *,

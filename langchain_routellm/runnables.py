@@ -9,6 +9,7 @@ added as tags and metadata).
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
@@ -93,6 +94,43 @@ def routed_config(config: RunnableConfig | None, decision: PolicyDecision) -> Ru
         "tags": [*config.get("tags", []), f"routellm:{decision.route}"],
         "metadata": {**config.get("metadata", {}), **decision.as_metadata()},
     }
+
+
+async def ainvoke_routed(target: Any, input: Any, config: RunnableConfig | None, decision: Any,
+                         started: list[RunnableConfig], **kwargs: Any) -> Any:
+    """``target.ainvoke`` under the routed config, with a run id known to the caller, so that a
+    cancelled call can be ended by :func:`end_cancelled_run`. The first attempt keeps a run id
+    the caller gave; a fallback attempt gets its own."""
+    cfg = routed_config(config, decision)
+    cfg["run_id"] = (cfg.get("run_id") if not started else None) or uuid.uuid4()
+    started.append(cfg)
+    return await target.ainvoke(input, cfg, **kwargs)
+
+
+async def end_cancelled_run(started: Sequence[RunnableConfig]) -> None:
+    """End the last started model run as failed with ``CancelledError``.
+
+    langchain-core reports no end and no error for a chat-model run whose task is cancelled in
+    ``ainvoke`` (its ``agenerate`` awaits a gather that the cancellation interrupts), so
+    callbacks never hear of it: a cost handler would lose the attempt and keep its state. This
+    sends the ``on_llm_error`` that langchain-core sends for a cancelled stream; handlers that
+    never saw the run start ignore it.
+    """
+    if not started:
+        return
+    from langchain_core.callbacks import AsyncCallbackManager
+    from langchain_core.callbacks.manager import AsyncCallbackManagerForLLMRun
+
+    cfg = started[-1]
+    manager = AsyncCallbackManager.configure(
+        inheritable_callbacks=cfg.get("callbacks"), inheritable_tags=cfg.get("tags"),
+        inheritable_metadata=cfg.get("metadata"))
+    run = AsyncCallbackManagerForLLMRun(
+        run_id=cfg["run_id"], handlers=manager.handlers,
+        inheritable_handlers=manager.inheritable_handlers, parent_run_id=manager.parent_run_id,
+        tags=manager.tags, inheritable_tags=manager.inheritable_tags,
+        metadata=manager.metadata, inheritable_metadata=manager.inheritable_metadata)
+    await asyncio.shield(run.on_llm_error(asyncio.CancelledError()))
 
 
 def with_decision(output: Any, decision: PolicyDecision) -> Any:
@@ -324,9 +362,14 @@ class RouterRunnable(_RoutingMixin, RunnableSerializable[Any, Any]):
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         d = await run_in_executor(config, self.decide, input, config)
         targets = self._targets()
-        out, _ = await acall_with_fallback(
-            d, lambda dd: targets[dd.route].ainvoke(input, routed_config(config, dd), **kwargs),
-            self._fallback_policy())
+        started: list[RunnableConfig] = []
+        try:
+            out, _ = await acall_with_fallback(
+                d, lambda dd: ainvoke_routed(targets[dd.route], input, config, dd, started, **kwargs),
+                self._fallback_policy())
+        except asyncio.CancelledError:
+            await end_cancelled_run(started)
+            raise
         return out
 
     def batch(self, inputs: list[Any], config: Any = None, *, return_exceptions: bool = False,

@@ -454,6 +454,12 @@ class RouteLLM(FunctionCallingLLM):
         except GeneratorExit:  # the caller stopped reading: an answered call, charged for what it got
             self._record(call, d, decision_id, last, messages, prompt, usage=usage, text=text)
             raise
+        except asyncio.CancelledError as exc:  # like a stop after chunks; before any, a cancelled attempt
+            if last is not None:
+                self._record(call, d, decision_id, last, messages, prompt, usage=usage, text=text)
+            else:
+                self._on_error(call, decision_id)(d, exc, None)
+            raise
         except Exception as exc:
             if last is not None:  # broke after its first chunk (earlier failures are recorded already)
                 self._on_error(call, decision_id)(d, exc, None)
