@@ -553,4 +553,4 @@ def test_readme_python_example_runs_as_written():
 def test_hub_ids_fail_clearly_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CheckpointError, match="could not fetch router 'no-such-org/no-such-nway-router'"):
-        load_nway_router("no-such-org/no-such-nway-router")
+        load_nway_router("hf://no-such-org/no-such-nway-router")

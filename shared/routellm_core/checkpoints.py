@@ -510,6 +510,10 @@ def load_checkpoint_dir(
                 f"{directory}: {name} is not a readable safetensors file: {exc}"
             ) from exc
     params = dict(config["params"])
+    if encoder is None and not isinstance(params.get("encoder"), (str, type(None))):
+        raise CheckpointError(
+            f"{directory}: params.encoder must be an encoder name or null, got {params['encoder']!r:.80}"
+        )
     if encoder is not None:
         params["encoder"] = encoder
     elif (
@@ -529,6 +533,7 @@ def load_checkpoint_dir(
     try:
         router = cls(**params)
         router._set_state(arrays, config["state"])
+        _check_loaded(router)
     except CheckpointError:
         raise
     except Exception as exc:  # a malformed config may fail anywhere in the router: name it
@@ -542,7 +547,10 @@ def load_checkpoint_dir(
             router.calibration_ = CalibrationTable.from_dict(config["calibration"])
         except ValueError as exc:
             raise CheckpointError(f"{directory}: {exc}") from exc
-    router.card_ = dict(config.get("card") or {})
+    card = config.get("card") or {}
+    if not isinstance(card, dict):
+        raise CheckpointError(f"{directory}: 'card' must be a JSON object, got {type(card).__name__}")
+    router.card_ = dict(card)
     load_files = getattr(router, "_load_files", None)
     if load_files is not None:
         try:
@@ -554,6 +562,16 @@ def load_checkpoint_dir(
                 f"{directory}: the {cls.router_type} router's files do not load: {exc!r:.500}"
             ) from exc
     return router
+
+
+def _check_loaded(router: Any) -> None:
+    """What scoring will ask of a loaded router, asked at load: its model names and, for a
+    binary router, the pair it routes between (so a bad name fails here, not on a call)."""
+    models = router.known_models
+    if models is not None and not all(isinstance(m, str) and m for m in models):
+        raise ValueError(f"model names must be non-empty strings, got {models!r:.200}")
+    if isinstance(router, Router):
+        router._pair(None, None)
 
 
 def load_router(

@@ -184,7 +184,12 @@ class SWRankingRouter(Router):
             )
         self.query_embeddings_ = emb.astype(np.float32)
         self.counts_ = counts.astype(np.float32)
-        self.tiers_ = {str(k): int(v) for k, v in extra["tiers"].items()}
+        tiers = extra["tiers"]
+        if not isinstance(tiers, Mapping) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v < n_t for v in tiers.values()
+        ):
+            raise ValueError(f"sw_ranking tiers must map model names to tiers 0..{n_t - 1}")
+        self.tiers_ = {str(k): int(v) for k, v in tiers.items()}
         self.ratings_ = {str(k): float(v) for k, v in extra.get("ratings", {}).items()}
         self.n_battles_ = int(extra.get("n_battles", 0))
         digests = arrays.get("query_digests")
