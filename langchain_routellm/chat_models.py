@@ -32,7 +32,7 @@ from langchain_routellm.runnables import (
     _RoutingMixin,
     ainvoke_routed,
     arun_batch,
-    end_cancelled_run,
+    end_cancelled_runs,
     query_from_messages,
     routed_config,
     run_batch,
@@ -251,7 +251,7 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
                 d, lambda dd: ainvoke_routed(targets[dd.route], input, config, dd, started, **kw),
                 self._fallback_policy())
         except asyncio.CancelledError:
-            await end_cancelled_run(started)
+            await end_cancelled_runs(started[-1:])
             raise
         return with_decision(out, d)
 

@@ -99,7 +99,7 @@ def routed_config(config: RunnableConfig | None, decision: PolicyDecision) -> Ru
 async def ainvoke_routed(target: Any, input: Any, config: RunnableConfig | None, decision: Any,
                          started: list[RunnableConfig], **kwargs: Any) -> Any:
     """``target.ainvoke`` under the routed config, with a run id known to the caller, so that a
-    cancelled call can be ended by :func:`end_cancelled_run`. The first attempt keeps a run id
+    cancelled call can be ended by :func:`end_cancelled_runs`. The first attempt keeps a run id
     the caller gave; a fallback attempt gets its own."""
     cfg = routed_config(config, decision)
     cfg["run_id"] = (cfg.get("run_id") if not started else None) or uuid.uuid4()
@@ -107,30 +107,28 @@ async def ainvoke_routed(target: Any, input: Any, config: RunnableConfig | None,
     return await target.ainvoke(input, cfg, **kwargs)
 
 
-async def end_cancelled_run(started: Sequence[RunnableConfig]) -> None:
-    """End the last started model run as failed with ``CancelledError``.
+async def end_cancelled_runs(configs: Sequence[RunnableConfig]) -> None:
+    """End the model runs of ``configs`` (each with a ``run_id``) as failed with ``CancelledError``.
 
     langchain-core reports no end and no error for a chat-model run whose task is cancelled in
-    ``ainvoke`` (its ``agenerate`` awaits a gather that the cancellation interrupts), so
-    callbacks never hear of it: a cost handler would lose the attempt and keep its state. This
-    sends the ``on_llm_error`` that langchain-core sends for a cancelled stream; handlers that
-    never saw the run start ignore it.
+    ``ainvoke`` / ``abatch`` (its ``agenerate`` awaits a gather that the cancellation
+    interrupts), so callbacks never hear of it: a cost handler would lose the attempt and keep
+    its state. This sends the ``on_llm_error`` that langchain-core sends for a cancelled
+    stream; handlers that never saw a run start, or saw it end, ignore it.
     """
-    if not started:
-        return
     from langchain_core.callbacks import AsyncCallbackManager
     from langchain_core.callbacks.manager import AsyncCallbackManagerForLLMRun
 
-    cfg = started[-1]
-    manager = AsyncCallbackManager.configure(
-        inheritable_callbacks=cfg.get("callbacks"), inheritable_tags=cfg.get("tags"),
-        inheritable_metadata=cfg.get("metadata"))
-    run = AsyncCallbackManagerForLLMRun(
-        run_id=cfg["run_id"], handlers=manager.handlers,
-        inheritable_handlers=manager.inheritable_handlers, parent_run_id=manager.parent_run_id,
-        tags=manager.tags, inheritable_tags=manager.inheritable_tags,
-        metadata=manager.metadata, inheritable_metadata=manager.inheritable_metadata)
-    await asyncio.shield(run.on_llm_error(asyncio.CancelledError()))
+    for cfg in configs:
+        manager = AsyncCallbackManager.configure(
+            inheritable_callbacks=cfg.get("callbacks"), inheritable_tags=cfg.get("tags"),
+            inheritable_metadata=cfg.get("metadata"))
+        run = AsyncCallbackManagerForLLMRun(
+            run_id=cfg["run_id"], handlers=manager.handlers,
+            inheritable_handlers=manager.inheritable_handlers, parent_run_id=manager.parent_run_id,
+            tags=manager.tags, inheritable_tags=manager.inheritable_tags,
+            metadata=manager.metadata, inheritable_metadata=manager.inheritable_metadata)
+        await asyncio.shield(run.on_llm_error(asyncio.CancelledError()))
 
 
 def with_decision(output: Any, decision: PolicyDecision) -> Any:
@@ -275,12 +273,17 @@ async def arun_batch(self: Any, targets: dict[str, Runnable], inputs: list[Any],
                                       configs, return_exceptions)
     batch = _BatchRound(decisions, self._fallback_policy())
     for groups in batch.rounds():
-        results = await asyncio.gather(*(
-            targets[route].abatch(
-                [inputs[i] for i in idx], [routed_config(configs[i], batch.pending[i]) for i in idx],
-                return_exceptions=True, **kwargs)
-            for route, idx in groups
-        ))
+        round_configs = {route: [{**routed_config(configs[i], batch.pending[i]), "run_id": uuid.uuid4()}
+                                 for i in idx] for route, idx in groups}
+        try:
+            results = await asyncio.gather(*(
+                targets[route].abatch([inputs[i] for i in idx], round_configs[route],
+                                      return_exceptions=True, **kwargs)
+                for route, idx in groups
+            ))
+        except asyncio.CancelledError:
+            await end_cancelled_runs([c for cfgs in round_configs.values() for c in cfgs])
+            raise
         for (_, idx), res in zip(groups, results):
             batch.take(idx, res)
     return batch.result(return_exceptions)
@@ -368,7 +371,7 @@ class RouterRunnable(_RoutingMixin, RunnableSerializable[Any, Any]):
                 d, lambda dd: ainvoke_routed(targets[dd.route], input, config, dd, started, **kwargs),
                 self._fallback_policy())
         except asyncio.CancelledError:
-            await end_cancelled_run(started)
+            await end_cancelled_runs(started[-1:])
             raise
         return out
 

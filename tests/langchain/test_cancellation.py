@@ -73,3 +73,22 @@ def test_router_runnable_records_cancelled_calls_too(router):
     with get_routing_cost_callback() as cb:
         asyncio.run(_cancel_during_the_model_call(rr, 5, cb))
     assert len(cb.records) == 5 and cb._runs == {}
+
+
+def test_a_cancelled_abatch_records_every_call_in_flight(router):
+    llm = ChatRouteLLM(**slow_pair(), router=router, strong_fraction=0.5)
+
+    async def main(cb):
+        task = asyncio.create_task(llm.abatch([f"What is {i} squared?" for i in range(12)]))
+        for _ in range(600):
+            if len(cb._runs) == 12:
+                break
+            await asyncio.sleep(0.05)
+        assert len(cb._runs) == 12
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    with get_routing_cost_callback() as cb:
+        asyncio.run(main(cb))
+    assert len(cb.records) == 12 and cb._runs == {}
+    assert all(r.error_type == "CancelledError" for r in cb.records)
