@@ -3,7 +3,6 @@ among several (N-way)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Literal
 
@@ -15,7 +14,6 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, run_in_executor
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from routellm_core.fallback import (
-    acall_with_fallback,
     astream_with_fallback,
     call_with_fallback,
     coerce_fallback,
@@ -32,7 +30,6 @@ from langchain_routellm.runnables import (
     _RoutingMixin,
     ainvoke_routed,
     arun_batch,
-    end_cancelled_runs,
     query_from_messages,
     routed_config,
     run_batch,
@@ -244,15 +241,8 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
         targets = self._targets(kwargs)
         config = self._own_config(config)
         d = await run_in_executor(config, self.decide, input, config)
-        kw = self._call_kwargs(stop, kwargs)
-        started: list[RunnableConfig] = []
-        try:
-            out, d = await acall_with_fallback(
-                d, lambda dd: ainvoke_routed(targets[dd.route], input, config, dd, started, **kw),
-                self._fallback_policy())
-        except asyncio.CancelledError:
-            await end_cancelled_runs(started[-1:])
-            raise
+        out, d = await ainvoke_routed(targets, input, config, d, self._fallback_policy(),
+                                      **self._call_kwargs(stop, kwargs))
         return with_decision(out, d)
 
     def batch(self, inputs: list[LanguageModelInput], config: Any = None, *,

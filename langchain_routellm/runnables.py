@@ -96,15 +96,24 @@ def routed_config(config: RunnableConfig | None, decision: PolicyDecision) -> Ru
     }
 
 
-async def ainvoke_routed(target: Any, input: Any, config: RunnableConfig | None, decision: Any,
-                         started: list[RunnableConfig], **kwargs: Any) -> Any:
-    """``target.ainvoke`` under the routed config, with a run id known to the caller, so that a
-    cancelled call can be ended by :func:`end_cancelled_runs`. The first attempt keeps a run id
-    the caller gave; a fallback attempt gets its own."""
-    cfg = routed_config(config, decision)
-    cfg["run_id"] = (cfg.get("run_id") if not started else None) or uuid.uuid4()
-    started.append(cfg)
-    return await target.ainvoke(input, cfg, **kwargs)
+async def ainvoke_routed(targets: dict[str, Runnable], input: Any, config: RunnableConfig | None,
+                         decision: Any, policy: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """``(output, decision)`` of the chosen target's ``ainvoke`` (with model fallbacks). Each
+    attempt runs with a run id known here (the first keeps one the caller gave), so that a
+    cancelled call ends its model run (:func:`end_cancelled_runs`) instead of leaving it open."""
+    started: list[RunnableConfig] = []
+
+    def attempt(dd: Any) -> Any:
+        cfg = routed_config(config, dd)
+        cfg["run_id"] = (cfg.get("run_id") if not started else None) or uuid.uuid4()
+        started.append(cfg)
+        return targets[dd.route].ainvoke(input, cfg, **kwargs)
+
+    try:
+        return await acall_with_fallback(decision, attempt, policy)
+    except asyncio.CancelledError:
+        await end_cancelled_runs(started[-1:])
+        raise
 
 
 async def end_cancelled_runs(configs: Sequence[RunnableConfig]) -> None:
@@ -364,15 +373,8 @@ class RouterRunnable(_RoutingMixin, RunnableSerializable[Any, Any]):
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         d = await run_in_executor(config, self.decide, input, config)
-        targets = self._targets()
-        started: list[RunnableConfig] = []
-        try:
-            out, _ = await acall_with_fallback(
-                d, lambda dd: ainvoke_routed(targets[dd.route], input, config, dd, started, **kwargs),
-                self._fallback_policy())
-        except asyncio.CancelledError:
-            await end_cancelled_runs(started[-1:])
-            raise
+        out, _ = await ainvoke_routed(self._targets(), input, config, d, self._fallback_policy(),
+                                      **kwargs)
         return out
 
     def batch(self, inputs: list[Any], config: Any = None, *, return_exceptions: bool = False,
