@@ -74,7 +74,8 @@ def runtime_build_id() -> str:
     package = Path(next(iter(spec.submodule_search_locations)))
     digest = hashlib.sha256(_runtime_version().encode())
     libs = sorted(
-        p for p in package.rglob("*") if p.is_file() and p.suffix in (".so", ".dylib", ".dll")
+        p for p in package.rglob("*")
+        if p.is_file() and (".so" in p.suffixes or p.suffix in (".dylib", ".dll", ".pyd"))
     )
     for lib in libs:
         digest.update(lib.name.encode())
