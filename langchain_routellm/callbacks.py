@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
+
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -95,6 +97,9 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
         if isinstance(error, GeneratorExit):
             partial = response.generations[:1] if response is not None and len(response.generations) > 1 else []
             self._add_answer(started, LLMResult(generations=partial), run_id)
+            return
+        if isinstance(error, asyncio.CancelledError) and response is not None and any(response.generations):
+            self._add_answer(started, response, run_id)  # a stream cancelled after its first chunk
             return
         self.ledger.add(failed_attempt_record(
             **record_fields_from_metadata(started[0]), error=error, run_id=str(run_id)))

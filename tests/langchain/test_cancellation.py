@@ -92,3 +92,40 @@ def test_a_cancelled_abatch_records_every_call_in_flight(router):
         asyncio.run(main(cb))
     assert len(cb.records) == 12 and cb._runs == {}
     assert all(r.error_type == "CancelledError" for r in cb.records)
+
+
+class StallingStreamModel(FlakyChatModel):
+    """Streams its first chunk at once, then stalls for 60 s."""
+
+    async def _astream(self, messages, stop=None, run_manager=None, **kwargs):
+        chunks = list(self._stream(messages, stop, None, **kwargs))
+        yield chunks[0]
+        await asyncio.sleep(60.0)
+        for c in chunks[1:]:
+            yield c
+
+
+def test_a_stream_cancelled_after_its_first_chunk_is_recorded_once(router):
+    """langchain-core ends a cancelled stream's run itself, with the chunks it got."""
+    llm = ChatRouteLLM(strong=StallingStreamModel(model_name="fake-strong"),
+                       weak=StallingStreamModel(model_name="fake-weak"), router=router, threshold=0.5)
+    got: list[str] = []
+
+    async def consume():
+        async for chunk in llm.astream("Tell me a long story about routers, please."):
+            got.append(chunk.content)
+
+    async def main():
+        task = asyncio.create_task(consume())
+        for _ in range(600):
+            if got:
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    with get_routing_cost_callback() as cb:
+        asyncio.run(main())
+    assert len(got) == 1 and cb._runs == {}
+    (record,) = cb.records  # an answered call, charged for what it got
+    assert not record.failed and record.input_tokens > 0 and record.error_type is None
