@@ -55,22 +55,23 @@ def get_default_router() -> Router:
 
 
 logger = logging.getLogger("routellm_core.routing")
-_reported: set[tuple[str, str, str]] = set()
+_reported: set[tuple[str, str]] = set()
 _reported_lock = threading.Lock()
+_MAX_REPORTED = 1024  # causes remembered per process: the set never grows without bound
 
 
 def report_router_failure(router: str, exc: BaseException, policy: str) -> None:
-    """Log a router failure as a warning, once per cause (router, error type and message) in a
-    process, so that a broken router that sends every call to the policy's model is seen."""
-    cause = (router, type(exc).__name__, str(exc)[:200])
+    """Log a router failure as a warning, once per cause (router and error type) in a process,
+    so that a broken router that sends every call to the policy's model is seen."""
+    cause = (router, type(exc).__name__)
     with _reported_lock:
-        if cause in _reported:
+        if cause in _reported or len(_reported) >= _MAX_REPORTED:
             return
         _reported.add(cause)
     logger.warning(
         "router %r failed (%s: %s); routing by the failure policy %r. Later failures with "
         "the same cause are counted in the cost totals (router_failures), not logged.",
-        router, cause[1], cause[2], policy,
+        router, cause[1], str(exc)[:200], policy,
     )
 
 
