@@ -281,8 +281,10 @@ async def arun_batch(self: Any, targets: dict[str, Runnable], inputs: list[Any],
     decisions = await run_in_executor(configs[0] if configs else None, self._decide, inputs,
                                       configs, return_exceptions)
     batch = _BatchRound(decisions, self._fallback_policy())
-    for groups in batch.rounds():
-        round_configs = {route: [{**routed_config(configs[i], batch.pending[i]), "run_id": uuid.uuid4()}
+    for n, groups in enumerate(batch.rounds()):
+        # run ids known here, to end the runs of a cancelled round; the first round keeps the caller's
+        round_configs = {route: [{**routed_config(configs[i], batch.pending[i]),
+                                  "run_id": (configs[i].get("run_id") if n == 0 else None) or uuid.uuid4()}
                                  for i in idx] for route, idx in groups}
         try:
             results = await asyncio.gather(*(
