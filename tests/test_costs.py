@@ -16,7 +16,7 @@ from routellm_core.costs import (
     count_tokens,
     estimate_message_tokens,
 )
-from routellm_core.policy import RouterFailure, check_policy, decide_many
+from routellm_core.routing import Pool, RouterFailure
 
 PRICES = {"big": (10.0, 30.0), "small": (0.5, 1.5)}
 
@@ -84,18 +84,21 @@ def test_failure_policy_routes_by_policy_and_records_the_error(tmp_path):
     from routellm_core.encoders import QueryEncoder
 
     router = load_router("default", encoder=QueryEncoder(str(tmp_path / "no-such-encoder")))
-    strong = decide_many(router, ["hello"], thresholds=0.5, policy="strong")[0]
+    def pair(policy: str | None = None) -> Pool:
+        return Pool.pair(router, strong="big", weak="small", threshold=0.5, failure_policy=policy)
+
+    strong = pair().route(["hello"])[0]
     assert strong.route == "strong" and strong.router_failed and strong.win_rate is None
     assert strong.error_type == "RuntimeError" and "no-such-encoder" in strong.error_message
-    assert decide_many(router, ["hello"], thresholds=0.5, policy="weak")[0].route == "weak"
+    assert pair("weak").route(["hello"])[0].route == "weak"
     with pytest.raises(RouterFailure, match="failed while scoring 1 query"):
-        decide_many(router, ["hello"], thresholds=0.5, policy="raise")
-    with pytest.raises(ValueError, match="failure_policy must be one of"):
-        check_policy("retry")
+        pair("raise").route(["hello"])
+    with pytest.raises(ValueError, match="failure_policy must be 'raise' or one of the routes"):
+        pair("retry")
     with pytest.raises(ValueError, match="text 0 is empty"):  # bad input is never absorbed
-        decide_many(router, [" "], thresholds=0.5, policy="strong")
+        pair().route([" "])
     with pytest.raises(ValueError, match="threshold must be in"):
-        decide_many(router, ["hello"], thresholds=2.0, policy="strong")
+        pair().route(["hello"], [pair().setting(threshold=2.0)])
 
 
 def test_token_counts_of_a_huge_prompt_are_bounded_in_time_and_close():

@@ -10,19 +10,20 @@ from typing import Any
 import pytest
 
 from routellm_core.costs import CostLedger, PriceSource, cost_record, failed_attempt_record
-from routellm_core.fallback import (
+from routellm_core.routing import (
+    Decision,
     FallbackPolicy,
     acall_with_fallback,
     astream_with_fallback,
     call_with_fallback,
     stream_with_fallback,
 )
-from routellm_core.policy import PolicyDecision
 
-WEAK = PolicyDecision(route="weak", model="small", win_rate=0.2, threshold=0.5, router="sw_ranking",
-                      strong_model="big", weak_model="small")
-STRONG = PolicyDecision(route="strong", model="big", win_rate=0.8, threshold=0.5, router="sw_ranking",
-                        strong_model="big", weak_model="small")
+PAIR = {"strong": "big", "weak": "small"}
+WEAK = Decision.by_threshold(0.2, 0.5, PAIR, router="sw_ranking")
+STRONG = Decision.by_threshold(0.8, 0.5, PAIR, router="sw_ranking")
+POOL = Decision(route="b", model="b", router="quality", rule="utility", models={"a": "a", "b": "b", "c": "c"},
+                reference="a", utilities={"a": 0.1, "b": 0.7, "c": 0.4})
 
 
 class Boom(Exception):
@@ -32,7 +33,7 @@ class Boom(Exception):
 def failing_on(*routes: str, exc: BaseException | None = None):
     calls: list[str] = []
 
-    def call(d: PolicyDecision) -> str:
+    def call(d: Decision) -> str:
         calls.append(d.route)
         if d.route in routes:
             raise exc or Boom(f"{d.model} failed")
@@ -42,13 +43,29 @@ def failing_on(*routes: str, exc: BaseException | None = None):
 
 
 @pytest.mark.parametrize("value, w2s, s2w", [
-    ("weak_to_strong", True, False), ("strong_to_weak", False, True), ("both", True, True),
-    ("none", False, False), (True, True, False), (False, False, False), (None, False, False),
+    ("auto", True, False), ("weak_to_strong", True, False), ("strong_to_weak", False, True),
+    ("both", True, True), ("next_best", True, True), ("none", False, False), (True, True, False),
+    (False, False, False), (None, False, False),
 ])
-def test_policies_from_names_and_bools(value, w2s, s2w):
+def test_one_policy_for_pairs_directions(value, w2s, s2w):
     p = FallbackPolicy.coerce(value)
-    assert (p.weak_to_strong, p.strong_to_weak) == (w2s, s2w)
+    assert (p.target(WEAK, Boom()) is not None, p.target(STRONG, Boom()) is not None) == (w2s, s2w)
     assert FallbackPolicy.coerce(p) is p
+
+
+def test_one_policy_for_pools_goes_down_the_ranking():
+    p = FallbackPolicy()                                     # "auto" is next-best for a pool
+    first = p.target(POOL, Boom())
+    assert (first.route, first.tried, first.fallback_from) == ("c", ("b",), "b")
+    second = p.target(first, Boom())
+    assert (second.route, second.tried) == ("a", ("b", "c"))
+    assert p.target(second, Boom()) is None                  # every model tried
+    assert FallbackPolicy(max_fallbacks=1).target(first, Boom()) is None
+    assert FallbackPolicy.coerce("none").target(POOL, Boom()) is None
+    with pytest.raises(ValueError, match="direction of a strong/weak pair"):
+        FallbackPolicy.coerce("weak_to_strong").check_for("utility")
+    with pytest.raises(ValueError, match="max_fallbacks"):
+        FallbackPolicy(max_fallbacks=-1)
 
 
 def test_bad_policies_are_clear_errors():
@@ -99,7 +116,7 @@ def test_call_with_fallback_and_the_error_hook():
 
 
 def test_async_call_with_fallback_and_cancellation():
-    async def call(d: PolicyDecision) -> str:
+    async def call(d: Decision) -> str:
         if d.route == "weak":
             raise Boom("down")
         return d.model
@@ -107,7 +124,7 @@ def test_async_call_with_fallback_and_cancellation():
     out, used = asyncio.run(acall_with_fallback(WEAK, call, FallbackPolicy()))
     assert (out, used.route) == ("big", "strong")
 
-    async def cancelled(d: PolicyDecision) -> str:
+    async def cancelled(d: Decision) -> str:
         raise asyncio.CancelledError
 
     with pytest.raises(asyncio.CancelledError):
@@ -115,7 +132,7 @@ def test_async_call_with_fallback_and_cancellation():
 
 
 def test_streams_fall_back_before_the_first_chunk_only():
-    def gen(d: PolicyDecision, fail_at: int | None):
+    def gen(d: Decision, fail_at: int | None):
         for i, piece in enumerate(["a", "b", "c"]):
             if fail_at == i and d.route == "weak":
                 raise Boom("cut")
@@ -132,7 +149,7 @@ def test_streams_fall_back_before_the_first_chunk_only():
 
     closed: list[bool] = []
 
-    def tracked(d: PolicyDecision):
+    def tracked(d: Decision):
         try:
             yield from gen(d, None)
         finally:
@@ -145,13 +162,13 @@ def test_streams_fall_back_before_the_first_chunk_only():
 
 
 def test_async_streams_open_lazily_or_through_an_awaitable():
-    async def agen(d: PolicyDecision):
+    async def agen(d: Decision):
         if d.route == "weak":
             raise Boom("no")
         for piece in "xy":
             yield f"{d.model}:{piece}"
 
-    async def opener(d: PolicyDecision):  # LlamaIndex style: await the call, then iterate
+    async def opener(d: Decision):  # LlamaIndex style: await the call, then iterate
         return agen(d)
 
     async def collect(open_stream: Any) -> list[str]:

@@ -1,0 +1,189 @@
+"""What both framework adapters do around a routed call, written once.
+
+An adapter translates its framework's objects into plain values and calls these:
+
+- **settings**: the routing keywords of a call (``routellm_threshold``,
+  ``routellm_strong_fraction``, ``routellm_lambdas``) are taken out of the call's keyword
+  arguments (:func:`pop_settings`, so they never reach a provider), and the first source that
+  gives any wins (:func:`first_settings`: the call, then the chain or engine, then the model);
+  :meth:`routellm_core.routing.Pool.setting` checks them.
+- **query text**: the text of a message's content (:func:`content_text`) and the query of a
+  conversation (:func:`query_text`).
+- **usage and cost**: the token usage a model reported (:func:`usage_of`) and the cost record
+  of an answered call (:func:`answer_record`).
+
+Example:
+    >>> from routellm_core.calls import first_settings, pop_settings
+    >>> kwargs = {"temperature": 0, "routellm_threshold": 0.8}
+    >>> call = pop_settings(kwargs)
+    >>> kwargs, first_settings(call, {"routellm_strong_fraction": 0.3})
+    ({'temperature': 0}, {'threshold': 0.8})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from routellm_core.costs import CostRecord, PriceSource, cost_record, failed_attempt_record, token_counts
+from routellm_core.queries import check_query_text, query_from_turns
+
+SETTING_KEYS: dict[str, str] = {
+    "routellm_threshold": "threshold",
+    "routellm_strong_fraction": "strong_fraction",
+    "routellm_lambdas": "lambdas",
+}
+
+
+def pop_settings(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Remove the routing keywords from a call's ``kwargs`` (in place) and return them, keyed
+    ``threshold`` / ``strong_fraction`` / ``lambdas`` (``None`` values dropped)."""
+    found = {SETTING_KEYS[k]: kwargs.pop(k) for k in list(kwargs) if k in SETTING_KEYS}
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def first_settings(*sources: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The routing settings of the first source that gives any (a source is keyed by the
+    ``routellm_*`` keywords or by the plain names); ``{}`` when none does (the model's own
+    settings apply).
+
+    Example:
+        >>> first_settings(None, {}, {"routellm_lambdas": {"cost": 1.0}}, {"threshold": 0.5})
+        {'lambdas': {'cost': 1.0}}
+    """
+    plain = set(SETTING_KEYS.values())
+    for source in sources:
+        if not source:
+            continue
+        found = {SETTING_KEYS.get(k, k): v for k, v in source.items()
+                 if (k in SETTING_KEYS or k in plain) and v is not None}
+        if found:
+            return found
+    return {}
+
+
+def content_text(content: Any) -> str:
+    """The text of a message's content: a string, or its text blocks joined by newlines (a
+    block is a string, a ``{"type": "text", "text": ...}`` dict, or an object with a ``text``
+    attribute whose ``type`` / ``block_type`` is ``"text"``); ``""`` when it has no text.
+
+    Example:
+        >>> content_text(["a", {"type": "image_url", "image_url": "..."}, {"type": "text", "text": "b"}])
+        'a\\nb'
+    """
+    if isinstance(content, str):
+        return content
+    if content is None:
+        return ""
+    parts: list[str] = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, Mapping):
+            if block.get("type") == "text" and isinstance(block.get("text"), str):
+                parts.append(block["text"])
+        elif "text" in (getattr(block, "type", None), getattr(block, "block_type", None)):
+            text = getattr(block, "text", None)
+            if isinstance(text, str):
+                parts.append(text)
+    return "\n".join(p for p in parts if p)
+
+
+def query_text(turns: Sequence[tuple[str, str | None]], query_from: Any = "last_user", *,
+               messages: Sequence[Any] = ()) -> str:
+    """The text to route on: the last user turn (RouteLLM), all user turns, or what the
+    ``query_from`` callable returns for the framework's ``messages``.
+
+    Example:
+        >>> query_text([("system", "Be brief."), ("user", "hi")])
+        'hi'
+    """
+    if callable(query_from):
+        return check_query_text(query_from(list(messages)), "the text query_from returned")
+    return query_from_turns(turns, query_from)
+
+
+_INPUT_KEYS = ("input_tokens", "prompt_tokens", "prompt_token_count")
+_OUTPUT_KEYS = ("output_tokens", "completion_tokens", "candidates_token_count")
+
+
+def usage_of(*candidates: Any) -> tuple[int, int] | None:
+    """``(input_tokens, output_tokens)`` from the first candidate that reports both: a usage
+    mapping (LangChain's ``usage_metadata``, OpenAI's ``usage``, Gemini's counts), an object
+    with such attributes, or a raw response holding one under ``usage`` / ``usage_metadata``.
+
+    Example:
+        >>> usage_of(None, {"usage": {"prompt_tokens": 12, "completion_tokens": 3}})
+        (12, 3)
+    """
+    for c in candidates:
+        found = _usage(c)
+        if found is not None:
+            return found
+    return None
+
+
+def _usage(obj: Any, depth: int = 0) -> tuple[int, int] | None:
+    if obj is None or depth > 2:
+        return None
+    data = obj if isinstance(obj, Mapping) else (
+        obj.model_dump() if hasattr(obj, "model_dump") else getattr(obj, "__dict__", None))
+    if not isinstance(data, Mapping):
+        return None
+    inp = next((data[k] for k in _INPUT_KEYS if k in data), None)
+    out = next((data[k] for k in _OUTPUT_KEYS if k in data), None)
+    if isinstance(inp, int) and isinstance(out, int) and not isinstance(inp, bool):
+        return inp, out
+    for key in ("usage", "usage_metadata"):
+        nested = data.get(key) if isinstance(obj, Mapping) else getattr(obj, key, data.get(key))
+        found = _usage(nested, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def answer_record(decision: Mapping[str, Any], *, usage: tuple[int, int] | None, prompt_texts: Sequence[str],
+                  output_text: str | None, prices: PriceSource, run_id: str | None = None,
+                  chat: bool = True, error_type: str | None = None) -> CostRecord:
+    """The cost record of an answered call: the model's reported usage, or a tiktoken estimate
+    of the prompt and the output (flagged as estimated), priced with ``prices``.
+
+    Args:
+        decision: the decision's record fields (:meth:`Decision.record_fields`, or
+            :func:`routellm_core.costs.record_fields_from_metadata` of a routed run).
+
+    Example:
+        >>> from routellm_core.costs import PriceSource
+        >>> from routellm_core.routing import Decision
+        >>> d = Decision.by_threshold(0.2, 0.5, {"strong": "big", "weak": "small"}, router="r")
+        >>> r = answer_record(d.record_fields(), usage=(1000, 100), prompt_texts=["hi"], output_text=None,
+        ...                   prices=PriceSource({"big": (10.0, 30.0), "small": (1.0, 3.0)}))
+        >>> r.model, float(r.cost), float(r.savings)
+        ('small', 0.0013, 0.0117)
+    """
+    inp, out, estimated = token_counts(usage, prompt_texts=prompt_texts,
+                                       output_text=output_text if usage is None else None, chat=chat)
+    return cost_record(**decision, input_tokens=inp, output_tokens=out, prices=prices,
+                       tokens_estimated=estimated, error_type=error_type, run_id=run_id)
+
+
+def attempt_failed_record(decision: Mapping[str, Any], error: BaseException | str, *,
+                          run_id: str | None = None) -> CostRecord:
+    """The record of an attempt whose model raised (charged 0; see
+    :func:`routellm_core.costs.failed_attempt_record`)."""
+    return failed_attempt_record(**decision, error=error, run_id=run_id)
+
+
+QueryFrom = Callable[[list[Any]], str] | str
+
+__all__ = [
+    "SETTING_KEYS",
+    "QueryFrom",
+    "answer_record",
+    "attempt_failed_record",
+    "content_text",
+    "first_settings",
+    "pop_settings",
+    "query_text",
+    "usage_of",
+]

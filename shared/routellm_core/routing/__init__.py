@@ -1,0 +1,50 @@
+"""Routing: one interface for a strong/weak pair and a pool of N models.
+
+- :class:`Pool` (``Pool.pair(...)``, ``Pool.of(...)``, :func:`make_pool`): a router, the
+  user's named models and the rule that picks one; ``pool.route(texts, settings)`` is the one
+  verb for choosing.
+- :class:`Decision`: what was chosen, for both rules; adapters, fallbacks, cost records and
+  traces read it.
+- The router-failure policy (:mod:`~routellm_core.routing.failure`) and the model fallback
+  (:mod:`~routellm_core.routing.fallback`).
+
+Example:
+    >>> from routellm_core.routing import Pool
+    >>> pool = Pool.pair(strong="gpt-4o", weak="gpt-4o-mini", strong_fraction=0.5)
+    >>> [d.route for d in pool.route(["hi!", "Prove that there are infinitely many primes."])] != []
+    True
+"""
+
+from routellm_core.routing.decision import Decision
+from routellm_core.routing.failure import RouterFailure, report_router_failure
+from routellm_core.routing.fallback import (
+    FALLBACK_MODES,
+    FallbackPolicy,
+    OnError,
+    acall_with_fallback,
+    astream_with_fallback,
+    call_with_fallback,
+    note_fallback_failure,
+    stream_with_fallback,
+)
+from routellm_core.routing.pool import NWayPool, PairPool, Pool, Setting, make_pool, shared_router
+
+__all__ = [
+    "FALLBACK_MODES",
+    "Decision",
+    "FallbackPolicy",
+    "NWayPool",
+    "OnError",
+    "PairPool",
+    "Pool",
+    "RouterFailure",
+    "Setting",
+    "acall_with_fallback",
+    "astream_with_fallback",
+    "call_with_fallback",
+    "make_pool",
+    "note_fallback_failure",
+    "report_router_failure",
+    "shared_router",
+    "stream_with_fallback",
+]

@@ -1,0 +1,476 @@
+"""The one routing interface: a router and the user's named models, and the rule that picks one.
+
+A :class:`Pool` routes queries among named models. Two strong / weak models are a pool of two
+under the threshold rule (:meth:`Pool.pair`); N models are routed by Tryage's utility rule
+(:meth:`Pool.of`). Either way, ``pool.route(texts, settings)`` scores every text in one router
+call and returns one :class:`~routellm_core.routing.Decision` per text. Per-call settings are
+checked by :meth:`Pool.setting`, the one place that validates a threshold against a
+strong_fraction or lambdas; settings of the other rule are errors that say so.
+
+When the router fails to load or to score, the failure policy (a route, or ``"raise"``)
+decides and the decision records it (:mod:`routellm_core.routing.failure`).
+
+Example:
+    >>> from routellm_core.routing import Pool
+    >>> pair = Pool.pair("default", strong="gpt-4o", weak="gpt-4o-mini", threshold=0.5)
+    >>> d = pair.route(["Prove that there are infinitely many primes."])[0]
+    >>> d.route in ("strong", "weak"), d.model in ("gpt-4o", "gpt-4o-mini"), d.router_failed
+    (True, True, False)
+    >>> pool = Pool.of("default", ["llama-3.1-8b-instruct", "gemma-2-9b-it"], lambdas={"cost": 0.2})
+    >>> pool.route(["hi"], [pool.setting(lambdas={"cost": 1.0})])[0].lambdas
+    {'cost': 1.0}
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from routellm_core.calibration import check_strong_fraction, check_threshold
+from routellm_core.encoders import validate_texts
+from routellm_core.routing.decision import Decision
+from routellm_core.routing.failure import RouterFailure, check_failure_policy, report_router_failure
+from routellm_core.routing.fallback import FallbackPolicy
+
+Setting = Any  # what Pool.setting returns: (threshold, strong_fraction) for a pair, lambdas for a pool
+RouterSpec = Any  # a loaded router, None / "default", a checkpoint path or a Hub id
+
+_shared: dict[tuple[str, str], Any] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_router(spec: str | os.PathLike[str] = "default", *, nway: bool = False) -> Any:
+    """A router loaded once per process and shared by reference: ``"default"`` (the embedded
+    default, binary or N-way), a checkpoint directory or a Hub id (see
+    :func:`routellm_core.checkpoints.load_router`).
+
+    Example:
+        >>> shared_router("default") is shared_router("default")
+        True
+    """
+    key = ("nway" if nway else "pair", os.fspath(spec))
+    router = _shared.get(key)
+    if router is None:
+        with _shared_lock:
+            router = _shared.get(key)
+            if router is None:
+                if nway:
+                    from routellm_core.nway import load_nway_router
+
+                    router = load_nway_router(key[1])
+                else:
+                    from routellm_core.checkpoints import load_router
+
+                    router = load_router(key[1])
+                _shared[key] = router
+    return router
+
+
+def check_router_spec(router: RouterSpec) -> RouterSpec:
+    """``router`` if it is a loaded router, ``None``, ``"default"``, or a non-empty path / Hub
+    id string; else a ``TypeError`` saying what is accepted."""
+    if router is None or isinstance(router, (str, os.PathLike)):
+        if isinstance(router, str) and not router.strip():
+            raise ValueError("router is an empty string; give 'default', a checkpoint path or a Hub id")
+        return router
+    from routellm_core.nway.base import NWayRouter
+    from routellm_core.routers.base import Router
+
+    if isinstance(router, (Router, NWayRouter)):
+        return router
+    raise TypeError(f"router must be a loaded router, 'default', a checkpoint path or a Hub id, "
+                    f"got a {type(router).__name__}")
+
+
+class Pool(ABC):
+    """Named models behind a router and a rule; see the module docstring.
+
+    Attributes:
+        models: ``{route: model name}`` in order: ``{"strong": ..., "weak": ...}`` for a pair,
+            ``{name: name}`` for a pool.
+        reference: the route calls would take without routing.
+        failure_policy: the route taken when the router fails, or ``"raise"``.
+        fallback: the :class:`FallbackPolicy` for calls whose model raises.
+    """
+
+    rule: str = ""
+
+    def __init__(self, models: Mapping[str, str], *, reference: str, failure_policy: str | None,
+                 fallback: Any) -> None:
+        self.models = dict(models)
+        self.reference = reference
+        self.failure_policy = check_failure_policy(failure_policy, routes=tuple(self.models), reference=reference)
+        self.fallback = FallbackPolicy.coerce(fallback).check_for(self.rule)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def pair(cls, router: RouterSpec = None, *, strong: str, weak: str, threshold: float | None = None,
+             strong_fraction: float | None = None, failure_policy: str | None = None,
+             fallback: Any = "auto", aliases: Mapping[str, str] | None = None) -> PairPool:
+        """A strong / weak pair under the threshold rule (exactly one of ``threshold`` or
+        ``strong_fraction``)."""
+        return PairPool(router, strong=strong, weak=weak, threshold=threshold,
+                        strong_fraction=strong_fraction, failure_policy=failure_policy,
+                        fallback=fallback, aliases=aliases)
+
+    @classmethod
+    def of(cls, router: RouterSpec, names: Sequence[str], *, lambdas: Mapping[str, float] | None = None,
+           costs: Mapping[str, float] | None = None, constraints: Sequence[Any] | None = None,
+           failure_policy: str | None = None, fallback: Any = "auto",
+           aliases: Mapping[str, str] | None = None) -> NWayPool:
+        """N models under Tryage's utility rule; ``names`` are models the N-way router knows
+        (or ``aliases`` of them)."""
+        return NWayPool(router, names, lambdas=lambdas, costs=costs, constraints=constraints,
+                        failure_policy=failure_policy, fallback=fallback, aliases=aliases)
+
+    # ------------------------------------------------------------------ the interface
+    @property
+    def routes(self) -> tuple[str, ...]:
+        """The candidate routes, in order."""
+        return tuple(self.models)
+
+    @abstractmethod
+    def setting(self, *, threshold: float | None = None, strong_fraction: float | None = None,
+                lambdas: Mapping[str, float] | None = None) -> Setting:
+        """A per-call setting, checked (all ``None``: the pool's own)."""
+
+    @property
+    @abstractmethod
+    def router_name(self) -> str:
+        """The router's name (``"default"`` while the embedded default is not loaded)."""
+
+    @abstractmethod
+    def _load(self) -> Any:
+        """The loaded router."""
+
+    @abstractmethod
+    def _score(self, router: Any, texts: list[str]) -> np.ndarray:
+        """One row (pair: one win rate) per text; raises when the router fails."""
+
+    @abstractmethod
+    def _decide(self, router: Any, score: Any, setting: Setting) -> Decision:
+        """The decision for one text's score under its setting."""
+
+    @abstractmethod
+    def _failed(self, exc: BaseException, setting: Setting, router: Any) -> Decision:
+        """The failure policy's decision."""
+
+    def route(self, texts: Sequence[str], settings: Sequence[Setting] | None = None) -> list[Decision]:
+        """One decision per text, scoring them all in one router call.
+
+        Args:
+            texts: the query texts; empty or non-text items raise ``ValueError`` / ``TypeError``.
+            settings: one :meth:`setting` per text (``None``: the pool's own for all).
+
+        Raises:
+            RouterFailure: the router failed and the failure policy is ``"raise"``.
+        """
+        texts = validate_texts(texts)
+        if settings is None:
+            settings = [self.setting()] * len(texts)
+        if len(settings) != len(texts):
+            raise ValueError(f"got {len(settings)} settings for {len(texts)} texts")
+        try:
+            router = self._load()
+        except Exception as exc:  # the router could not be loaded: the failure policy decides
+            if self.failure_policy == "raise":
+                raise RouterFailure(f"router {self.router_name!r} could not be loaded: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+            report_router_failure(self.router_name, exc, self.failure_policy)
+            return [self._failed(exc, s, None) for s in settings]
+        try:
+            scores = self._score(router, texts)
+        except Exception as exc:  # the router failed: the failure policy decides, and it is recorded
+            if len(texts) > 1:  # score each text alone, so that one bad text fails alone
+                return [self.route([t], [s])[0] for t, s in zip(texts, settings)]
+            if self.failure_policy == "raise":
+                raise RouterFailure(f"router {self.router_name!r} failed while scoring 1 query: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+            report_router_failure(self.router_name, exc, self.failure_policy)
+            return [self._failed(exc, settings[0], router)]
+        return [self._decide(router, row, s) for row, s in zip(scores, settings)]
+
+    def _failure_fields(self, exc: BaseException) -> dict[str, Any]:
+        route = self.failure_policy
+        return {"route": route, "model": self.models[route], "rule": self.rule, "models": self.models,
+                "reference": self.reference, "router_failed": True, "error_type": type(exc).__name__,
+                "error_message": str(exc)[:500]}
+
+
+class PairPool(Pool):
+    """A strong and a weak model under the threshold rule; see :meth:`Pool.pair`.
+
+    ``router=None`` or ``"default"`` is the embedded default, loaded on the first call (a
+    failure to load it is a router failure, decided by the policy); another string is loaded
+    at once (once per process). The router scores its own strong/weak pair, unless both of the
+    user's model names are models it knows (directly or through ``aliases``): then it scores
+    theirs.
+    """
+
+    rule = "threshold"
+
+    def __init__(self, router: RouterSpec = None, *, strong: str, weak: str, threshold: float | None = None,
+                 strong_fraction: float | None = None, failure_policy: str | None = None,
+                 fallback: Any = "auto", aliases: Mapping[str, str] | None = None) -> None:
+        if strong == weak:
+            raise ValueError(f"the strong and weak models have the same name {strong!r}; give each "
+                             "chat model its own name")
+        super().__init__({"strong": strong, "weak": weak}, reference="strong",
+                         failure_policy=failure_policy, fallback=fallback)
+        self.default_setting = _pair_setting(threshold, strong_fraction, None, required=True)
+        self.aliases = _check_aliases(aliases, (strong, weak))
+        router = check_router_spec(router)
+        from routellm_core.nway.base import NWayRouter
+
+        if isinstance(router, NWayRouter):
+            raise TypeError("a strong/weak pair needs a binary router (routellm_core.load_router); "
+                            f"{router.name!r} is an N-way router: route several models with models={{...}}")
+        self._pair: tuple[str, str] | None | bool = False  # False: not resolved yet
+        self._router = None if router is None or isinstance(router, (str, os.PathLike)) else router
+        if self._router is None and router is not None and os.fspath(router) != "default":
+            self._router = shared_router(router)
+        if self._router is not None:
+            self._check_router(self._router)
+
+    def _check_router(self, router: Any) -> Any:
+        from routellm_core.routers.base import Router
+
+        if not isinstance(router, Router):
+            raise TypeError(f"a strong/weak pair needs a binary router, got a {type(router).__name__}")
+        self._pair = self._router_pair(router)
+        return router
+
+    def _router_pair(self, router: Any) -> tuple[str, str] | None:
+        """The user's pair as the router knows it, or ``None`` to score the router's own pair."""
+        known = router.known_models
+        names = [self.aliases.get(n, n) for n in (self.models["strong"], self.models["weak"])]
+        if known is None:
+            return None
+        from routellm_core.data.schema import canonical_model_name
+
+        canonical = [canonical_model_name(n, router.aliases) for n in names]
+        if all(c in known for c in canonical) and canonical[0] != canonical[1]:
+            return canonical[0], canonical[1]
+        if self.aliases:  # the user mapped names: they must name models the router knows
+            bad = [n for n, c in zip(names, canonical) if c not in known]
+            raise ValueError(f"aliases map onto {bad}, which router {router.name!r} does not know; "
+                             f"known models: {sorted(known)}")
+        return None
+
+    @property
+    def router_name(self) -> str:
+        return self._router.name if self._router is not None else "default"
+
+    def _load(self) -> Any:
+        if self._router is None:
+            router = shared_router("default")
+            if self._pair is False:
+                self._check_router(router)
+            return router
+        return self._router
+
+    def setting(self, *, threshold: float | None = None, strong_fraction: float | None = None,
+                lambdas: Mapping[str, float] | None = None) -> Setting:
+        """``(threshold, strong_fraction)``, exactly one given (both ``None``: the pair's own).
+
+        Example:
+            >>> Pool.pair(strong="a", weak="b", threshold=0.5).setting(strong_fraction=0.3)
+            (None, 0.3)
+        """
+        given = _pair_setting(threshold, strong_fraction, lambdas, required=False)
+        return given if given is not None else self.default_setting
+
+    def _score(self, router: Any, texts: list[str]) -> np.ndarray:
+        strong, weak = self._pair or (None, None)  # type: ignore[misc]
+        return router.win_rate(texts, strong_model=strong, weak_model=weak)
+
+    def _decide(self, router: Any, score: Any, setting: Setting) -> Decision:
+        threshold = router.resolve_threshold(*setting)
+        return Decision.by_threshold(float(score), threshold, self.models, router=router.name)
+
+    def _failed(self, exc: BaseException, setting: Setting, router: Any) -> Decision:
+        t, f = setting
+        if t is None and router is not None:
+            try:
+                t = router.resolve_threshold(None, f)
+            except Exception:  # a router without a calibration table: the threshold is unknown
+                t = None
+        return Decision(router=router.name if router is not None else self.router_name, win_rate=None,
+                        threshold=math.nan if t is None else t, **self._failure_fields(exc))
+
+    def __repr__(self) -> str:
+        t, f = self.default_setting
+        rule = f"threshold={t}" if t is not None else f"strong_fraction={f}"
+        return f"PairPool(router={self.router_name!r}, strong={self.models['strong']!r}, " \
+               f"weak={self.models['weak']!r}, {rule})"
+
+
+class NWayPool(Pool):
+    """N models under Tryage's utility rule; see :meth:`Pool.of`.
+
+    The router is loaded at once (``None`` / ``"default"``: the embedded N-way default, once per
+    process) to check that it knows every name. Constraint values come from ``costs`` (a
+    ``"cost"`` constraint), ``constraints`` (keyed by the user's names) or the router's own table.
+    """
+
+    rule = "utility"
+
+    def __init__(self, router: RouterSpec, names: Sequence[str], *, lambdas: Mapping[str, float] | None = None,
+                 costs: Mapping[str, float] | None = None, constraints: Sequence[Any] | None = None,
+                 failure_policy: str | None = None, fallback: Any = "auto",
+                 aliases: Mapping[str, str] | None = None) -> None:
+        from routellm_core.nway.base import NWayRouter
+        from routellm_core.nway.constraints import Constraint, check_lambdas
+
+        if isinstance(names, (str, bytes)) or len(names) < 2:
+            raise ValueError(f"route among at least two models, got {names!r}")
+        names = list(names)
+        if len(set(names)) != len(names):
+            raise ValueError(f"a model name appears twice: {names}")
+        super().__init__({n: n for n in names}, reference=names[0], failure_policy=failure_policy,
+                         fallback=fallback)
+        self.aliases = _check_aliases(aliases, names)
+        router = check_router_spec(router)
+        if router is None or isinstance(router, (str, os.PathLike)):
+            router = shared_router(router or "default", nway=True)
+        if not isinstance(router, NWayRouter):
+            raise TypeError(f"several models need an N-way router (routellm_core.nway.load_nway_router); "
+                            f"{router.name!r} is a {type(router).__name__}: route two models with strong=/weak=")
+        self.router = router
+        self.canonical = [router.resolve_model(self.aliases.get(n, n)) for n in names]
+        if len(set(self.canonical)) != len(self.canonical):
+            raise ValueError(f"two names map onto the same model of the router: {dict(zip(names, self.canonical))}")
+        if constraints is not None and costs is not None:
+            raise ValueError("give constraints or costs, not both")
+        if costs is not None:
+            constraints = [Constraint("cost", dict(costs))]
+        if constraints is None:
+            self.constraints = list(router.constraints_)
+        else:
+            self.constraints = [self._rekey(c, Constraint) for c in constraints]
+        for c in self.constraints:
+            c.raw(self.canonical)  # every routed model needs a value
+        self._check_lambdas = check_lambdas
+        self.default_setting = check_lambdas(lambdas, self.constraints)
+        self._cols = [router.known_models.index(c) for c in self.canonical]
+
+    def _rekey(self, c: Any, constraint_type: type) -> Any:
+        if not isinstance(c, constraint_type):
+            raise TypeError(f"constraints must be Constraint objects, got {type(c).__name__}")
+        unknown = [k for k in c.values if k not in self.models]
+        if unknown:
+            raise ValueError(f"constraint {c.name!r} has values for {unknown}, which are not among the "
+                             f"models {list(self.models)}")
+        values = {self.canonical[list(self.models).index(k)]: v for k, v in c.values.items()}
+        return constraint_type(c.name, values, normalize=c.normalize, unit=c.unit, meta=c.meta)
+
+    @property
+    def router_name(self) -> str:
+        return self.router.name
+
+    def _load(self) -> Any:
+        return self.router
+
+    def setting(self, *, threshold: float | None = None, strong_fraction: float | None = None,
+                lambdas: Mapping[str, float] | None = None) -> Setting:
+        """The lambdas of a call, checked against the constraints (``None``: the pool's own)."""
+        given = [k for k, v in (("threshold", threshold), ("strong_fraction", strong_fraction)) if v is not None]
+        if given:
+            raise ValueError(f"{given[0]} applies to a strong/weak pair; a pool of models is routed by "
+                             "lambdas (constraint weights, e.g. {'cost': 0.2})")
+        if lambdas is None:
+            return dict(self.default_setting)
+        if not isinstance(lambdas, Mapping):
+            raise TypeError(f"lambdas must be a mapping {{constraint name: weight}}, got {type(lambdas).__name__}")
+        return self._check_lambdas(lambdas, self.constraints)
+
+    def _score(self, router: Any, texts: list[str]) -> np.ndarray:
+        return router.predict_quality(texts)[:, self._cols]
+
+    def _decide(self, router: Any, score: Any, setting: Setting) -> Decision:
+        from routellm_core.nway.objective import select
+
+        idx, util = select(np.asarray(score)[None, :], self.canonical, self.constraints, setting)
+        names = list(self.models)
+        chosen = names[int(idx[0])]
+        return Decision(route=chosen, model=chosen, router=router.name, rule="utility", models=self.models,
+                        reference=self.reference, scores={n: float(v) for n, v in zip(names, score)},
+                        utilities={n: float(v) for n, v in zip(names, util[0])}, lambdas=dict(setting))
+
+    def _failed(self, exc: BaseException, setting: Setting, router: Any) -> Decision:
+        return Decision(router=self.router.name, lambdas=dict(setting), **self._failure_fields(exc))
+
+    def __repr__(self) -> str:
+        return f"NWayPool(router={self.router.name!r}, names={list(self.models)}, lambdas={self.default_setting})"
+
+
+def _pair_setting(threshold: float | None, strong_fraction: float | None, lambdas: Any, *,
+                  required: bool) -> tuple[float | None, float | None] | None:
+    if lambdas is not None:
+        raise ValueError("lambdas apply to a pool of models (models={...}); a strong/weak pair is routed "
+                         "by threshold or strong_fraction")
+    if threshold is not None and strong_fraction is not None:
+        raise ValueError("give one of threshold or strong_fraction, not both")
+    if threshold is None and strong_fraction is None:
+        if required:
+            raise ValueError("give threshold (a win rate in [0, 1]) or strong_fraction (a target share "
+                             "of strong calls in [0, 1])")
+        return None
+    if threshold is not None:
+        return check_threshold(threshold), None
+    return None, check_strong_fraction(strong_fraction)  # type: ignore[arg-type]
+
+
+def _check_aliases(aliases: Mapping[str, str] | None, names: Sequence[str]) -> dict[str, str]:
+    if aliases is None:
+        return {}
+    if not isinstance(aliases, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
+                                                  for k, v in aliases.items()):
+        raise TypeError(f"aliases must map model names to names the router knows, got {aliases!r}")
+    unknown = [k for k in aliases if k not in names]
+    if unknown:
+        raise ValueError(f"aliases for {unknown}, which are not among the routed models {list(names)}")
+    return dict(aliases)
+
+
+def make_pool(*, strong: str | None = None, weak: str | None = None, models: Sequence[str] | None = None,
+              router: RouterSpec = None, threshold: float | None = None, strong_fraction: float | None = None,
+              lambdas: Mapping[str, float] | None = None, costs: Mapping[str, float] | None = None,
+              constraints: Sequence[Any] | None = None, failure_policy: str | None = None,
+              fallback: Any = "auto", aliases: Mapping[str, str] | None = None) -> Pool:
+    """The pool of an adapter's settings: ``strong`` and ``weak`` names (a pair) or ``models``
+    names (a pool), with the settings of that rule; settings of the other rule are errors.
+
+    Example:
+        >>> make_pool(strong="gpt-4o", weak="gpt-4o-mini", strong_fraction=0.3).routes
+        ('strong', 'weak')
+        >>> make_pool(models=["a", "b"], threshold=0.5)
+        Traceback (most recent call last):
+        ...
+        ValueError: threshold and strong_fraction apply to a strong/weak pair; several models are routed by lambdas
+    """
+    if models is None:
+        if strong is None or weak is None:
+            raise ValueError("give strong= and weak= models, or models={name: model}")
+        pool_only = sorted(k for k, v in (("lambdas", lambdas), ("costs", costs), ("constraints", constraints))
+                           if v is not None)
+        if pool_only:
+            raise ValueError(f"{pool_only} apply to several models: pass models={{...}}, not strong/weak")
+        return Pool.pair(router, strong=strong, weak=weak, threshold=threshold, strong_fraction=strong_fraction,
+                         failure_policy=failure_policy, fallback=fallback, aliases=aliases)
+    if strong is not None or weak is not None:
+        raise ValueError("give models={...} or strong=/weak=, not both")
+    if threshold is not None or strong_fraction is not None:
+        raise ValueError("threshold and strong_fraction apply to a strong/weak pair; several models are "
+                         "routed by lambdas")
+    return Pool.of(router, list(models), lambdas=lambdas, costs=costs, constraints=constraints,
+                   failure_policy=failure_policy, fallback=fallback, aliases=aliases)
+
+
+__all__ = ["NWayPool", "PairPool", "Pool", "Setting", "check_router_spec", "make_pool", "shared_router"]
