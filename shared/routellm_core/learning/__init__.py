@@ -1,0 +1,40 @@
+"""Learning from the user's own traffic: label prompts with an LLM judge, store calls, battles
+and feedback, and read them back as training data.
+
+- :func:`label` / :func:`alabel` (``routellm label``): both models answer, a pairwise judge
+  compares (MT-Bench prompts, both orders), each battle is stored before the next starts.
+- :class:`TrafficStore`: calls, battles and feedback in SQLite or any SQLAlchemy database;
+  :meth:`TrafficStore.training_battles` is what ``routellm train store:PATH`` reads.
+- :class:`PairwiseJudge`, :func:`load_judge_prompts`: the judge.
+
+Example:
+    >>> from routellm_core.learning import TrafficStore, label, PairwiseJudge
+    >>> callable(label)
+    True
+"""
+
+from routellm_core.learning.judge import JudgeError, JudgePrompt, PairwiseJudge, Verdict, load_judge_prompts
+from routellm_core.learning.label import LabelReport, Prompt, alabel, label, read_prompts
+from routellm_core.learning.models import Generation, as_chat_fn, load_model, model_name
+from routellm_core.learning.store import BackgroundWriter, StoreError, TrafficStore, open_store
+
+__all__ = [
+    "BackgroundWriter",
+    "Generation",
+    "JudgeError",
+    "JudgePrompt",
+    "LabelReport",
+    "PairwiseJudge",
+    "Prompt",
+    "StoreError",
+    "TrafficStore",
+    "Verdict",
+    "alabel",
+    "as_chat_fn",
+    "label",
+    "load_judge_prompts",
+    "load_model",
+    "model_name",
+    "open_store",
+    "read_prompts",
+]
