@@ -293,3 +293,46 @@ def test_an_unavailable_store_is_a_clear_error_and_never_fails_a_live_write(tmp_
         assert writer.flush(5.0)
     assert writer.errors + writer.dropped == 3 and writer.errors >= 1
     assert sum("disk full" in r.getMessage() for r in caplog.records) == 1   # warned once per cause
+
+
+# --------------------------------------------------------------------------- the three commands
+@pytest.mark.data
+def test_label_train_and_promote_from_the_command_line(tmp_path, capsys):
+    if not JUDGE_FILE.exists():
+        pytest.skip(f"{JUDGE_FILE} not present")
+    from routellm_core.checkpoints import load_router
+    from routellm_core.cli import main
+    from tests.learning_fakes import prompts
+
+    (tmp_path / "p.txt").write_text("\n".join(prompts(5)) + "\n")
+    db = str(tmp_path / "traffic.db")
+    label_args = ["label", "--prompts", str(tmp_path / "p.txt"), "--store", db, "--judge-prompts", str(JUDGE_FILE),
+                  "--strong", "tests.learning_fakes:AnswerModel", "--strong-kwargs",
+                  '{"model_name": "big-llm", "careful": true}',
+                  "--weak", "tests.learning_fakes:AnswerModel", "--weak-kwargs",
+                  '{"model_name": "small-llm", "careful": false}',
+                  "--judge", "tests.learning_fakes:HardnessJudge", "--quiet"]
+    assert main(label_args) == 0
+    assert "labelled 100 battle(s)" in capsys.readouterr().out
+    assert main(label_args) == 0                                      # a rerun labels nothing twice
+    assert "labelled 0 battle(s) (0 with an unparsable verdict), skipped 100" in capsys.readouterr().out
+
+    ckpt, live = tmp_path / "mine", tmp_path / "live"
+    assert main(["train", "--router", "sw_ranking", "--data", f"store:{db}", "--out", str(ckpt),
+                 "--no-decontaminate", "--holdout", "0.3", "--param", "n_tiers=2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "strong big-llm, weak small-llm" in out
+    card = load_router(str(ckpt)).card_
+    assert card["holdout"]["fraction"] == 0.3 and card["holdout"]["held_out_battles"] > 0
+
+    assert main(["promote", "--candidate", str(ckpt), "--current", "default", "--data", f"store:{db}",
+                 "--to", str(live), "--bootstrap", "50", "--json", str(tmp_path / "cmp.json")]) == 0
+    out = capsys.readouterr().out
+    assert "not worse, promoted" in out and (live / "config.json").exists()
+    result = json.loads((tmp_path / "cmp.json").read_text())
+    assert result["candidate_apgr"] > result["current_apgr"] and result["n_queries"] >= 10
+
+    # a router that learned nothing of this traffic is kept out
+    assert main(["promote", "--candidate", "random", "--current", str(live), "--data", f"store:{db}",
+                 "--holdout", "0.3", "--bootstrap", "20"]) == 1
+    assert "worse, kept the current router" in capsys.readouterr().out

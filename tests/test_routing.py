@@ -164,3 +164,9 @@ def test_router_route_and_nway_route_return_the_one_decision_type(toy):
     nway = shared_router("default", nway=True)
     n = nway.route([HARD[0]], lambdas={"cost": 0.1})[0]
     assert isinstance(n, Decision) and n.rule == "utility" and n.route == n.model
+
+
+def test_settings_the_lazily_loaded_default_cannot_serve_are_errors_not_router_failures():
+    lazy = Pool.pair(None, strong="gpt-4o", weak="mini", threshold=0.5, aliases={"gpt-4o": "gpt-9"})
+    with pytest.raises(ValueError, match="does not know"):       # never absorbed by the failure policy
+        lazy.route(["hello"])

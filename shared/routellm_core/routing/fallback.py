@@ -140,14 +140,25 @@ class FallbackPolicy:
             tried=tried, fallback_error_type=type(exc).__name__, fallback_error_message=str(exc)[:500])
 
 
+def add_note(exc: BaseException, note: str) -> BaseException:
+    """Add ``note`` to ``exc`` once (``BaseException.add_note``; on Python 3.10, which lacks
+    it, the note is kept in ``__notes__`` but not printed with the traceback)."""
+    notes = list(getattr(exc, "__notes__", ()))
+    if note not in notes:
+        if hasattr(exc, "add_note"):
+            exc.add_note(note)
+        else:
+            exc.__notes__ = [*notes, note]  # type: ignore[attr-defined]
+    return exc
+
+
 def note_fallback_failure(first: BaseException, fallback: Decision,
                           second: BaseException) -> BaseException:
     """``first`` (the chosen model's error) with a note saying the ``fallback`` call raised
     ``second``; raised when every model tried failed."""
     where = f"the {fallback.route} model " if fallback.route != fallback.model else "the model "
-    first.add_note(f"routellm: fell back to {where}{fallback.model!r}, which "
-                   f"failed too: {type(second).__name__}: {str(second)[:300]}")
-    return first
+    return add_note(first, f"routellm: fell back to {where}{fallback.model!r}, which "
+                           f"failed too: {type(second).__name__}: {str(second)[:300]}")
 
 
 def call_with_fallback(
@@ -292,6 +303,7 @@ __all__ = [
     "FallbackPolicy",
     "OnError",
     "acall_with_fallback",
+    "add_note",
     "astream_with_fallback",
     "call_with_fallback",
     "note_fallback_failure",

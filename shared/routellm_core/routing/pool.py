@@ -149,6 +149,9 @@ class Pool(ABC):
     def _load(self) -> Any:
         """The loaded router."""
 
+    def _check_loaded(self, router: Any) -> None:
+        """Check the pool's settings against a router loaded on first use."""
+
     @abstractmethod
     def _score(self, router: Any, texts: list[str]) -> np.ndarray:
         """One row (pair: one win rate) per text; raises when the router fails."""
@@ -184,6 +187,7 @@ class Pool(ABC):
                                     f"{type(exc).__name__}: {exc}") from exc
             report_router_failure(self.router_name, exc, self.failure_policy)
             return [self._failed(exc, s, None) for s in settings]
+        self._check_loaded(router)  # the user's settings against the router: an error, never the policy's
         try:
             scores = self._score(router, texts)
         except Exception as exc:  # the router failed: the failure policy decides, and it is recorded
@@ -268,12 +272,11 @@ class PairPool(Pool):
         return self._router.name if self._router is not None else "default"
 
     def _load(self) -> Any:
-        if self._router is None:
-            router = shared_router("default")
-            if self._pair is False:
-                self._check_router(router)
-            return router
-        return self._router
+        return self._router if self._router is not None else shared_router("default")
+
+    def _check_loaded(self, router: Any) -> None:
+        if self._pair is False:
+            self._check_router(router)
 
     def setting(self, *, threshold: float | None = None, strong_fraction: float | None = None,
                 lambdas: Mapping[str, float] | None = None) -> Setting:
@@ -289,6 +292,19 @@ class PairPool(Pool):
     def _score(self, router: Any, texts: list[str]) -> np.ndarray:
         strong, weak = self._pair or (None, None)  # type: ignore[misc]
         return router.win_rate(texts, strong_model=strong, weak_model=weak)
+
+    def win_rates(self, texts: Sequence[str]) -> np.ndarray:
+        """The router's win rates of this pair for ``texts``, with no failure policy (for
+        evaluation: a router failure raises).
+
+        Example:
+            >>> rates = Pool.pair(strong="a", weak="b", threshold=0.5).win_rates(["hi", "Prove it."])
+            >>> rates.shape, bool(((rates >= 0) & (rates <= 1)).all())
+            ((2,), True)
+        """
+        router = self._load()
+        self._check_loaded(router)
+        return self._score(router, validate_texts(texts))
 
     def _decide(self, router: Any, score: Any, setting: Setting) -> Decision:
         threshold = router.resolve_threshold(*setting)
