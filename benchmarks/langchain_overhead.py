@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from langchain_routellm import ChatRouteLLM  # noqa: E402
-from routellm_core.policy import get_default_router  # noqa: E402
+from routellm_core.routing import shared_router  # noqa: E402
 from tests.langchain.fake_models import FakeToolChatModel  # noqa: E402
 
 
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     n = args.n
 
-    router = get_default_router()
+    router = shared_router("default")
     strong, weak = FakeToolChatModel(model_name="fake-strong"), FakeToolChatModel(model_name="fake-weak")
     llm = ChatRouteLLM(strong=strong, weak=weak, router=router, threshold=0.0)  # always strong
     warm = "How do I reverse a list in Python?"

@@ -39,7 +39,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback  # noqa: E402
 
 from langchain_routellm import ChatRouteLLM  # noqa: E402
 from llamaindex_routellm import RouteLLM  # noqa: E402
-from routellm_core.policy import get_default_router  # noqa: E402
+from routellm_core.routing import shared_router  # noqa: E402
 from tests.langchain.fake_models import FakeToolChatModel  # noqa: E402
 from tests.llamaindex.fakes import FakeLLM  # noqa: E402
 
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--delay", type=float, default=0.05, help="seconds each fake model call takes")
     args = ap.parse_args(argv)
 
-    router = get_default_router()
+    router = shared_router("default")
     router.route(["warm up the encoder"], threshold=0.5)
     lc_strong, lc_weak = (TimedChatModel(model_name=m, delay=args.delay) for m in ("fake-strong", "fake-weak"))
     li_strong, li_weak = (TimedLLM(model=m, delay=args.delay) for m in ("fake-strong", "fake-weak"))

@@ -31,9 +31,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import pandas as pd
+
 from routellm_core import QueryEncoder, load_router
 from routellm_core.batch import score_prompts
-from routellm_core.data.loaders import default_data_dir
+
+
+def default_data_dir() -> Path | None:
+    """The shared data sets: $ROUTELLM_DATA_DIR, else ../shared/data beside this checkout."""
+    path = Path(os.environ.get("ROUTELLM_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    return path if path.is_dir() else None
 
 
 def mmlu_prompts(n: int, seed: int = 0) -> tuple[list[str], str]:

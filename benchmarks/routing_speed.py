@@ -37,7 +37,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 from routellm_core import load_router  # noqa: E402
-from routellm_core.data.loaders import default_data_dir  # noqa: E402
+
+
+def default_data_dir() -> Path | None:
+    """The shared data sets: $ROUTELLM_DATA_DIR, else ../shared/data beside this checkout."""
+    path = Path(os.environ.get("ROUTELLM_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    return path if path.is_dir() else None
 
 
 def distinct_prompts(n: int, *, short: bool = False) -> list[str]:
@@ -101,7 +106,7 @@ def bench_sw(refit_queries: int) -> dict[str, object]:
 
     data = default_data_dir()
     if data is not None:
-        from routellm_core.data.loaders import load_battles
+        from routellm_core.data.specs import load_battles
 
         path = data / "routerdc_7model_and_routerbench_subset/routerbench_zs/arc_challenge_train.csv"
         battles = load_battles(f"gold:{path}")

@@ -51,7 +51,7 @@ def main() -> None:
         print(f"lambda cost = {lam}:")
         with get_routing_cost_callback(prices=PRICES) as cb:
             for q in QUESTIONS:
-                d = llm.decide(q, {"configurable": {"routellm_lambdas": {"cost": lam}}})
+                d = llm.route(q, {"configurable": {"routellm_lambdas": {"cost": lam}}})
                 answer = chain.invoke(
                     {"question": q},
                     config={"configurable": {"routellm_lambdas": {"cost": lam}}},

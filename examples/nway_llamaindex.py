@@ -23,9 +23,9 @@ from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.llms import MockLLM
 
 from llamaindex_routellm import (
-    NWayRoutingDecisionEvent,
     RouteLLM,
     RoutingCostEventHandler,
+    RoutingDecisionEvent,
 )
 
 # the router's names for the models, and their prices ($ per million tokens, LLMRouter's table)
@@ -52,7 +52,7 @@ class PrintDecisions(BaseEventHandler):
         return "PrintDecisions"
 
     def handle(self, event: Any, **kwargs: Any) -> None:
-        if isinstance(event, NWayRoutingDecisionEvent):
+        if isinstance(event, RoutingDecisionEvent) and event.scores:
             print(
                 f"  routed to {event.model:<32} P(right) {event.scores[event.model]:.2f}  "
                 f"lambdas {event.lambdas}"

@@ -143,9 +143,9 @@ def local_models(
     """Two local GGUF models (paths or known names) wrapped for LangChain and LlamaIndex."""
     from pathlib import Path
 
-    from routellm_core.local_models import LocalChatModel
     from langchain_routellm.local import ChatLocalGGUF
     from llamaindex_routellm.local import LocalGGUFLLM
+    from routellm_core.local_models import LocalChatModel
 
     def name_of(model: str) -> str:
         return Path(model).stem if model.endswith(".gguf") else model
@@ -175,7 +175,7 @@ def local_models(
 def model_path(model: str, fetch: bool) -> Any:
     """The .gguf file of ``model`` (a path or a known name); a known model missing from disk is
     fetched first (hash-checked, progress on stderr) when ``fetch`` is true."""
-    from routellm_core.model_files import KNOWN_MODEL_FILES, fetch_model_file, resolve_model_path
+    from local_model_files import KNOWN_MODEL_FILES, fetch_model_file, resolve_model_path
 
     try:
         return resolve_model_path(model)
@@ -393,11 +393,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    from routellm_core.policy import get_default_router
     from transformers.utils import logging as transformers_logging
 
+    from routellm_core.routing import shared_router
+
     transformers_logging.disable_progress_bar()  # the encoder's "Loading weights" bar
-    router = get_default_router()
+    router = shared_router("default")
     threshold = router.resolve_threshold(
         routing.get("threshold"), routing.get("strong_fraction")
     )

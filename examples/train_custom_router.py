@@ -39,7 +39,8 @@ def main() -> None:
     router = SWRankingRouter(strong_model="gpt-4o", weak_model="gpt-4o-mini", n_tiers=2)
     router.fit(battles)
     router.calibrate(list(battles["query"].unique()), source="training queries")
-    save_router(router, out, card={"description": "example router", "data": [{"spec": "example", "battles": len(battles)}]})
+    card = {"description": "example router", "data": [{"spec": "example", "battles": len(battles)}]}
+    save_router(router, out, card=card)
 
     loaded = load_router(out)
     tests = ["Prove that e is irrational.", "Hello there!"]

@@ -11,20 +11,14 @@ Example:
         costs = RoutingCostEventHandler()
         get_dispatcher().add_event_handler(costs)
         index.as_query_engine(llm=llm).query("Prove that there are infinitely many primes.")
-        print(costs.totals.total_cost, costs.totals.savings, costs.totals.strong_share)
+        print(costs)            # calls, strong share, tokens, cost, all-strong cost, savings
 """
 
-from llamaindex_routellm.events import (
-    NWayRoutingDecisionEvent,
-    RoutingCostEvent,
-    RoutingDecisionEvent,
-    RoutingFallbackEvent,
-)
+from llamaindex_routellm.events import RoutingCostEvent, RoutingDecisionEvent, RoutingFallbackEvent
 from llamaindex_routellm.handlers import RoutingCostEventHandler
 from llamaindex_routellm.llms import RouteLLM, routing_overrides
 
 __all__ = [
-    "NWayRoutingDecisionEvent",
     "RouteLLM",
     "RoutingCostEvent",
     "RoutingCostEventHandler",

@@ -25,81 +25,61 @@ Example:
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Optional
 
 from llama_index.core.bridge.pydantic import Field
 from llama_index.core.instrumentation.events import BaseEvent
 
 from routellm_core.costs import CostRecord
-from routellm_core.nway.base import NWayDecision
-from routellm_core.policy import PolicyDecision
+from routellm_core.routing import Decision
 
 
 class RoutingDecisionEvent(BaseEvent):
-    """The router's decision for one call, dispatched before the chosen model is called.
+    """The router's decision for one call, dispatched before the chosen model is called: the
+    one :class:`~routellm_core.routing.Decision`, for a strong/weak pair and for several models.
 
-    ``win_rate`` is ``None`` when the router failed; then ``router_failed`` is true, the route
-    is the failure policy's, and ``error_type`` / ``error_message`` say why.
+    A pair (``rule="threshold"``) fills ``win_rate`` / ``threshold`` and ``strong_model`` /
+    ``weak_model``; several models (``rule="utility"``) fill ``scores`` / ``utilities`` /
+    ``lambdas``, and ``strong_model`` is the reference (the first) model. ``win_rate`` is ``None``
+    and ``scores`` empty when the router failed; then ``router_failed`` is true, the route is the
+    failure policy's, and ``error_type`` / ``error_message`` say why.
     """
 
     call: str = Field(description="The routed method: chat, complete, stream_chat, chat_with_tools, ...")
-    route: str = Field(description="'strong' or 'weak'.")
+    route: str = Field(description="'strong' / 'weak' for a pair; the chosen name for several models.")
     model: str = Field(description="Name of the chosen model.")
-    strong_model: str = Field(description="Name of the strong model.")
-    weak_model: str = Field(description="Name of the weak model.")
-    win_rate: Optional[float] = Field(description="P(strong beats weak) for the query; None if the router failed.")
-    threshold: float = Field(description="Strong exactly when win_rate >= threshold.")
-    router: str = Field(description="The router's name, e.g. 'sw_ranking'.")
+    router: str = Field(description="The router's name, e.g. 'sw_ranking' or 'quality'.")
+    rule: str = Field(description="'threshold' (a pair) or 'utility' (several models).")
+    models: dict[str, str] = Field(description="Every candidate: {route: model name}, in order.")
+    candidates: list[str] = Field(description="The routes routed among, in order.")
+    reference: str = Field(description="The route calls would take without routing (savings are counted "
+                                       "against it): 'strong', or the first model.")
+    strong_model: str = Field(description="Name of the strong model (several models: the reference model).")
+    weak_model: str | None = Field(default=None, description="Name of the weak model (a pair only).")
+    win_rate: float | None = Field(
+        default=None, description="A pair: P(strong beats weak) for the query; None if the router failed.")
+    threshold: float | None = Field(default=None, description="A pair: strong exactly when win_rate >= threshold.")
+    scores: dict[str, float] = Field(default_factory=dict, description="Several models: predicted quality.")
+    utilities: dict[str, float] = Field(
+        default_factory=dict, description="Several models: score - sum_j lambda_j C_j of every candidate.")
+    lambdas: dict[str, float] = Field(default_factory=dict, description="Several models: the constraint weights.")
     router_failed: bool = Field(default=False, description="The router raised; the failure policy routed.")
-    error_type: Optional[str] = Field(default=None, description="Exception type when the router failed.")
-    error_message: Optional[str] = Field(default=None, description="Exception message when the router failed.")
+    error_type: str | None = Field(default=None, description="Exception type when the router failed.")
+    error_message: str | None = Field(default=None, description="Exception message when the router failed.")
 
     @classmethod
     def class_name(cls) -> str:
         return "RoutingDecisionEvent"
 
     @classmethod
-    def from_decision(cls, decision: PolicyDecision, call: str) -> RoutingDecisionEvent:
+    def from_decision(cls, decision: Decision, call: str) -> RoutingDecisionEvent:
+        d = decision
         return cls(
-            call=call, route=decision.route, model=decision.model,
-            strong_model=decision.strong_model, weak_model=decision.weak_model,
-            win_rate=decision.win_rate, threshold=decision.threshold, router=decision.router,
-            router_failed=decision.router_failed, error_type=decision.error_type,
-            error_message=decision.error_message,
+            call=call, route=d.route, model=d.model, router=d.router, rule=d.rule, models=dict(d.models),
+            candidates=list(d.candidates), reference=d.reference, strong_model=d.strong_model,
+            weak_model=d.weak_model, win_rate=d.win_rate, threshold=d.threshold, scores=dict(d.scores),
+            utilities=dict(d.utilities), lambdas=dict(d.lambdas), router_failed=d.router_failed,
+            error_type=d.error_type, error_message=d.error_message,
         )
-
-
-class NWayRoutingDecisionEvent(BaseEvent):
-    """The N-way router's decision for one call (``RouteLLM(models=...)``), dispatched before
-    the chosen LLM is called."""
-
-    call: str = Field(description="The routed method: chat, complete, stream_chat, ...")
-    model: str = Field(description="Name of the chosen LLM (its key in the mapping).")
-    candidates: list[str] = Field(description="The names routed among.")
-    scores: dict[str, float] = Field(description="The router's predicted quality of every candidate.")
-    utilities: dict[str, float] = Field(description="score - sum_j lambda_j C_j of every candidate.")
-    lambdas: dict[str, float] = Field(description="The constraint weights used.")
-    router: str = Field(description="The router's name, e.g. 'quality'.")
-    router_failed: bool = Field(default=False, description="The router raised; the failure policy chose.")
-    error_type: Optional[str] = Field(default=None, description="Exception type when the router failed.")
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "NWayRoutingDecisionEvent"
-
-    @classmethod
-    def from_decision(cls, d: NWayDecision, call: str) -> NWayRoutingDecisionEvent:
-        return cls(call=call, model=d.model, candidates=list(d.candidates), scores=d.scores,
-                   utilities=d.utilities, lambdas=d.lambdas, router=d.router,
-                   router_failed=d.router_failed, error_type=d.error_type)
-
-
-def decision_event(decision: PolicyDecision | NWayDecision, call: str) -> BaseEvent:
-    """The decision event of a call: :class:`RoutingDecisionEvent` for a strong/weak decision,
-    :class:`NWayRoutingDecisionEvent` for an N-way one."""
-    if isinstance(decision, NWayDecision):
-        return NWayRoutingDecisionEvent.from_decision(decision, call)
-    return RoutingDecisionEvent.from_decision(decision, call)
 
 
 class RoutingCostEvent(BaseEvent):
@@ -120,18 +100,18 @@ class RoutingCostEvent(BaseEvent):
     route: str
     model: str
     strong_model: str
-    win_rate: Optional[float]
+    win_rate: float | None
     threshold: float
     router: str
     input_tokens: int
     output_tokens: int
     tokens_estimated: bool
-    cost: Optional[Decimal] = Field(description="Dollars, or None when the model has no price.")
-    strong_cost: Optional[Decimal] = Field(description="The same tokens at the strong model's price.")
+    cost: Decimal | None = Field(description="Dollars, or None when the model has no price.")
+    strong_cost: Decimal | None = Field(description="The same tokens at the strong model's price.")
     router_failed: bool = False
-    error_type: Optional[str] = None
+    error_type: str | None = None
     failed: bool = Field(default=False, description="The model raised: a failed attempt, charged 0.")
-    fallback_from: Optional[str] = Field(
+    fallback_from: str | None = Field(
         default=None, description="On a fallback's answer: the route whose model raised first.")
 
     @classmethod
@@ -139,7 +119,7 @@ class RoutingCostEvent(BaseEvent):
         return "RoutingCostEvent"
 
     @property
-    def savings(self) -> Optional[Decimal]:
+    def savings(self) -> Decimal | None:
         """``strong_cost - cost``, or ``None`` when either is unknown."""
         if self.cost is None or self.strong_cost is None:
             return None
@@ -170,8 +150,8 @@ class RoutingCostEvent(BaseEvent):
 
 
 class RoutingFallbackEvent(BaseEvent):
-    """The chosen model raised and another one is called instead (see ``fallback``); for N-way
-    routing both routes are model names."""
+    """The chosen model raised and another one is called instead (see ``fallback``); for several
+    models both routes are model names."""
 
     call: str = Field(description="The routed method.")
     decision_id: str = Field(description="id_ of the RoutingDecisionEvent of this call.")
@@ -187,20 +167,14 @@ class RoutingFallbackEvent(BaseEvent):
         return "RoutingFallbackEvent"
 
     @classmethod
-    def from_decision(cls, fallback: PolicyDecision | NWayDecision, *, call: str,
-                      decision_id: str) -> RoutingFallbackEvent:
+    def from_decision(cls, fallback: Decision, *, call: str, decision_id: str) -> RoutingFallbackEvent:
         """The event for ``fallback``, a decision made by a fallback policy's ``target``."""
         failed = fallback.fallback_from or ""
-        if isinstance(fallback, PolicyDecision):
-            failed_model = fallback.strong_model if failed == "strong" else fallback.weak_model
-        else:
-            failed_model = failed
         return cls(
-            call=call, decision_id=decision_id, failed_route=failed, failed_model=failed_model,
-            route=fallback.route, model=fallback.model,
+            call=call, decision_id=decision_id, failed_route=failed,
+            failed_model=fallback.models.get(failed, failed), route=fallback.route, model=fallback.model,
             error_type=fallback.fallback_error_type or "", error_message=fallback.fallback_error_message or "",
         )
 
 
-__all__ = ["NWayRoutingDecisionEvent", "RoutingCostEvent", "RoutingDecisionEvent", "RoutingFallbackEvent",
-           "decision_event"]
+__all__ = ["RoutingCostEvent", "RoutingDecisionEvent", "RoutingFallbackEvent"]

@@ -6,24 +6,27 @@ Example:
         from llama_index.core.instrumentation import get_dispatcher
         from llamaindex_routellm import RoutingCostEventHandler
 
-        costs = RoutingCostEventHandler()
+        costs = RoutingCostEventHandler(prices={"my-big-model": (5.0, 15.0)})
         get_dispatcher().add_event_handler(costs)      # the root dispatcher
         query_engine.query("...")
+        print(costs)                                    # calls, strong share, tokens, cost, savings
         t = costs.totals
         t.total_cost, t.strong_cost, t.savings, t.strong_share, t.by_model
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
-from llama_index.core.bridge.pydantic import Field
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 
 from llamaindex_routellm.events import RoutingCostEvent, RoutingDecisionEvent, RoutingFallbackEvent
-from routellm_core.costs import CostLedger, CostRecord, CostTotals
+from routellm_core.costs import CostLedger, CostRecord, CostTotals, PriceSource
 
 
 class RoutingCostEventHandler(BaseEventHandler):
@@ -32,12 +35,31 @@ class RoutingCostEventHandler(BaseEventHandler):
     Attach it to the root dispatcher (``get_dispatcher().add_event_handler(handler)``) or to
     ``get_dispatcher("llamaindex_routellm.llms")``; :meth:`detach` removes it again. It also
     keeps the :class:`RoutingDecisionEvent` s it saw in ``decisions`` and the
-    :class:`RoutingFallbackEvent` s in ``fallbacks``.
+    :class:`RoutingFallbackEvent` s in ``fallbacks``. ``print(handler)`` shows the totals.
+
+    Prices: each event arrives priced by the ``RouteLLM`` that made it (its ``prices=``, else
+    ``genai-prices``). With ``prices=`` here, the handler re-prices what it records: a model in
+    this table is priced from it (the call's cost and, for the reference model, its all-strong
+    cost); models it lacks keep the event's price. So the handler's table wins, and other
+    handlers see the events unchanged.
+
+    Args:
+        prices: ``{model: (input_per_million, output_per_million)}`` in dollars, or a
+            :class:`~routellm_core.costs.PriceSource` (its table is used).
     """
 
     ledger: CostLedger = Field(default_factory=CostLedger, description="Where records go.")
     decisions: list = Field(default_factory=list, description="RoutingDecisionEvents seen.")
     fallbacks: list = Field(default_factory=list, description="RoutingFallbackEvents seen.")
+    prices: Mapping[str, Any] | PriceSource | None = Field(
+        default=None, exclude=True,
+        description="{model: (input_per_million, output_per_million)}: re-price the records of these models.")
+    _prices: PriceSource | None = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        p = self.prices
+        if p is not None:
+            self._prices = p if isinstance(p, PriceSource) else PriceSource(dict(p), use_library=False)
 
     @classmethod
     def class_name(cls) -> str:
@@ -45,11 +67,25 @@ class RoutingCostEventHandler(BaseEventHandler):
 
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
         if isinstance(event, RoutingCostEvent):
-            self.ledger.add(event.to_record())
+            self.ledger.add(self._priced(event.to_record()))
         elif isinstance(event, RoutingDecisionEvent):
             self.decisions.append(event)
         elif isinstance(event, RoutingFallbackEvent):
             self.fallbacks.append(event)
+
+    def _priced(self, r: CostRecord) -> CostRecord:
+        """``r`` with the models of this handler's table priced from it (failed attempts stay at 0)."""
+        table = self._prices.prices if self._prices is not None else {}
+        if r.failed or not table:
+            return r
+        changes: dict[str, Any] = {}
+        if r.model in table:
+            changes["cost"] = self._prices.cost(r.model, input_tokens=r.input_tokens,  # type: ignore[union-attr]
+                                                output_tokens=r.output_tokens)
+        if r.strong_model in table:
+            changes["strong_cost"] = self._prices.cost(  # type: ignore[union-attr]
+                r.strong_model, input_tokens=r.input_tokens, output_tokens=r.output_tokens)
+        return dataclasses.replace(r, **changes) if changes else r
 
     @property
     def records(self) -> list[CostRecord]:
@@ -59,6 +95,15 @@ class RoutingCostEventHandler(BaseEventHandler):
     def totals(self) -> CostTotals:
         """Total cost, strong (all-strong counterfactual) cost, savings, strong share, per model."""
         return self.ledger.totals()
+
+    def __str__(self) -> str:
+        return self.totals.summary()
+
+    def __repr__(self) -> str:
+        t = self.totals
+        return (f"RoutingCostEventHandler(calls={t.calls}, strong_share={t.strong_share:.3f}, "
+                f"tokens={t.input_tokens + t.output_tokens}, total_cost={float(t.total_cost):.6f}, "
+                f"strong_cost={float(t.strong_cost):.6f}, savings={float(t.savings):.6f})")
 
     def detach(self, dispatcher_name: str | None = None) -> None:
         """Remove this handler from the dispatcher it was added to (the root by default)."""

@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Sequence
+import os
+import threading
+import weakref
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from typing import Any, Optional, Union
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -20,63 +24,118 @@ from llama_index.core.base.llms.types import (
     CompletionResponseGen,
     LLMMetadata,
     MessageRole,
-    TextBlock,
 )
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, model_validator
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
-from routellm_core.costs import (
-    PriceSource,
-    cost_record,
-    failed_attempt_record,
-    token_counts,
+
+from llamaindex_routellm.events import RoutingCostEvent, RoutingDecisionEvent, RoutingFallbackEvent
+from routellm_core.calibration import check_strong_fraction, check_threshold
+from routellm_core.calls import (
+    answer_record,
+    attempt_failed_record,
+    check_arguments,
+    content_text,
+    first_settings,
+    pop_settings,
+    query_text,
+    usage_of,
 )
-from routellm_core.fallback import (
+from routellm_core.costs import PriceSource
+from routellm_core.queries import check_query_mode, check_query_text
+from routellm_core.routing import (
+    Decision,
+    FallbackPolicy,
     OnError,
+    Pool,
     acall_with_fallback,
+    add_note,
     astream_with_fallback,
     call_with_fallback,
-    coerce_fallback,
+    make_pool,
     stream_with_fallback,
 )
-from routellm_core.nway.base import NWayDecision
-from routellm_core.nway.policy import NWayPool, check_adapter_settings, coerce_lambdas, routed_models
-from routellm_core.policy import (
-    FAILURE_POLICIES,
-    PolicyDecision,
-    check_setting,
-    decide_lazy,
-    get_default_router,
-)
-from routellm_core.queries import check_query_text, query_from_turns
-from routellm_core.routers.base import Router
+from routellm_core.routing.pool import check_router_spec
 
-from llamaindex_routellm.events import (
-    RoutingCostEvent,
-    RoutingFallbackEvent,
-    decision_event,
-)
+if TYPE_CHECKING:
+    from routellm_core.learning.capture import TrafficCapture
+    from routellm_core.learning.shadow import ShadowLabeller
+
+# arguments that belong somewhere else, and where
+MISPLACED: dict[str, str] = {
+    "routellm_threshold": "it is a per-call keyword (llm.chat(..., routellm_threshold=0.7)); on the "
+                          "constructor it is threshold=",
+    "routellm_strong_fraction": "it is a per-call keyword (llm.chat(..., routellm_strong_fraction=0.3)); on "
+                                "the constructor it is strong_fraction=",
+    "routellm_lambdas": "it is a per-call keyword (llm.chat(..., routellm_lambdas={'cost': 1.0})); on the "
+                        "constructor it is lambdas=",
+    "config": "it is LangChain's per-call config; in LlamaIndex give routellm_* keywords on the call, or use "
+              "routing_overrides(...)",
+    "llm": "it is not a setting: give strong= and weak=, or models={name: llm}",
+    "llms": "it is not a setting: give strong= and weak=, or models={name: llm}",
+}
+
 
 dispatcher = get_dispatcher(__name__)
-Decision = Union[PolicyDecision, NWayDecision]
 
-THRESHOLD_KWARG = "routellm_threshold"
-STRONG_FRACTION_KWARG = "routellm_strong_fraction"
-LAMBDAS_KWARG = "routellm_lambdas"
-_SETTING_KWARGS = (THRESHOLD_KWARG, STRONG_FRACTION_KWARG, LAMBDAS_KWARG)
+_RULE_SETTINGS = {"threshold": ("threshold", "strong_fraction"), "utility": ("lambdas",)}
 _DECISION_KWARG = "routellm_decision"
-# (owner id, query text, routing kwargs) set by predict()/stream() for the calls inside
-_call_ctx: ContextVar[Optional[tuple[int, Optional[str], dict[str, Any]]]] = ContextVar(
+# (owner id, query text, routing settings) set by predict()/stream() for the calls inside
+_call_ctx: ContextVar[tuple[int, str | None, dict[str, Any]] | None] = ContextVar(
     "routellm_llamaindex_call", default=None)
-_overrides: ContextVar[Optional[dict[str, Any]]] = ContextVar("routellm_llamaindex_overrides", default=None)
+_overrides: ContextVar[dict[str, Any] | None] = ContextVar("routellm_llamaindex_overrides", default=None)
+# set inside structured_predict(): its answers are not shadowed
+_structured: ContextVar[bool] = ContextVar("routellm_llamaindex_structured", default=False)
+CALL_ID_KEY = "routellm_call_id"
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One routed call: the method, its decision (before any fallback), its id (the decision
+    event's id, which the answer carries as ``routellm_call_id``), the routed query text, and
+    whether shadow labelling may take it (not tool calls, not structured output)."""
+
+    name: str
+    decision: Decision
+    id: str
+    query: str
+    shadow: bool
+
+
+class _Shared:
+    """What a ``RouteLLM`` and its :meth:`RouteLLM.with_routing` copies share: the capture, the
+    shadow labeller, and the members that one :meth:`RouteLLM.swap_router` reaches."""
+
+    def __init__(self, capture: TrafficCapture | None, shadow: ShadowLabeller | None) -> None:
+        self.capture, self.shadow = capture, shadow
+        self.lock = threading.Lock()
+        self._members: list[weakref.ref[RouteLLM]] = []
+
+    def add(self, llm: RouteLLM) -> None:
+        with self.lock:
+            self._members = [r for r in self._members if r() is not None] + [weakref.ref(llm)]
+
+    def members(self) -> list[RouteLLM]:
+        return [m for m in (r() for r in self._members) if m is not None]
+
+
+def _check_shadow(shadow: Any) -> ShadowLabeller | None:
+    if shadow is None:
+        return None
+    from routellm_core.learning.shadow import ShadowLabeller
+
+    if not isinstance(shadow, ShadowLabeller):
+        raise TypeError(f"shadow must be a routellm_core.learning.ShadowLabeller, got a {type(shadow).__name__}")
+    return shadow
 
 
 @contextlib.contextmanager
 def routing_overrides(*, threshold: float | None = None, strong_fraction: float | None = None,
-                      lambdas: dict[str, float] | None = None) -> Iterator[None]:
+                      lambdas: Mapping[str, float] | None = None) -> Iterator[None]:
     """Route every ``RouteLLM`` call inside the block with this threshold or strong share (a
-    strong/weak pair), or these ``lambdas`` (N-way).
+    strong/weak pair), or these ``lambdas`` (several models); each ``RouteLLM`` takes the
+    settings of its own rule and ignores the others.
 
     For calls that take no extra arguments, e.g. ``query_engine.query(...)``::
 
@@ -85,11 +144,18 @@ def routing_overrides(*, threshold: float | None = None, strong_fraction: float 
     """
     if lambdas is not None:
         if threshold is not None or strong_fraction is not None:
-            raise ValueError("give lambdas (N-way) or threshold / strong_fraction (strong/weak), not both")
-        values: dict[str, Any] = {LAMBDAS_KWARG: coerce_lambdas(lambdas)}
+            raise ValueError("give lambdas (several models) or threshold / strong_fraction (a strong/weak "
+                             "pair), not both")
+        if not isinstance(lambdas, Mapping):
+            raise TypeError(f"lambdas must be a mapping {{constraint name: weight}}, got {type(lambdas).__name__}")
+        values: dict[str, Any] = {"lambdas": dict(lambdas)}
     else:
-        check_setting(threshold, strong_fraction)
-        values = {THRESHOLD_KWARG: threshold, STRONG_FRACTION_KWARG: strong_fraction}
+        if (threshold is None) == (strong_fraction is None):
+            raise ValueError("give exactly one of threshold or strong_fraction (or lambdas)")
+        if threshold is not None:
+            values = {"threshold": check_threshold(threshold)}
+        else:
+            values = {"strong_fraction": check_strong_fraction(strong_fraction)}  # type: ignore[arg-type]
     token = _overrides.set(values)
     try:
         yield
@@ -112,39 +178,19 @@ def llm_name(llm: Any) -> str:
     return type(llm).__name__
 
 
-def message_text(message: ChatMessage) -> str:
-    """The text blocks of a message, joined by newlines ("" when it has none)."""
-    return "\n".join(b.text for b in message.blocks if isinstance(b, TextBlock) and b.text)
+def _text(message: ChatMessage) -> str:
+    return content_text(message.blocks)
 
 
-def _usage(resp: Any) -> tuple[int, int] | None:
-    """(input, output) tokens the model reported in ``raw`` or ``additional_kwargs``, if any."""
-    candidates: list[Any] = []
-    raw = getattr(resp, "raw", None)
-    if raw is not None:
-        if isinstance(raw, dict):
-            candidates += [raw.get("usage"), raw.get("usage_metadata")]
-        else:
-            candidates += [getattr(raw, "usage", None), getattr(raw, "usage_metadata", None)]
-    candidates.append(getattr(resp, "additional_kwargs", None))
-    for usage in candidates:
-        if usage is None:
-            continue
-        if not isinstance(usage, dict):
-            usage = usage.model_dump() if hasattr(usage, "model_dump") else getattr(usage, "__dict__", {})
-        inp = next((usage[k] for k in ("prompt_tokens", "input_tokens", "prompt_token_count") if k in usage), None)
-        out = next((usage[k] for k in ("completion_tokens", "output_tokens", "candidates_token_count")
-                    if k in usage), None)
-        if isinstance(inp, int) and isinstance(out, int):
-            return inp, out
-    return None
+def _reported_usage(resp: Any) -> tuple[int, int] | None:
+    return usage_of(getattr(resp, "raw", None), getattr(resp, "additional_kwargs", None))
 
 
 def _output_text(resp: Any) -> str:
     if isinstance(resp, CompletionResponse):
         return resp.text or ""
     msg = resp.message
-    text = message_text(msg)
+    text = _text(msg)
     calls = msg.additional_kwargs.get("tool_calls")
     blocks = [b for b in msg.blocks if getattr(b, "block_type", None) == "tool_call"]
     if calls:
@@ -152,6 +198,14 @@ def _output_text(resp: Any) -> str:
     for b in blocks:
         text += f"{b.tool_name}{json.dumps(b.tool_kwargs, default=str)}"
     return text
+
+
+def _name_model(exc: BaseException, where: str, call: str) -> None:
+    """Add a note to ``exc`` naming the routed model that raised it (its type is kept, so
+    callers' ``except`` clauses and fallback policies still match)."""
+    if not isinstance(exc, Exception):
+        return
+    add_note(exc, f"routellm: raised by {where} (RouteLLM.{call})")
 
 
 class RouteLLM(FunctionCallingLLM):
@@ -188,67 +242,125 @@ class RouteLLM(FunctionCallingLLM):
             strict = llm.with_routing(threshold=0.9)          # another engine, same router
             pool.complete("...", routellm_lambdas={"cost": 1.0})
             thrifty = pool.with_routing(lambdas={"cost": 1.0})
+            llm.route(prompt="...").route                     # "strong" / "weak", no model called
 
-    ``router=None`` uses the embedded default, loaded once per process on first use and shared
-    by reference, so building a ``RouteLLM`` is cheap.
+    ``router`` is a loaded router, ``None`` / ``"default"`` (the embedded default, loaded once per
+    process on first use and shared by reference, so building a ``RouteLLM`` is cheap), or a
+    checkpoint directory or Hub id (``"hf://org/name"``), loaded at construction, once per
+    process. ``aliases`` map your models' names onto names the router knows
+    (``{"gpt-4o": "gpt-4-1106-preview"}``). Unknown constructor arguments are errors.
 
     **Several models** (``models={name: LLM}``, names the N-way router knows) are routed by
     Tryage's objective ``argmax_m score(m) - sum_j lambda_j C_j(m)`` with the weights
-    ``lambdas``; the route is the chosen name, the decision event a
-    :class:`NWayRoutingDecisionEvent`, and the first model the reference savings are counted
-    against.
+    ``lambdas``; the route is the chosen name, and the first model is the reference the savings
+    are counted against.
 
     When the chosen LLM raises (timeout, rate limit, server error), another one is called as
     ``fallback`` says (default ``"auto"``: ``"weak_to_strong"`` for a pair, ``"next_best"`` by
-    utility for several; see :mod:`routellm_core.fallback`), for streams only before the first chunk.
-    Each failed attempt dispatches a :class:`RoutingCostEvent` with ``failed=True`` (charged 0)
-    and a fallback a :class:`RoutingFallbackEvent`; the answer's ``additional_kwargs`` then
-    hold ``routellm_fallback_from`` and the failed model's error.
+    utility for several; see :mod:`routellm_core.routing.fallback`), for streams only before the
+    first chunk. Each failed attempt dispatches a :class:`RoutingCostEvent` with ``failed=True``
+    (charged 0) and a fallback a :class:`RoutingFallbackEvent`; the answer's ``additional_kwargs``
+    then hold ``routellm_fallback_from`` and the failed model's error. An error that reaches the
+    caller keeps its type and carries a note naming the model that raised it.
+
+    **Learning from traffic.** Every answer (and every stream chunk) carries its call id in
+    ``additional_kwargs["routellm_call_id"]``: the id of the call's
+    :class:`RoutingDecisionEvent` (and of its cost records), the id ``rate()`` takes.
+    ``capture=`` (a :class:`~routellm_core.learning.TrafficCapture`, a ``TrafficStore``, a
+    SQLite path or a SQLAlchemy URL; redact with ``capture=TrafficCapture("t.db", redact=fn)``)
+    stores each answered call (the routed query, the final decision after fallbacks, tokens and
+    cost) from a background thread: it never blocks or fails the call, a store error is a logged
+    warning. Calls on which every model raised are not stored; a stream is stored when it ends
+    or the caller stops reading it. ``shadow=`` (a
+    :class:`~routellm_core.learning.ShadowLabeller`) asks, for a share of answered calls, the
+    model that was not chosen as well, in the background, and stores the judged battle; tool
+    calls, structured output, streams the caller stopped and answers after a fallback are not
+    shadowed. ``llm.rate(call_id, "up" | "down" | score)`` stores feedback; ``llm.swap_router(r)``
+    routes with another router from the next call on (copies made by :meth:`with_routing` share
+    ``capture``, ``shadow`` and swaps)::
+
+        llm = RouteLLM(strong=big, weak=small, threshold=0.5,
+                       capture=TrafficCapture("traffic.db", redact=mask_emails),
+                       shadow=ShadowLabeller(judge, "traffic.db", fraction=0.05))
+        resp = llm.chat(messages)
+        llm.rate(resp.additional_kwargs["routellm_call_id"], "down")
+        llm.swap_router("checkpoints/retrained")
     """
 
-    strong: Optional[LLM] = Field(default=None, description="The strong (expensive) LLM.")
-    weak: Optional[LLM] = Field(default=None, description="The weak (cheap) LLM.")
-    models: Optional[dict[str, LLM]] = Field(
+    strong: LLM | None = Field(default=None, description="The strong (expensive) LLM.")
+    weak: LLM | None = Field(default=None, description="The weak (cheap) LLM.")
+    models: dict[str, LLM] | None = Field(
         default=None, description="Several LLMs to route among (N-way), by router model name.")
-    router: Optional[Any] = Field(
+    router: Any | None = Field(
         default=None, exclude=True,
-        description="A loaded router (N-way for models=); None = the shared embedded default.")
-    threshold: Optional[float] = Field(default=None, description="Strong exactly when win_rate >= threshold.")
-    strong_fraction: Optional[float] = Field(
+        description="A loaded router (N-way for models=), None / 'default' (the shared embedded default), "
+                    "or a checkpoint directory or Hub id ('hf://org/name').")
+    aliases: dict[str, str] | None = Field(
+        default=None, description="{your model's name: the name the router knows}, "
+                                  "e.g. {'gpt-4o': 'gpt-4-1106-preview'}.")
+    threshold: float | None = Field(default=None, description="Strong exactly when win_rate >= threshold.")
+    strong_fraction: float | None = Field(
         default=None, description="Target share of strong calls, via the router's calibration table.")
-    lambdas: Optional[dict[str, float]] = Field(
+    lambdas: dict[str, float] | None = Field(
         default=None, description="N-way: constraint weights of Tryage's objective, e.g. {'cost': 0.2}.")
-    costs: Optional[dict[str, float]] = Field(
+    costs: dict[str, float] | None = Field(
         default=None, description="N-way: cost per call of each model (shorthand for a 'cost' constraint).")
-    constraints: Optional[list[Any]] = Field(
+    constraints: list[Any] | None = Field(
         default=None, exclude=True, description="N-way: constraints keyed by the model names.")
-    failure_policy: Optional[str] = Field(
-        default=None, description=f"When the router fails: one of {FAILURE_POLICIES} (default 'strong'); "
-                                  "N-way: a model name or 'raise' (default the first model).")
-    query_from: Union[str, Callable[[list[ChatMessage]], str]] = Field(
+    failure_policy: str | None = Field(
+        default=None, description="When the router fails: the route to take ('strong' / 'weak', or a name "
+                                  "of models=) or 'raise'; default the strong (or first) model.")
+    query_from: str | Callable[[list[ChatMessage]], str] = Field(
         default="last_user", exclude=True,
         description="What to score: 'last_user' (RouteLLM), 'all_user', or a callable over the messages.")
     prompt_query_keys: tuple[str, ...] = Field(
         default=("query_str", "question"),
         description="Prompt variables of predict()/stream() that hold the user's question.")
-    prices: Optional[Any] = Field(
+    prices: Any | None = Field(
         default=None, exclude=True,
         description="{model: (input_per_million, output_per_million)} or a PriceSource; else genai-prices.")
-    fallback: Optional[Any] = Field(
+    fallback: Any | None = Field(
         default="auto", exclude=True,
         description="When the chosen LLM raises: 'auto' (= 'weak_to_strong' for a pair, 'next_best' for "
                     "several models), 'weak_to_strong', 'strong_to_weak', 'both', 'next_best', 'none', "
-                    "or a routellm_core.fallback policy object.")
+                    "or a routellm_core.routing.FallbackPolicy.")
+
+    capture: Any | None = Field(
+        default=None, exclude=True,
+        description="Store every answered call: a TrafficCapture, a TrafficStore, a SQLite path or a SQLAlchemy "
+                    "URL (read back as the TrafficCapture).")
+    shadow: Any | None = Field(
+        default=None, exclude=True,
+        description="A routellm_core.learning.ShadowLabeller: label a share of answered calls in the background.")
 
     _prices: PriceSource = PrivateAttr()
-    _fallback: Any = PrivateAttr()
-    _pool: Optional[NWayPool] = PrivateAttr(default=None)
+    _pool: Pool = PrivateAttr()
+    _shared: _Shared = PrivateAttr()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_arguments(cls, data: Any) -> Any:
+        return check_arguments(cls, data, hints=MISPLACED, ignore=("class_name",))
 
     @model_validator(mode="after")
-    def _validate_routing(self) -> RouteLLM:
-        self._pool, self.failure_policy, self._fallback = check_adapter_settings(self)
+    def _build_pool(self) -> RouteLLM:
+        check_query_mode(self.query_from)
+        self._pool = make_pool(
+            strong=None if self.strong is None else llm_name(self.strong),
+            weak=None if self.weak is None else llm_name(self.weak),
+            models=None if self.models is None else list(self.models),
+            router=self.router, threshold=self.threshold, strong_fraction=self.strong_fraction,
+            lambdas=self.lambdas, costs=self.costs, constraints=self.constraints,
+            failure_policy=self.failure_policy, fallback=self.fallback, aliases=self.aliases)
         p = self.prices
         self._prices = p if isinstance(p, PriceSource) else PriceSource(p)
+        if self.capture is not None:
+            from routellm_core.learning.capture import coerce_capture
+
+            self.capture = coerce_capture(self.capture, source="llamaindex")
+        self.shadow = _check_shadow(self.shadow)
+        self._shared = _Shared(self.capture, self.shadow)
+        self._shared.add(self)
         return self
 
     # ------------------------------------------------------------------ identity
@@ -256,87 +368,120 @@ class RouteLLM(FunctionCallingLLM):
     def class_name(cls) -> str:
         return "RouteLLM"
 
+    @property
+    def pool(self) -> Pool:
+        """The routing core: the router, the models' names by route, the rule and the policies."""
+        return self._pool
+
     def _children(self) -> dict[str, LLM]:
-        """The routed models by route: ``strong`` / ``weak``, or the N-way names."""
-        return routed_models(self)
+        """The routed LLMs by route: ``strong`` / ``weak``, or the names of ``models``."""
+        if self.models is not None:
+            return dict(self.models)
+        return {"strong": self.strong, "weak": self.weak}  # type: ignore[dict-item]
+
+    def _model_at(self, route: str) -> str:
+        """``the weak model 'gpt-4o-mini'`` / ``the model 'gemma-2-9b-it'``: who is at fault."""
+        name = self._pool.models[route]
+        return f"the {route} model {name!r}" if route != name else f"the model {name!r}"
 
     @property
     def metadata(self) -> LLMMetadata:
         """What every routed model can serve: the smallest context window and output size."""
-        children = list(self._children().values())
-        metas = [c.metadata for c in children]
+        metas = []
+        for route, child in self._children().items():
+            try:
+                metas.append(child.metadata)
+            except Exception as exc:
+                raise ValueError(f"RouteLLM.metadata: {self._model_at(route)} ({type(child).__name__}) "
+                                 f"could not give its metadata: {type(exc).__name__}: {exc}") from exc
         return LLMMetadata(
             context_window=min(m.context_window for m in metas),
             num_output=min(m.num_output for m in metas),
             is_chat_model=all(m.is_chat_model for m in metas),
             is_function_calling_model=all(m.is_function_calling_model for m in metas),
-            model_name=f"routellm({'|'.join(llm_name(c) for c in children)})",
+            model_name=f"routellm({'|'.join(self._pool.models.values())})",
             system_role=metas[0].system_role,
         )
 
     def with_routing(self, *, threshold: float | None = None, strong_fraction: float | None = None,
-                     lambdas: dict[str, float] | None = None) -> RouteLLM:
+                     lambdas: Mapping[str, float] | None = None) -> RouteLLM:
         """A copy routed with another threshold or strong share (a pair) or other ``lambdas``
-        (N-way), sharing the models and the router."""
-        if self._pool is not None:
+        (several models), sharing the models, the router, ``capture`` and ``shadow``; a
+        :meth:`swap_router` on either swaps both."""
+        if self._pool.rule == "utility":
             if lambdas is None or threshold is not None or strong_fraction is not None:
-                raise ValueError("an N-way RouteLLM is routed by lambdas: give with_routing(lambdas=...)")
+                raise ValueError("a RouteLLM over models={...} is routed by lambdas: give with_routing(lambdas=...)")
         elif lambdas is not None or (threshold is None) == (strong_fraction is None):
-            raise ValueError("give exactly one of threshold or strong_fraction")
-        return RouteLLM(
-            strong=self.strong, weak=self.weak, models=self.models,
-            router=self._pool.router if self._pool is not None else self.router,
-            threshold=threshold, strong_fraction=strong_fraction, lambdas=lambdas, costs=self.costs,
-            constraints=self.constraints, failure_policy=self.failure_policy,
-            query_from=self.query_from, prompt_query_keys=self.prompt_query_keys,
-            prices=self._prices, fallback=self._fallback, callback_manager=self.callback_manager,
-            system_prompt=self.system_prompt, messages_to_prompt=self.messages_to_prompt,
-            completion_to_prompt=self.completion_to_prompt,
-        )
+            raise ValueError("a strong/weak RouteLLM is routed by a threshold or a strong share: give "
+                             "with_routing(threshold=...) or with_routing(strong_fraction=...)")
+        data = {name: getattr(self, name) for name in type(self).model_fields}
+        data.update(threshold=threshold, strong_fraction=strong_fraction,
+                    lambdas=None if lambdas is None else dict(lambdas),
+                    prices=self._prices, fallback=self._pool.fallback)
+        with self._shared.lock:  # a swap in progress finishes first, so the copy gets the new router
+            data["router"] = self.router
+        copy = type(self)(**data)
+        copy._shared = self._shared
+        self._shared.add(copy)
+        return copy
+
+    # ------------------------------------------------------------------ learning
+    def rate(self, call_id: str, rating: str | float, comment: str | None = None) -> None:
+        """Store a user's rating of an answered call in the traffic store of ``capture``.
+
+        ``call_id`` is the answer's ``additional_kwargs["routellm_call_id"]``; ``rating`` is
+        ``"up"`` / ``"down"`` or a score in [0, 1]. ``store.training_battles()`` turns a rated
+        weak answer into a label ("down": the strong model was needed).
+
+        Raises:
+            ValueError: this ``RouteLLM`` has no ``capture``.
+            StoreError: an unknown rating, a score out of [0, 1] or an empty call id.
+        """
+        capture = self._shared.capture
+        if capture is None:
+            raise ValueError("RouteLLM.rate() stores ratings in the traffic store of capture=, and this RouteLLM "
+                             "has none: build it with capture='traffic.db' (a path, a SQLAlchemy URL or a "
+                             "TrafficCapture)")
+        capture.store.rate(call_id, rating, comment=comment)
+
+    def swap_router(self, router: Any) -> None:
+        """Route with another router from the next call on, without a restart.
+
+        ``router``: a loaded router, ``"default"``, or a checkpoint directory / Hub id, read from
+        disk again (e.g. after ``routellm promote`` replaced it). Calls in flight finish on the old
+        router. The copies made by :meth:`with_routing` (and the model a copy was made from) swap
+        too; copies made otherwise (``model_copy``) do not.
+
+        Raises:
+            TypeError / ValueError: as ``router=`` of the constructor (a binary router for
+                a strong/weak pair, an N-way one for ``models=``); nothing is swapped then.
+        """
+        router = check_router_spec(router)
+        if isinstance(router, (str, os.PathLike)) and os.fspath(router) != "default":
+            from routellm_core.checkpoints import load_router
+
+            router = load_router(os.fspath(router))  # read once, for every copy
+        with self._shared.lock:
+            members = self._shared.members()
+            pools = [m._pool.with_router(router) for m in members]  # all checked before any is swapped
+            for member, pool in zip(members, pools):
+                member._pool = pool
+                member.router = router
 
     # ------------------------------------------------------------------ routing
-    def _router(self) -> Router:
-        return self.router if self.router is not None else get_default_router()
-
-    def _names(self) -> tuple[str, str]:
-        return llm_name(self.strong), llm_name(self.weak)
-
-    def _ctx(self) -> tuple[Optional[str], dict[str, Any]]:
+    def _ctx(self) -> tuple[str | None, dict[str, Any]]:
         ctx = _call_ctx.get()
         if ctx is None or ctx[0] != id(self):
             return None, {}
         return ctx[1], ctx[2]
 
     def _setting(self, kwargs: dict[str, Any]) -> Any:
-        """The call's setting, checked: ``(threshold, strong_fraction)`` for a pair (resolved once
-        the router is loaded), the lambdas for N-way. The call's keyword arguments come first,
-        then those of a ``predict()``, then :func:`routing_overrides`, then this model's own."""
-        given = {k: kwargs.pop(k) for k in _SETTING_KWARGS if k in kwargs}
-        wrong = [k for k, v in given.items() if v is not None and (k == LAMBDAS_KWARG) != (self._pool is not None)]
-        if wrong:  # the call's own keyword (ambient settings of the other mode are for other models)
-            mode = ("an N-way RouteLLM is routed by routellm_lambdas" if self._pool is not None else
-                    "a strong/weak RouteLLM is routed by routellm_threshold or routellm_strong_fraction")
-            raise ValueError(f"{wrong[0]!r} does not apply here: {mode}")
-        for source in (given, self._ctx()[1], _overrides.get() or {}):
-            if any(source.get(k) is not None for k in _SETTING_KWARGS):
-                break
-        else:
-            source = {}
-        if self._pool is not None:
-            return self._pool.check_lambdas(coerce_lambdas(source.get(LAMBDAS_KWARG)))
-        t, f = source.get(THRESHOLD_KWARG), source.get(STRONG_FRACTION_KWARG)
-        if t is not None and f is not None:
-            raise ValueError(f"give one of {THRESHOLD_KWARG!r} or {STRONG_FRACTION_KWARG!r}, not both")
-        if t is None and f is None:
-            t, f = self.threshold, self.strong_fraction
-        return check_setting(t, f)
-
-    def _decide_one(self, text: str, setting: Any) -> PolicyDecision | NWayDecision:
-        if self._pool is not None:
-            return self._pool.decide([text], lambdas=[setting])[0]
-        name = "default" if self.router is None else self.router.name
-        return decide_lazy(self._router, [text], settings=[setting], policy=self.failure_policy or "strong",
-                           models=self._names(), router_name=name)[0]
+        """The call's setting, checked by the pool, and the routing keywords removed from
+        ``kwargs``. The call's keywords come first, then those of a ``predict()``, then
+        :func:`routing_overrides` (its settings of this pool's rule), then this model's own."""
+        own = pop_settings(kwargs)
+        ambient = {k: v for k, v in (_overrides.get() or {}).items() if k in _RULE_SETTINGS[self._pool.rule]}
+        return self._pool.setting(**first_settings(own, self._ctx()[1], ambient))
 
     def _query(self, messages: Sequence[ChatMessage] | None, prompt: str | None) -> str:
         query, _ = self._ctx()
@@ -344,35 +489,36 @@ class RouteLLM(FunctionCallingLLM):
             return check_query_text(query, "the prompt's question")
         if messages is None:
             messages = [ChatMessage(role=MessageRole.USER, content=check_query_text(prompt, "the prompt"))]
-        if callable(self.query_from):
-            return check_query_text(self.query_from(list(messages)), "the text query_from returned")
-        return query_from_turns([(m.role.value, message_text(m)) for m in messages], self.query_from)
+        return query_text([(m.role.value, _text(m)) for m in messages], self.query_from, messages=list(messages))
 
-    def decide(self, messages: Sequence[ChatMessage] | None = None, prompt: str | None = None,
-               **kwargs: Any) -> PolicyDecision | NWayDecision:
+    def route(self, messages: Sequence[ChatMessage] | None = None, prompt: str | None = None, *,
+              routellm_threshold: float | None = None, routellm_strong_fraction: float | None = None,
+              routellm_lambdas: Mapping[str, float] | None = None) -> Decision:
         """The decision for ``messages`` (or a completion ``prompt``) without calling a model."""
-        setting = self._setting(dict(kwargs))
-        return self._decide_one(self._query(messages, prompt), setting)
+        setting = self._setting({"routellm_threshold": routellm_threshold,
+                                 "routellm_strong_fraction": routellm_strong_fraction,
+                                 "routellm_lambdas": routellm_lambdas})
+        return self._pool.route([self._query(messages, prompt)], [setting])[0]
 
     def _route(self, call: str, messages: Sequence[ChatMessage] | None, prompt: str | None,
-               kwargs: dict[str, Any]) -> tuple[Decision, str, dict[str, Any]]:
+               kwargs: dict[str, Any], tools: bool = False) -> tuple[_Call, dict[str, Any]]:
         kwargs = dict(kwargs)
         pinned = kwargs.pop(_DECISION_KWARG, None)
         if pinned is not None:  # decided in _prepare_chat_with_tools
-            for k in _SETTING_KWARGS:
-                kwargs.pop(k, None)
-            return pinned[0], pinned[1], kwargs
+            pop_settings(kwargs)
+            return _Call(call, pinned.decision, pinned.id, pinned.query, shadow=False), kwargs
         setting = self._setting(kwargs)
-        d = self._decide_one(self._query(messages, prompt), setting)
-        event = decision_event(d, call)
+        query = self._query(messages, prompt)
+        d = self._pool.route([query], [setting])[0]
+        event = RoutingDecisionEvent.from_decision(d, call)
         dispatcher.event(event)
-        return d, event.id_, kwargs
+        return _Call(call, d, event.id_, query, shadow=not tools and not _structured.get()), kwargs
 
     async def _aroute(self, call: str, messages: Sequence[ChatMessage] | None, prompt: str | None,
-                      kwargs: dict[str, Any]) -> tuple[Decision, str, dict[str, Any]]:
+                      kwargs: dict[str, Any], tools: bool = False) -> tuple[_Call, dict[str, Any]]:
         if _DECISION_KWARG in kwargs:
-            return self._route(call, messages, prompt, kwargs)
-        return await asyncio.to_thread(self._route, call, messages, prompt, kwargs)
+            return self._route(call, messages, prompt, kwargs, tools)
+        return await asyncio.to_thread(self._route, call, messages, prompt, kwargs, tools)
 
     def _child(self, d: Decision) -> LLM:
         return self._children()[d.route]
@@ -380,157 +526,165 @@ class RouteLLM(FunctionCallingLLM):
     def _tool_child(self, d: Decision) -> FunctionCallingLLM:
         child = self._child(d)
         if not isinstance(child, FunctionCallingLLM) or not child.metadata.is_function_calling_model:
-            raise TypeError(f"the {d.route} model {llm_name(child)!r} ({type(child).__name__}) does not "
-                            "support tool calling; RouteLLM calls tools only when every routed model "
-                            "is a function-calling LLM")
+            raise TypeError(f"{self._model_at(d.route)} ({type(child).__name__}) does not support tool "
+                            "calling; RouteLLM calls tools only when every routed model is a "
+                            "function-calling LLM")
         return child
 
     # ------------------------------------------------------------------ recording
-    def _tag(self, resp: Any, d: Decision) -> Any:
-        resp.additional_kwargs = {**(resp.additional_kwargs or {}), **d.as_metadata()}
+    def _tag(self, resp: Any, d: Decision, call_id: str) -> Any:
+        resp.additional_kwargs = {**(resp.additional_kwargs or {}), **d.as_metadata(), CALL_ID_KEY: call_id}
         return resp
 
-    def _record(self, call: str, d: Decision, decision_id: str, resp: Any,
-                messages: Sequence[ChatMessage] | None, prompt: str | None,
-                usage: tuple[int, int] | None = None, text: str | None = None) -> None:
-        usage = usage if usage is not None else _usage(resp)
-        inp, out, estimated = token_counts(
-            usage,
-            prompt_texts=[message_text(m) for m in messages] if messages is not None else [prompt or ""],
-            output_text=(text if text is not None else _output_text(resp)) if usage is None else None,
-            chat=messages is not None,
-        )
-        record = cost_record(
-            **d.record_fields(), input_tokens=inp, output_tokens=out, prices=self._prices,
-            tokens_estimated=estimated, error_type=d.error_type, run_id=decision_id)
-        dispatcher.event(RoutingCostEvent.from_record(record, call=call, decision_id=decision_id))
+    def _record(self, c: _Call, d: Decision, resp: Any, messages: Sequence[ChatMessage] | None,
+                prompt: str | None, usage: tuple[int, int] | None = None, text: str | None = None,
+                finished: bool = True) -> None:
+        """Dispatch the answer's cost event and hand the call to ``capture`` and ``shadow``
+        (``finished=False``: a stream the caller stopped, not shadowed)."""
+        usage = usage if usage is not None else _reported_usage(resp)
+        answer = text if text is not None else _output_text(resp)
+        record = answer_record(
+            d.record_fields(), usage=usage,
+            prompt_texts=[_text(m) for m in messages] if messages is not None else [prompt or ""],
+            output_text=answer if usage is None else None,
+            prices=self._prices, run_id=c.id, chat=messages is not None, error_type=d.error_type)
+        dispatcher.event(RoutingCostEvent.from_record(record, call=c.name, decision_id=c.id))
+        shared = self._shared
+        if shared.capture is not None:  # queued for a background thread; never raises
+            shared.capture.record(c.id, query=c.query, decision=d, record=record,
+                                  source=shared.capture.source or "llamaindex")
+        # a fallback's other model is the one that just failed on this query: not asked again
+        if shared.shadow is not None and finished and c.shadow and d.fallback_from is None:
+            shared.shadow.submit(d, query=c.query, answer=answer, models=self._children(), call_id=c.id)
 
-    def _policy(self, kwargs: dict[str, Any]) -> Any:
+    def _policy(self, kwargs: dict[str, Any]) -> FallbackPolicy:
         """The fallback policy of a call; none for a call whose tools were formatted for the
         chosen model by :meth:`_prepare_chat_with_tools` (the others cannot read them)."""
         if _DECISION_KWARG in kwargs:
-            return coerce_fallback("none", nway=self._pool is not None)
-        return self._fallback
+            return FallbackPolicy.coerce("none")
+        return self._pool.fallback
 
-    def _on_error(self, call: str, decision_id: str) -> OnError:
-        """Dispatch a failed-attempt cost event, and a fallback event when one follows."""
+    def _on_error(self, c: _Call) -> OnError:
+        """Dispatch a failed-attempt cost event, and a fallback event when one follows; note on
+        the exception which model raised it. Failed attempts are not captured."""
 
         def on_error(d: Decision, exc: BaseException, fallback: Decision | None) -> None:
-            record = failed_attempt_record(**d.record_fields(), error=exc, run_id=decision_id)
-            dispatcher.event(RoutingCostEvent.from_record(record, call=call, decision_id=decision_id))
+            _name_model(exc, self._model_at(d.route), c.name)
+            record = attempt_failed_record(d.record_fields(), exc, run_id=c.id)
+            dispatcher.event(RoutingCostEvent.from_record(record, call=c.name, decision_id=c.id))
             if fallback is not None:
-                dispatcher.event(RoutingFallbackEvent.from_decision(fallback, call=call, decision_id=decision_id))
+                dispatcher.event(RoutingFallbackEvent.from_decision(fallback, call=c.name, decision_id=c.id))
 
         return on_error
 
-    def _wrap(self, call: str, d: Decision, decision_id: str, pairs: Any,
-              messages: Sequence[ChatMessage] | None, prompt: str | None) -> Generator[Any, None, None]:
-        last, usage, text = None, None, ""
+    def _wrap(self, c: _Call, pairs: Any, messages: Sequence[ChatMessage] | None,
+              prompt: str | None) -> Generator[Any, None, None]:
+        d, last, usage, text = c.decision, None, None, ""
         try:
             for used, chunk in pairs:
                 d, last = used, chunk
-                usage = _usage(chunk) or usage
+                usage = _reported_usage(chunk) or usage
                 text = chunk.text if isinstance(chunk, CompletionResponse) else _output_text(chunk)
-                yield self._tag(chunk, d)
+                yield self._tag(chunk, d, c.id)
         except GeneratorExit:  # the caller stopped reading: an answered call, charged for what it got
-            self._record(call, d, decision_id, last, messages, prompt, usage=usage, text=text)
+            self._record(c, d, last, messages, prompt, usage=usage, text=text, finished=False)
             raise
         except Exception as exc:
             if last is not None:  # broke after its first chunk (earlier failures are recorded already)
-                self._on_error(call, decision_id)(d, exc, None)
+                self._on_error(c)(d, exc, None)
             raise
-        self._record(call, d, decision_id, last, messages, prompt, usage=usage, text=text)
+        self._record(c, d, last, messages, prompt, usage=usage, text=text)
 
-    async def _awrap(self, call: str, d: Decision, decision_id: str, pairs: Any,
-                     messages: Sequence[ChatMessage] | None,
+    async def _awrap(self, c: _Call, pairs: Any, messages: Sequence[ChatMessage] | None,
                      prompt: str | None) -> AsyncGenerator[Any, None]:
-        last, usage, text = None, None, ""
+        d, last, usage, text = c.decision, None, None, ""
         try:
             async for used, chunk in pairs:
                 d, last = used, chunk
-                usage = _usage(chunk) or usage
+                usage = _reported_usage(chunk) or usage
                 text = chunk.text if isinstance(chunk, CompletionResponse) else _output_text(chunk)
-                yield self._tag(chunk, d)
+                yield self._tag(chunk, d, c.id)
         except GeneratorExit:  # the caller stopped reading: an answered call, charged for what it got
-            self._record(call, d, decision_id, last, messages, prompt, usage=usage, text=text)
+            self._record(c, d, last, messages, prompt, usage=usage, text=text, finished=False)
             raise
         except asyncio.CancelledError as exc:  # like a stop after chunks; before any, a cancelled attempt
             if last is not None:
-                self._record(call, d, decision_id, last, messages, prompt, usage=usage, text=text)
+                self._record(c, d, last, messages, prompt, usage=usage, text=text, finished=False)
             else:
-                self._on_error(call, decision_id)(d, exc, None)
+                self._on_error(c)(d, exc, None)
             raise
         except Exception as exc:
             if last is not None:  # broke after its first chunk (earlier failures are recorded already)
-                self._on_error(call, decision_id)(d, exc, None)
+                self._on_error(c)(d, exc, None)
             raise
-        self._record(call, d, decision_id, last, messages, prompt, usage=usage, text=text)
+        self._record(c, d, last, messages, prompt, usage=usage, text=text)
 
     # ------------------------------------------------------------------ chat / complete
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         policy = self._policy(kwargs)
-        d, did, kwargs = self._route("chat", messages, None, kwargs)
-        resp, d = call_with_fallback(d, lambda dd: self._child(dd).chat(messages, **kwargs), policy,
-                                     self._on_error("chat", did))
-        self._record("chat", d, did, resp, messages, None)
-        return self._tag(resp, d)
+        c, kwargs = self._route("chat", messages, None, kwargs)
+        resp, d = call_with_fallback(c.decision, lambda dd: self._child(dd).chat(messages, **kwargs), policy,
+                                     self._on_error(c))
+        self._record(c, d, resp, messages, None)
+        return self._tag(resp, d, c.id)
 
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        d, did, kwargs = self._route("complete", None, prompt, kwargs)
-        resp, d = call_with_fallback(d, lambda dd: self._child(dd).complete(prompt, formatted=formatted, **kwargs),
-                                     self._fallback, self._on_error("complete", did))
-        self._record("complete", d, did, resp, None, prompt)
-        return self._tag(resp, d)
+        c, kwargs = self._route("complete", None, prompt, kwargs)
+        resp, d = call_with_fallback(
+            c.decision, lambda dd: self._child(dd).complete(prompt, formatted=formatted, **kwargs),
+            self._pool.fallback, self._on_error(c))
+        self._record(c, d, resp, None, prompt)
+        return self._tag(resp, d, c.id)
 
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         policy = self._policy(kwargs)
-        d, did, kwargs = self._route("stream_chat", messages, None, kwargs)
-        pairs = stream_with_fallback(d, lambda dd: self._child(dd).stream_chat(messages, **kwargs), policy,
-                                     self._on_error("stream_chat", did))
-        return self._wrap("stream_chat", d, did, pairs, messages, None)
+        c, kwargs = self._route("stream_chat", messages, None, kwargs)
+        pairs = stream_with_fallback(c.decision, lambda dd: self._child(dd).stream_chat(messages, **kwargs),
+                                     policy, self._on_error(c))
+        return self._wrap(c, pairs, messages, None)
 
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        d, did, kwargs = self._route("stream_complete", None, prompt, kwargs)
+        c, kwargs = self._route("stream_complete", None, prompt, kwargs)
         pairs = stream_with_fallback(
-            d, lambda dd: self._child(dd).stream_complete(prompt, formatted=formatted, **kwargs),
-            self._fallback, self._on_error("stream_complete", did))
-        return self._wrap("stream_complete", d, did, pairs, None, prompt)
+            c.decision, lambda dd: self._child(dd).stream_complete(prompt, formatted=formatted, **kwargs),
+            self._pool.fallback, self._on_error(c))
+        return self._wrap(c, pairs, None, prompt)
 
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         policy = self._policy(kwargs)
-        d, did, kwargs = await self._aroute("achat", messages, None, kwargs)
-        resp, d = await acall_with_fallback(d, lambda dd: self._child(dd).achat(messages, **kwargs), policy,
-                                            self._on_error("achat", did))
-        self._record("achat", d, did, resp, messages, None)
-        return self._tag(resp, d)
+        c, kwargs = await self._aroute("achat", messages, None, kwargs)
+        resp, d = await acall_with_fallback(c.decision, lambda dd: self._child(dd).achat(messages, **kwargs),
+                                            policy, self._on_error(c))
+        self._record(c, d, resp, messages, None)
+        return self._tag(resp, d, c.id)
 
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        d, did, kwargs = await self._aroute("acomplete", None, prompt, kwargs)
+        c, kwargs = await self._aroute("acomplete", None, prompt, kwargs)
         resp, d = await acall_with_fallback(
-            d, lambda dd: self._child(dd).acomplete(prompt, formatted=formatted, **kwargs),
-            self._fallback, self._on_error("acomplete", did))
-        self._record("acomplete", d, did, resp, None, prompt)
-        return self._tag(resp, d)
+            c.decision, lambda dd: self._child(dd).acomplete(prompt, formatted=formatted, **kwargs),
+            self._pool.fallback, self._on_error(c))
+        self._record(c, d, resp, None, prompt)
+        return self._tag(resp, d, c.id)
 
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         policy = self._policy(kwargs)
-        d, did, kwargs = await self._aroute("astream_chat", messages, None, kwargs)
-        pairs = astream_with_fallback(d, lambda dd: self._child(dd).astream_chat(messages, **kwargs), policy,
-                                      self._on_error("astream_chat", did))
-        return self._awrap("astream_chat", d, did, pairs, messages, None)
+        c, kwargs = await self._aroute("astream_chat", messages, None, kwargs)
+        pairs = astream_with_fallback(c.decision, lambda dd: self._child(dd).astream_chat(messages, **kwargs),
+                                      policy, self._on_error(c))
+        return self._awrap(c, pairs, messages, None)
 
     async def astream_complete(self, prompt: str, formatted: bool = False,
                                **kwargs: Any) -> CompletionResponseAsyncGen:
-        d, did, kwargs = await self._aroute("astream_complete", None, prompt, kwargs)
+        c, kwargs = await self._aroute("astream_complete", None, prompt, kwargs)
         pairs = astream_with_fallback(
-            d, lambda dd: self._child(dd).astream_complete(prompt, formatted=formatted, **kwargs),
-            self._fallback, self._on_error("astream_complete", did))
-        return self._awrap("astream_complete", d, did, pairs, None, prompt)
+            c.decision, lambda dd: self._child(dd).astream_complete(prompt, formatted=formatted, **kwargs),
+            self._pool.fallback, self._on_error(c))
+        return self._awrap(c, pairs, None, prompt)
 
     # ------------------------------------------------------------------ predict: route on the question
     @contextlib.contextmanager
     def _prompt_ctx(self, prompt: Any, prompt_args: dict[str, Any]) -> Iterator[None]:
-        settings = {k: prompt_args.pop(k) for k in _SETTING_KWARGS if k in prompt_args}
+        settings = pop_settings(prompt_args)
         # the question is a prompt variable, or partially formatted into the template (Refine)
         variables = {**(getattr(prompt, "kwargs", None) or {}), **prompt_args}
         query = next((variables[k] for k in self.prompt_query_keys
@@ -560,6 +714,25 @@ class RouteLLM(FunctionCallingLLM):
         with self._prompt_ctx(prompt, prompt_args):
             return await super().astream(prompt, output_cls=output_cls, **prompt_args)
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _structured_ctx() -> Iterator[None]:
+        token = _structured.set(True)
+        try:
+            yield
+        finally:
+            _structured.reset(token)
+
+    def structured_predict(self, output_cls: Any, prompt: Any, llm_kwargs: dict[str, Any] | None = None,
+                           **prompt_args: Any) -> Any:
+        with self._prompt_ctx(prompt, prompt_args), self._structured_ctx():
+            return super().structured_predict(output_cls, prompt, llm_kwargs=llm_kwargs, **prompt_args)
+
+    async def astructured_predict(self, output_cls: Any, prompt: Any, llm_kwargs: dict[str, Any] | None = None,
+                                  **prompt_args: Any) -> Any:
+        with self._prompt_ctx(prompt, prompt_args), self._structured_ctx():
+            return await super().astructured_predict(output_cls, prompt, llm_kwargs=llm_kwargs, **prompt_args)
+
     # ------------------------------------------------------------------ tools
     @staticmethod
     def _tool_messages(user_msg: Any, chat_history: Any) -> list[ChatMessage]:
@@ -574,52 +747,52 @@ class RouteLLM(FunctionCallingLLM):
                         verbose: bool = False, allow_parallel_tool_calls: bool = False,
                         tool_required: bool = False, **kwargs: Any) -> ChatResponse:
         messages = self._tool_messages(user_msg, chat_history)
-        d, did, kwargs = self._route("chat_with_tools", messages, None, kwargs)
-        self._tool_child(d)
-        resp, d = call_with_fallback(d, lambda dd: self._tool_child(dd).chat_with_tools(
+        c, kwargs = self._route("chat_with_tools", messages, None, kwargs, tools=True)
+        self._tool_child(c.decision)
+        resp, d = call_with_fallback(c.decision, lambda dd: self._tool_child(dd).chat_with_tools(
             tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
             allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs),
-            self._fallback, self._on_error("chat_with_tools", did))
-        self._record("chat_with_tools", d, did, resp, messages, None)
-        return self._tag(resp, d)
+            self._pool.fallback, self._on_error(c))
+        self._record(c, d, resp, messages, None)
+        return self._tag(resp, d, c.id)
 
     async def achat_with_tools(self, tools: Sequence[Any], user_msg: Any = None, chat_history: Any = None,
                                verbose: bool = False, allow_parallel_tool_calls: bool = False,
                                tool_required: bool = False, **kwargs: Any) -> ChatResponse:
         messages = self._tool_messages(user_msg, chat_history)
-        d, did, kwargs = await self._aroute("achat_with_tools", messages, None, kwargs)
-        self._tool_child(d)
-        resp, d = await acall_with_fallback(d, lambda dd: self._tool_child(dd).achat_with_tools(
+        c, kwargs = await self._aroute("achat_with_tools", messages, None, kwargs, tools=True)
+        self._tool_child(c.decision)
+        resp, d = await acall_with_fallback(c.decision, lambda dd: self._tool_child(dd).achat_with_tools(
             tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
             allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs),
-            self._fallback, self._on_error("achat_with_tools", did))
-        self._record("achat_with_tools", d, did, resp, messages, None)
-        return self._tag(resp, d)
+            self._pool.fallback, self._on_error(c))
+        self._record(c, d, resp, messages, None)
+        return self._tag(resp, d, c.id)
 
     def stream_chat_with_tools(self, tools: Sequence[Any], user_msg: Any = None, chat_history: Any = None,
                                verbose: bool = False, allow_parallel_tool_calls: bool = False,
                                tool_required: bool = False, **kwargs: Any) -> ChatResponseGen:
         messages = self._tool_messages(user_msg, chat_history)
-        d, did, kwargs = self._route("stream_chat_with_tools", messages, None, kwargs)
-        self._tool_child(d)
-        pairs = stream_with_fallback(d, lambda dd: self._tool_child(dd).stream_chat_with_tools(
+        c, kwargs = self._route("stream_chat_with_tools", messages, None, kwargs, tools=True)
+        self._tool_child(c.decision)
+        pairs = stream_with_fallback(c.decision, lambda dd: self._tool_child(dd).stream_chat_with_tools(
             tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
             allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs),
-            self._fallback, self._on_error("stream_chat_with_tools", did))
-        return self._wrap("stream_chat_with_tools", d, did, pairs, messages, None)
+            self._pool.fallback, self._on_error(c))
+        return self._wrap(c, pairs, messages, None)
 
     async def astream_chat_with_tools(self, tools: Sequence[Any], user_msg: Any = None,
                                       chat_history: Any = None, verbose: bool = False,
                                       allow_parallel_tool_calls: bool = False,
                                       tool_required: bool = False, **kwargs: Any) -> ChatResponseAsyncGen:
         messages = self._tool_messages(user_msg, chat_history)
-        d, did, kwargs = await self._aroute("astream_chat_with_tools", messages, None, kwargs)
-        self._tool_child(d)
-        pairs = astream_with_fallback(d, lambda dd: self._tool_child(dd).astream_chat_with_tools(
+        c, kwargs = await self._aroute("astream_chat_with_tools", messages, None, kwargs, tools=True)
+        self._tool_child(c.decision)
+        pairs = astream_with_fallback(c.decision, lambda dd: self._tool_child(dd).astream_chat_with_tools(
             tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
             allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs),
-            self._fallback, self._on_error("astream_chat_with_tools", did))
-        return self._awrap("astream_chat_with_tools", d, did, pairs, messages, None)
+            self._pool.fallback, self._on_error(c))
+        return self._awrap(c, pairs, messages, None)
 
     def _prepare_chat_with_tools(self, tools: Sequence[Any], user_msg: Any = None,
                                  chat_history: Any = None, verbose: bool = False,
@@ -628,11 +801,11 @@ class RouteLLM(FunctionCallingLLM):
         """Decide now and let the chosen model format the tools; the following ``chat`` /
         ``stream_chat`` with these kwargs goes to that model (the decision travels in them)."""
         messages = self._tool_messages(user_msg, chat_history)
-        d, did, kwargs = self._route("chat_with_tools", messages, None, kwargs)
-        prepared = self._tool_child(d)._prepare_chat_with_tools_compat(
+        c, kwargs = self._route("chat_with_tools", messages, None, kwargs, tools=True)
+        prepared = self._tool_child(c.decision)._prepare_chat_with_tools_compat(
             tools, user_msg=user_msg, chat_history=chat_history, verbose=verbose,
             allow_parallel_tool_calls=allow_parallel_tool_calls, tool_required=tool_required, **kwargs)
-        return {**prepared, _DECISION_KWARG: (d, did)}
+        return {**prepared, _DECISION_KWARG: c}
 
     def get_tool_calls_from_response(self, response: ChatResponse, error_on_no_tool_call: bool = True,
                                      **kwargs: Any) -> list[ToolSelection]:
@@ -644,7 +817,7 @@ class RouteLLM(FunctionCallingLLM):
                              "not produced by it, so the model that must parse its tool calls is unknown")
         child = children[route]
         if not isinstance(child, FunctionCallingLLM):
-            raise TypeError(f"the {route} model {llm_name(child)!r} does not support tool calling")
+            raise TypeError(f"{self._model_at(route)} ({type(child).__name__}) does not support tool calling")
         return child.get_tool_calls_from_response(response, error_on_no_tool_call=error_on_no_tool_call, **kwargs)
 
 

@@ -27,6 +27,7 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.bridge.pydantic import ConfigDict, Field
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
+
 from routellm_core.local_models import LocalChatModel, LocalGeneration
 
 _ROLES = {

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from routellm_core.model_files import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+
+from local_model_files import (  # noqa: E402  (the quickstart's helper module, in examples/)
     KNOWN_MODEL_FILES,
     ModelFileError,
     fetch_model_file,

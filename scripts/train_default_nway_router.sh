@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
+export ROUTELLM_DATA_DIR="${ROUTELLM_DATA_DIR:-$(dirname "$PWD")/shared/data}"  # {data} in the specs
 L="gold:{data}/llmrouter_9model_gold"
 routellm nway train --router quality --out shared/routellm_core/nway/default --quiet \
   --data "$L/dcrouter_preprocessed__train.json" --holdout "$L/dcrouter_preprocessed__test.json" \

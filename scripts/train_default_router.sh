@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Reproduce the embedded default router (shared/routellm_core/default_router) from ../shared/data.
-# Needs the data directory ($ROUTELLM_DATA_DIR or ../shared/data). Its model card records this command.
+# Needs the data directory: $ROUTELLM_DATA_DIR, else ../shared/data beside the checkout. Its model card records this command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
+export ROUTELLM_DATA_DIR="${ROUTELLM_DATA_DIR:-$(dirname "$PWD")/shared/data}"  # {data} in the specs
 routellm train --router sw_ranking \
   --data "gold:{data}/routerdc_7model_and_routerbench_subset/routerbench_zs/arc_challenge_train.csv" \
   --data "gold:{data}/routerdc_7model_and_routerbench_subset/routerbench_zs/mbpp_train.csv" \

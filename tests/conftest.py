@@ -14,9 +14,10 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The shared routing data (``$ROUTELLM_DATA_DIR`` or ``../shared/data``); skip if absent."""
-    from routellm_core.data.loaders import DATA_DIR_ENV, default_data_dir
+    from routellm_core.data.specs import DATA_DIR_ENV, default_data_dir
 
-    found = default_data_dir()
+    beside = Path(__file__).resolve().parents[2] / "shared" / "data"
+    found = default_data_dir() or (beside if not os.environ.get(DATA_DIR_ENV) and beside.is_dir() else None)
     if found is None:
         where = os.environ.get(DATA_DIR_ENV)
         pytest.skip(

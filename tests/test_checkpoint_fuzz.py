@@ -28,7 +28,6 @@ import pytest
 
 from routellm_core import CheckpointError, load_router, save_router
 from routellm_core.routers import MatrixFactorizationRouter, SWRankingRouter
-
 from tests.routing_fixtures import EASY, HARD, toy_battles
 
 PAIR = {"strong_model": "big-model", "weak_model": "small-model"}
@@ -50,7 +49,6 @@ def _scores(router: Any) -> np.ndarray:
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[str, tuple[Path, np.ndarray]]:
     from routellm_core.nway import QualityRouter, ZooterRouter
-
     from tests.test_nway import COST, FAST, pool_matrix
 
     battles = toy_battles()
@@ -127,7 +125,6 @@ def classifier_checkpoints(tmp_path_factory) -> dict[str, tuple[Path, np.ndarray
     """A BERT router and a causal-LLM router (a tiny Llama with a chat template), briefly trained."""
     from routellm_core.routers.bert import BertClassifierRouter
     from routellm_core.routers.causal_llm import CausalLLMRouter
-
     from tests.test_classifier_routers import FAST, _tiny_causal_lm
 
     root = tmp_path_factory.mktemp("classifiers")
@@ -142,7 +139,7 @@ def classifier_checkpoints(tmp_path_factory) -> dict[str, tuple[Path, np.ndarray
                                           batch_size=8),
         }
         for kind, router in routers.items():
-            path = save_router(router.fit(battles, seed=0), root / kind)
+            path = save_router(router.fit(battles), root / kind)
             out[kind] = (path, _scores(load_router(path)))
     return out
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from routellm_core import CheckpointError, load_router, save_router
 from routellm_core.checkpoints import DEFAULT_DIR, _listed_files, verify_checkpoint
 from routellm_core.routers import ROUTERS, SWRankingRouter
-
 from tests.routing_fixtures import EASY, HARD, toy_battles
 
 PAIR = {"strong_model": "big-model", "weak_model": "small-model"}

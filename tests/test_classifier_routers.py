@@ -7,14 +7,14 @@ import json
 
 import numpy as np
 import pytest
+
 from routellm_core.checkpoints import CheckpointError, load_router, save_router
 from routellm_core.data.schema import make_battles
-from routellm_core.policy import RouterFailure, decide
-from routellm_core.routers import ROUTERS, NotFittedError, UnknownModelError
+from routellm_core.routers import ROUTERS, NonFiniteScoreError, NotFittedError, UnknownModelError
 from routellm_core.routers.bert import BertClassifierRouter, default_bert_path
 from routellm_core.routers.causal_llm import LABEL_TOKENS, CausalLLMRouter
+from routellm_core.routing import Pool, RouterFailure
 from routellm_core.training.torch_loop import classifier_examples
-
 from tests.routing_fixtures import EASY, HARD, toy_battles
 
 PAIR = {"strong_model": "big-model", "weak_model": "small-model"}
@@ -73,7 +73,7 @@ def test_both_routers_are_registered():
 @pytest.fixture(scope="module")
 def bert() -> BertClassifierRouter:
     router = BertClassifierRouter(**PAIR, **FAST, epochs=4, batch_size=8, lr=1e-4)
-    return router.fit(toy_battles(), seed=0)
+    return router.fit(toy_battles())
 
 
 def test_bert_loss_falls_and_it_learns_which_queries_need_the_strong_model(bert):
@@ -146,7 +146,6 @@ def test_bert_rejects_bad_input(bert):
         ("max_length", 0, "max_length must be a positive integer"),
         ("val_fraction", 1.0, r"val_fraction must be in \[0, 1\)"),
         ("pairs", "any", "pairs must be one of"),
-        ("failure_policy", "maybe", "failure_policy must be one of"),
         ("max_train_examples", 1, "max_train_examples must be"),
     ],
 )
@@ -230,7 +229,7 @@ def causal(tiny_lm_dir):
             batch_size=4,
             lr=3e-3,
         )
-        yield router.fit(toy_battles(), seed=0)
+        yield router.fit(toy_battles())
 
 
 def _check_round_trip(router, tmp_path) -> None:
@@ -274,7 +273,7 @@ def test_causal_llm_lora_with_a_chat_template(tiny_lm_dir, tmp_path, monkeypatch
         epochs=5,
         batch_size=4,
         lr=3e-3,
-    ).fit(toy_battles(), seed=0)
+    ).fit(toy_battles())
     assert _loss_fell(router), router.history_
     prompt = router.prompts(["What is 2+2?"])[0]
     assert prompt == f"<system> {router.instruction}\n<user> What is 2+2?\n<assistant> "
@@ -317,36 +316,45 @@ def _hostile_template_is_never_run(router, path):
     assert time.perf_counter() - start < 60
 
 
-def test_unusable_output_falls_back_by_the_recorded_policy(causal, monkeypatch):
+def test_unusable_output_is_a_router_failure_for_the_callers_policy(causal, monkeypatch):
+    """NaN logits or a model that raises: the router raises, touches none of its attributes,
+    and the caller's failure policy routes and records ``router_failed``."""
     import torch
 
-    assert causal.failure_policy == "strong"
+    before = {k: id(v) for k, v in vars(causal).items()}
 
-    def nan_logits(texts):
-        return torch.full((len(texts), 3), float("nan"))
+    def nan_for_primes(self, texts):
+        out = torch.zeros((len(texts), 3))
+        out[[i for i, t in enumerate(texts) if "prime" in t]] = float("nan")
+        return out
 
-    monkeypatch.setattr(causal, "_label_logits", nan_logits)
-    np.testing.assert_array_equal(
-        causal.win_rate(PROBES), [1.0, 1.0, 1.0]
-    )  # default: strong
-    assert [f["reason"] for f in causal.failures_] == ["non-finite label logits"] * 3
-    assert causal.get_params()["failure_policy"] == "strong"
-    assert decide(causal, "Prove it.", threshold=0.99).route == "strong"
-    causal.failure_policy = "weak"
-    np.testing.assert_array_equal(causal.win_rate(PROBES), [0.0, 0.0, 0.0])
+    # patched on the class: the router's own attributes stay as they are
+    monkeypatch.setattr(CausalLLMRouter, "_label_logits", nan_for_primes)
+    with pytest.raises(NonFiniteScoreError, match=r"router 'causal_llm' gave non-finite label "
+                       r"logits for 1 of 3 queries: #0 'Prove that 7 is prime.'"):
+        causal.win_rate(PROBES)
+    assert {k: id(v) for k, v in vars(causal).items()} == before
+    assert "failure_policy" not in causal.get_params() and not hasattr(causal, "failures_")
 
-    def broken(texts):
+    pool = Pool.pair(causal, strong="s", weak="w", threshold=0.0)
+    failed, fine = pool.route([PROBES[0], PROBES[1]])
+    assert (failed.route, failed.router_failed, failed.error_type) == ("strong", True, "NonFiniteScoreError")
+    assert (fine.router_failed, fine.route) == (False, "strong")  # one bad text fails alone
+    weak = Pool.pair(causal, strong="s", weak="w", threshold=0.0, failure_policy="weak")
+    assert weak.route([PROBES[0]])[0].route == "weak"
+
+    def broken(self, texts):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(causal, "_label_logits", broken)
-    np.testing.assert_array_equal(causal.win_rate(PROBES[:1]), [0.0])
-    assert "out of memory" in causal.failures_[0]["reason"]
-    causal.failure_policy = "raise"
-    with pytest.raises(
-        RouterFailure, match="could not score 1 query: RuntimeError: out of memory"
-    ):
+    monkeypatch.setattr(CausalLLMRouter, "_label_logits", broken)
+    with pytest.raises(RuntimeError, match="out of memory"):
         causal.win_rate(PROBES[:1])
-    causal.failure_policy = "strong"
+    d = pool.route(["Prove it."])[0]
+    assert (d.route, d.router_failed, d.error_type) == ("strong", True, "RuntimeError")
+    raising = Pool.pair(causal, strong="s", weak="w", threshold=0.5, failure_policy="raise")
+    with pytest.raises(RouterFailure, match="failed while scoring 1 query: RuntimeError: out of memory"):
+        raising.route(["Prove it."])
+    assert {k: id(v) for k, v in vars(causal).items()} == before
 
 
 def test_causal_llm_rejects_bad_parameters_and_input(causal, tiny_lm_dir, monkeypatch):
@@ -412,6 +420,10 @@ def test_cli_trains_a_bert_router(tmp_path):
         "--no-decontaminate",
         "--param",
         "epochs=0",
+        "--strong",
+        "big-model",
+        "--weak",
+        "small-model",
         "--quiet",
         "--no-cache",
     )

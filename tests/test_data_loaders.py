@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from routellm_core.data.loaders import (
+from routellm_core.data import (
     ScoreMatrix,
     default_data_dir,
     load_arena_battles,
@@ -21,8 +21,11 @@ from routellm_core.data.loaders import (
     load_jsonl_battles,
     load_judge_battles,
     load_judge_matrix,
+    load_matrix,
+    parse_spec,
 )
 from routellm_core.data.schema import BATTLE_COLUMNS
+from routellm_core.data.specs import DataSpec
 
 GPT4 = "gpt-4-1106-preview"
 MIXTRAL = "mixtral-8x7b-instruct-v0.1"
@@ -53,19 +56,12 @@ def test_default_data_dir_env_pointing_nowhere_gives_none(tmp_path, monkeypatch,
     assert "not a directory" in caplog.text
 
 
-def test_default_data_dir_falls_back_to_shared_data_beside_repo_or_cwd(tmp_path, monkeypatch):
+def test_default_data_dir_does_not_guess_a_repository_layout(tmp_path, monkeypatch):
     monkeypatch.delenv("ROUTELLM_DATA_DIR", raising=False)
-    repo = Path(__file__).resolve().parents[1]
-    beside_repo = repo.parent / "shared" / "data"
-    found = default_data_dir()
-    if beside_repo.is_dir():
-        assert found == beside_repo.resolve()
-    else:
-        # from a working directory with ../shared/data
-        (tmp_path / "shared" / "data").mkdir(parents=True)
-        (tmp_path / "work").mkdir()
-        monkeypatch.chdir(tmp_path / "work")
-        assert default_data_dir() == (tmp_path / "shared" / "data").resolve()
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert default_data_dir() is None
 
 
 # --------------------------------------------------------------------------- arena
@@ -178,7 +174,8 @@ def test_arena_55k_inconsistent_flags(tmp_path):
 
 def test_arena_missing_columns_lists_what_was_found(tmp_path):
     path = _write_jsonl(tmp_path / "x.jsonl", [{"model_a": "x", "model_b": "y", "text": "hi"}])
-    with pytest.raises(ValueError, match=r"x\.jsonl: not a Chatbot-Arena battle file.*found columns \['model_a', 'model_b', 'text'\]"):
+    found = r"found columns \['model_a', 'model_b', 'text'\]"
+    with pytest.raises(ValueError, match=r"x\.jsonl: not a Chatbot-Arena battle file.*" + found):
         load_arena_battles(path)
     path = _write_jsonl(tmp_path / "y.jsonl", [{"prompt": "hi", "winner": "tie"}])
     with pytest.raises(ValueError, match="found columns"):
@@ -329,14 +326,22 @@ def test_gold_routerdc_and_llmrouter_json(tmp_path):
     assert np.isnan(m.scores[0, 2]) and m.tags == ["3", "1"]
     assert len(m.to_battles()) == 1 + 3
 
-    # LLMRouter: task labels beside the file replace cluster ids.
-    _write_json(tmp_path / "dcrouter_preprocessed__test.json", rows[:2])
+    # LLMRouter: task labels named by the caller replace cluster ids; a file beside is not read.
+    test = _write_json(tmp_path / "dcrouter_preprocessed__test.json", rows[:2])
+    labels = tmp_path / "dcrouter_task_labels.csv"
     pd.DataFrame({"split": ["train", "test", "test"], "index": [0, 0, 1],
-                  "task_name": ["x", "gsm8k", "mmlu"], "in_both_train_and_test": 0}).to_csv(
-        tmp_path / "dcrouter_task_labels.csv", index=False)
-    m = load_gold_matrix(tmp_path / "dcrouter_preprocessed__test.json")
+                  "task_name": ["x", "gsm8k", "mmlu"], "in_both_train_and_test": 0}).to_csv(labels, index=False)
+    assert load_gold_matrix(test).tags == ["3", "1"]  # cluster ids
+    m = load_gold_matrix(test, task_labels=labels)
     assert m.source == "llmrouter:dcrouter_preprocessed__test"
     assert m.tags == ["gsm8k", "mmlu"]
+    assert load_battles(f"gold:{test}?task_labels={labels}").shape[0] == 1 + 3
+    with pytest.raises(ValueError, match=r"1 task labels for split 'train', but .* has 2 rows"):
+        load_gold_matrix(test, task_labels=labels, task_split="train")
+    with pytest.raises(ValueError, match=r"no task labels for split 'dev'; the file has \['test', 'train'\]"):
+        load_gold_matrix(test, task_labels=labels, task_split="dev")
+    with pytest.raises(ValueError, match="the split is not in the file name; pass task_split="):
+        load_gold_matrix(_write_json(tmp_path / "other.json", rows[:2]), task_labels=labels)
 
 
 def test_gold_generic_table(tmp_path):
@@ -421,7 +426,8 @@ def _write_wide(tmp_path: Path, sub: str = "") -> Path:
 
 def test_judge_wide_battles_and_matrix(tmp_path):
     path = _write_wide(tmp_path)
-    b = load_judge_battles(path)
+    ins = path.parent / "instructions.csv"
+    b = load_judge_battles(path, instructions=ins)
     assert b[["query", "model_a", "model_b", "winner"]].values.tolist() == [
         ["Say hi", "model-x", GPT4, "a"],
         ["Say hi", "model-y", GPT4, "b"],
@@ -430,18 +436,23 @@ def test_judge_wide_battles_and_matrix(tmp_path):
         ["Tell a story", "model-y", GPT4, "a"],
     ]
     assert b.attrs["dropped"] == 1
-    m = load_judge_matrix(path)
+    m = load_judge_matrix(path, instructions=ins)
     assert m.models == ["model-x", "model-y"]
     assert m.scores[:, 0].tolist() == pytest.approx([0.9, 0.2, 0.5])
     assert m.tags == ["oasst", "vicuna", "koala"]
 
 
-def test_judge_wide_needs_instructions(tmp_path):
-    path = _write_wide(tmp_path, "a")
-    (tmp_path / "a" / "instructions.csv").rename(tmp_path / "ins.csv")
-    with pytest.raises(FileNotFoundError, match="needs instructions.csv beside it"):
+def test_judge_wide_needs_instructions_named_explicitly(tmp_path):
+    path = _write_wide(tmp_path, "a")  # instructions.csv sits beside it, but is not guessed
+    with pytest.raises(ValueError, match=r"holds no query texts; pass instructions=.*judge:PATH\?instructions=FILE"):
         load_judge_battles(path)
+    with pytest.raises(ValueError, match="holds no query texts"):
+        load_battles(f"judge:{path}")
+    (tmp_path / "a" / "instructions.csv").rename(tmp_path / "ins.csv")
     assert len(load_judge_battles(path, instructions=tmp_path / "ins.csv")) == 5
+    assert len(load_battles(f"judge:{path}?instructions={tmp_path / 'ins.csv'}")) == 5
+    with pytest.raises(FileNotFoundError, match="nope.csv: no such file"):
+        load_judge_matrix(path, instructions=tmp_path / "nope.csv")
 
 
 def test_judge_unrecognised_file(tmp_path):
@@ -480,7 +491,9 @@ def test_load_battles_specs_and_detection(tmp_path):
     assert len(load_battles(str(arena))) == 3  # detected as arena
     assert load_battles(f"jsonl:{jsonl}")["winner"].tolist() == ["b"]
     assert load_battles(str(jsonl))["source"].tolist() == ["jsonl:b"]
-    assert len(load_battles(f"judge:{judge}")) == 5 and len(load_battles(str(judge))) == 5
+    ins = judge.parent / "instructions.csv"
+    assert len(load_battles(f"judge:{judge}?instructions={ins}")) == 5
+    assert len(load_battles(f"{judge}?instructions={ins}")) == 5  # detected as judge
     assert len(load_battles(f"gold:{tmp_path / 'rb.csv'}")) == 3 * 3
     two = load_battles(f"gold:{tmp_path / 'rb.csv'}#{GPT4},{MIXTRAL}")
     assert two["winner"].tolist() == ["a", "tie", "b"] and set(two["source"]) == {"routerbench:rb"}
@@ -496,6 +509,34 @@ def test_load_battles_specs_and_detection(tmp_path):
         load_battles(f"gold:{tmp_path / 'missing.csv'}")
     with pytest.raises(ValueError, match="battle spec"):
         load_battles("")
+    with pytest.raises(ValueError, match=r"bad option 'labels=x.csv'; expected OPTION=VALUE with OPTION in"):
+        load_battles(f"gold:{tmp_path / 'rb.csv'}?labels=x.csv")
+    with pytest.raises(ValueError, match=r"arena data takes no options, got \['instructions'\]"):
+        load_battles(f"arena:{arena}?instructions=x.csv")
+    with pytest.raises(ValueError, match=r"gold data takes \['task_labels', 'task_split'\], got \['instructions'\]"):
+        load_battles(f"{tmp_path / 'rb.csv'}?instructions=x.csv")  # kind detected, then checked
+
+
+def test_parse_spec_parts(tmp_path):
+    spec = parse_spec("gold:/d/train.json?task_labels=/d/labels.csv&task_split=train#a,b")
+    assert spec == DataSpec("gold", Path("/d/train.json"), ("a", "b"),
+                            {"task_labels": "/d/labels.csv", "task_split": "train"})
+    assert parse_spec("x.csv") == DataSpec("", Path("x.csv"))
+    with pytest.raises(ValueError, match="unknown data kind 'golden'"):
+        parse_spec("golden:x.csv")
+    with pytest.raises(ValueError, match="bad option 'task_labels'"):
+        parse_spec("gold:x.csv?task_labels")
+
+
+def test_load_matrix_from_gold_and_judge_specs(tmp_path):
+    _routerbench_frame().to_csv(tmp_path / "rb.csv", index=False)
+    m = load_matrix(f"gold:{tmp_path / 'rb.csv'}#{MIXTRAL},{GPT4}")
+    assert isinstance(m, ScoreMatrix) and m.models == [MIXTRAL, GPT4]
+    judge = _write_wide(tmp_path, "judge")
+    j = load_matrix(f"judge:{judge}?instructions={judge.parent / 'instructions.csv'}#model-y,Model-X")
+    assert j.models == ["model-y", "model-x"] and j.tags == ["oasst", "vicuna", "koala"]
+    with pytest.raises(ValueError, match="use 'gold:PATH' or 'judge:PATH'"):
+        load_matrix(f"arena:{tmp_path / 'rb.csv'}")
 
 
 # --------------------------------------------------------------------------- real data
@@ -528,16 +569,18 @@ def test_real_routerbench(data_dir):
 
 @pytest.mark.data
 def test_real_llmrouter_and_routerdc(data_dir):
-    m = load_gold_matrix(data_dir / "llmrouter_9model_gold" / "dcrouter_preprocessed__train.json")
+    labels = data_dir / "llmrouter_9model_gold" / "dcrouter_task_labels.csv"
+    m = load_gold_matrix(data_dir / "llmrouter_9model_gold" / "dcrouter_preprocessed__train.json", task_labels=labels)
     assert m.scores.shape == (5608, 9) and m.source == "llmrouter:dcrouter_preprocessed__train"
     tags = Counter(m.tags)
     assert len(tags) == 14 and tags["math"] == 504 and tags["gsm8k"] == 500 and tags["human_eval"] == 164
     acc = np.nanmean(m.scores, axis=0)
     assert acc.min() == pytest.approx(0.18, abs=0.01) and acc.max() == pytest.approx(0.62, abs=0.01)
-    test = load_gold_matrix(data_dir / "llmrouter_9model_gold" / "dcrouter_preprocessed__test.json")
+    test = load_gold_matrix(data_dir / "llmrouter_9model_gold" / "dcrouter_preprocessed__test.json", task_labels=labels)
     assert test.scores.shape == (500, 9) and set(Counter(test.tags).values()) == {50}
 
-    rdc = load_gold_matrix(data_dir / "routerdc_7model_and_routerbench_subset" / "split2_model7" / "arc_challenge_train.json")
+    rdc_dir = data_dir / "routerdc_7model_and_routerbench_subset" / "split2_model7"
+    rdc = load_gold_matrix(rdc_dir / "arc_challenge_train.json")
     assert rdc.scores.shape == (820, 7) and rdc.source == "routerdc:arc_challenge_train"
     assert "mistral-7b-v0.1" in rdc.models and rdc.tags is not None
     assert np.nanmax(rdc.scores) <= 1.0 and np.nanmin(rdc.scores) >= 0.0
@@ -553,11 +596,12 @@ def test_real_alpaca_eval(data_dir):
     assert raw["winner"].value_counts().to_dict() == {"a": 621, "b": 183, "tie": 1}
 
     wide = folder / "weighted_gpt4_turbo_vs_gpt4_1106_preview_wide.csv"
-    m = load_judge_matrix(wide)
+    ins = folder / "instructions.csv"
+    m = load_judge_matrix(wide, instructions=ins)
     assert m.scores.shape == (805, 48)
     assert not any(x.endswith(("_concise", "_verbose")) or x in ("example", "gpt4_gamed", GPT4) for x in m.models)
     assert np.isnan(m.scores).sum() == 6  # 10 NaN cells in the file, 4 in variant columns
-    b = load_judge_battles(wide)
+    b = load_judge_battles(wide, instructions=ins)
     assert len(b) == 805 * 48 - 6 and b.attrs["dropped"] == 6 and set(b["model_b"]) == {GPT4}
     assert b["winner"].value_counts().to_dict() == {"b": 34214, "a": 4296, "tie": 124}
 

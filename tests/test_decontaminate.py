@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from routellm_core.data import ScoreMatrix, load_gold_matrix, load_judge_matrix
 from routellm_core.data.decontaminate import (
     DecontaminationReport,
     decontaminate,
@@ -19,7 +20,6 @@ from routellm_core.data.decontaminate import (
     normalize_text,
     overlap_key,
 )
-from routellm_core.data.loaders import ScoreMatrix, load_gold_matrix, load_judge_matrix
 
 HAWAII = ("Compose an engaging travel blog post about a recent trip to Hawaii, highlighting cultural "
           "experiences and must-see attractions.")
@@ -201,7 +201,8 @@ def test_real_exact_finds_every_manifest_repeat_and_more(real_evals, overlap, da
     for rel, expected in overlap.items():
         path = data_dir / rel
         if rel.endswith("instructions.csv"):
-            data = load_judge_matrix(path.parent / "weighted_gpt4_turbo_vs_gpt4_1106_preview_wide.csv")
+            data = load_judge_matrix(path.parent / "weighted_gpt4_turbo_vs_gpt4_1106_preview_wide.csv",
+                                     instructions=path)
         elif "arena_hard" in rel:
             continue  # unlabelled prompts: no loader turns them into training data
         else:
@@ -288,7 +289,8 @@ def test_real_near_path_on_eval_subset(real_evals, overlap, data_dir, encoder):
     Eval prompts are a subset (the matching ones + random others)."""
     m = load_gold_matrix(data_dir / "llmrouter_9model_gold" / "dcrouter_preprocessed__train.json")
     known = known_repeats(m.queries, real_evals)
-    bad = sorted(known["gsm8k"])[:30] + sorted(overlap["llmrouter_9model_gold/dcrouter_preprocessed__train.json"]["MMLU"])
+    llmrouter = overlap["llmrouter_9model_gold/dcrouter_preprocessed__train.json"]
+    bad = sorted(known["gsm8k"])[:30] + sorted(llmrouter["MMLU"])
     rng = np.random.default_rng(0)
     pool = sorted(set(range(len(m))) - set().union(*known.values()) - set(bad))
     clean = rng.choice(pool, 10, replace=False).tolist()
@@ -315,7 +317,8 @@ def test_real_near_path_on_eval_subset(real_evals, overlap, data_dir, encoder):
 @pytest.mark.data
 def test_real_alpaca_eval_vs_mt_bench_by_embedding(real_evals, data_dir, encoder):
     m = load_judge_matrix(
-        data_dir / "alpaca_eval_judge_prefs" / "weighted_gpt4_turbo_vs_gpt4_1106_preview_wide.csv")
+        data_dir / "alpaca_eval_judge_prefs" / "weighted_gpt4_turbo_vs_gpt4_1106_preview_wide.csv",
+        instructions=data_dir / "alpaca_eval_judge_prefs" / "instructions.csv")
     tail = m.subset(np.arange(700, 805))  # holds instructions 791 and 801
     _, report = decontaminate(tail, {"mt-bench": real_evals["mt-bench"]}, encoder=encoder, method="near")
     assert report.dropped_indices == [791 - 700, 801 - 700]

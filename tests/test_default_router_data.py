@@ -12,7 +12,7 @@ import pytest
 
 from routellm_core.checkpoints import load_router
 from routellm_core.data.decontaminate import load_eval_prompts
-from routellm_core.data.templates import normalize_text, text_digests
+from routellm_core.data.templates import normalize_text
 
 pytestmark = pytest.mark.data
 
@@ -30,7 +30,7 @@ def evals(data_dir):
 def test_trained_on_finds_training_queries_under_their_template(default, data_dir):
     """The check itself: a training query is found as stored, under another case and spacing,
     and under a template line its source shares; a new question is not."""
-    from routellm_core.data.loaders import load_gold_matrix
+    from routellm_core.data.gold import load_gold_matrix
 
     arc = data_dir / "routerdc_7model_and_routerbench_subset" / "routerbench_zs" / "arc_challenge_train.csv"
     query = load_gold_matrix(arc).queries[0]

@@ -106,7 +106,9 @@ def test_weights_scale_invariant_and_zero_weight_drops_battle():
 
 
 def test_undefeated_model_gets_finite_top_rating():
-    df = pd.DataFrame({"model_a": ["A", "A", "B", "C"], "model_b": ["B", "C", "C", "B"], "winner": ["a", "a", "a", "tie"]})
+    df = pd.DataFrame(
+        {"model_a": ["A", "A", "B", "C"], "model_b": ["B", "C", "C", "B"], "winner": ["a", "a", "a", "tie"]}
+    )
     r = compute_elo(df)
     assert np.all(np.isfinite(r.to_numpy())) and list(r.index)[0] == "A"
     assert r.mean() == pytest.approx(1000.0)

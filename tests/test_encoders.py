@@ -57,9 +57,9 @@ def test_missing_model_path_is_a_clear_error(tmp_path):
 def test_the_shared_default_router_is_safe_to_call_from_many_threads():
     from concurrent.futures import ThreadPoolExecutor
 
-    from routellm_core.policy import get_default_router
+    from routellm_core.routing import shared_router
 
-    router = get_default_router()
+    router = shared_router("default")
     texts = [f"thread test question {i}: explain topic {i % 5}" for i in range(64)]
     expected = router.win_rate(texts)
     router.encoder_._lru.clear()  # make every thread encode again, concurrently

@@ -19,12 +19,12 @@ import pytest
 from langchain_core.messages import HumanMessage
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.instrumentation import get_dispatcher
-from routellm_core.checkpoints import DEFAULT_DIR, CheckpointError, load_router
-from routellm_core.encoders import QueryEncoder
-from routellm_core.policy import RouterFailure
 
 from langchain_routellm import ChatRouteLLM, get_routing_cost_callback
 from llamaindex_routellm import RouteLLM, RoutingCostEventHandler
+from routellm_core.checkpoints import DEFAULT_DIR, CheckpointError, load_router
+from routellm_core.encoders import QueryEncoder
+from routellm_core.routing import RouterFailure
 from tests.langchain.fake_models import FlakyChatModel
 from tests.llamaindex.fakes import FlakyLLM
 
@@ -224,8 +224,7 @@ def test_a_corrupt_router_checkpoint_is_refused_naming_the_file(tmp_path, damage
 def test_a_corrupt_default_checkpoint_loaded_at_call_time_follows_the_policy(tmp_path, monkeypatch):
     """``router=None`` loads the embedded default on the first call; if its checkpoint is corrupt,
     that call (and each one after, until it loads) is routed by the failure policy."""
-    from routellm_core import checkpoints
-    from routellm_core import policy
+    from routellm_core import checkpoints, policy
 
     broken = tmp_path / "default_router"
     shutil.copytree(DEFAULT_DIR, broken)
@@ -237,7 +236,8 @@ def test_a_corrupt_default_checkpoint_loaded_at_call_time_follows_the_policy(tmp
     md = lc.invoke(Q).response_metadata
     assert (md["routellm_route"], md["routellm_router_failed"], md["routellm_router"]) == ("weak", True, "default")
     assert md["routellm_error_type"] == "CheckpointError" and "model.safetensors" in md["routellm_error_message"]
-    by_fraction = ChatRouteLLM(strong=FlakyChatModel(model_name="fake-strong"), weak=FlakyChatModel(model_name="fake-weak"),
+    by_fraction = ChatRouteLLM(strong=FlakyChatModel(model_name="fake-strong"),
+                               weak=FlakyChatModel(model_name="fake-weak"),
                                strong_fraction=0.3).invoke(Q).response_metadata
     assert by_fraction["routellm_route"] == "strong" and np.isnan(by_fraction["routellm_threshold"])
     with pytest.raises(RouterFailure, match="could not be loaded: CheckpointError"):
@@ -291,11 +291,10 @@ def test_sync_batch_isolates_the_text_the_router_fails_on():
 
 
 def test_nway_pool_isolates_the_text_the_router_fails_on(tmp_path):
-    from routellm_core.nway.policy import NWayPool
-
     from routellm_core.checkpoints import NWAY_DEFAULT_DIR
+    from routellm_core.routing import Pool
 
     nway = load_router(NWAY_DEFAULT_DIR, encoder=OneBadTextEncoder())
-    pool = NWayPool(nway, nway.known_models[:3], failure_policy=nway.known_models[0])
-    decisions = pool.decide(["What is 2 + 2?", "BOOM", "Write a haiku."])
+    pool = Pool.of(nway, nway.known_models[:3], failure_policy=nway.known_models[0])
+    decisions = pool.route(["What is 2 + 2?", "BOOM", "Write a haiku."])
     assert [d.router_failed for d in decisions] == [False, True, False]

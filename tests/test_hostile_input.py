@@ -25,13 +25,14 @@ from llama_index.core.base.llms.types import ChatMessage, ImageBlock, MessageRol
 from langchain_routellm import ChatRouteLLM, get_routing_cost_callback
 from llamaindex_routellm import RouteLLM, RoutingCostEventHandler
 from routellm_core.encoders import MAX_CHARS, scoring_text
-from routellm_core.policy import decide, get_default_router
 from routellm_core.queries import query_from_turns
+from routellm_core.routing import Pool, shared_router
 from tests.langchain.fake_models import FakeToolChatModel
 from tests.llamaindex.fakes import FakeLLM
 
 PRICES = {"fake-strong": (10.0, 30.0), "fake-weak": (0.5, 1.5)}
-ROUTER = get_default_router()
+ROUTER = shared_router("default")
+PAIR = Pool.pair(ROUTER, strong="fake-strong", weak="fake-weak", threshold=0.5)
 LONG = "Explain how a compiler turns source code into machine code, step by step. " * 2000  # > window
 ODD = [
     "", " ", "\n\t  \r\n", "\x00", "a\x00b", "\u200b\u200b", "\u200f\u202eevil.exe", "\ufeffhello",
@@ -64,7 +65,7 @@ def assert_clear_error(exc: BaseException) -> None:
 @given(text=st.one_of(texts, st.none(), st.integers(), st.binary(max_size=8)))
 def test_the_core_routes_any_text_or_names_the_problem(text):
     try:
-        d = decide(ROUTER, text, threshold=0.5)
+        d = PAIR.route([text])[0]
     except (ValueError, TypeError) as exc:
         assert not routable(text)
         assert "empty" in str(exc) or "not str" in str(exc)

@@ -19,7 +19,6 @@ from routellm_core.learning import (
     PairwiseJudge,
     StoreError,
     TrafficStore,
-    alabel,
     as_chat_fn,
     label,
     load_judge_prompts,
@@ -336,3 +335,66 @@ def test_label_train_and_promote_from_the_command_line(tmp_path, capsys):
     assert main(["promote", "--candidate", "random", "--current", str(live), "--data", f"store:{db}",
                  "--holdout", "0.3", "--bootstrap", "20"]) == 1
     assert "worse, kept the current router" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- retraining
+def test_sw_partial_fit_adds_battles_as_a_refit_would():
+    import numpy as np
+    import pandas as pd
+
+    from routellm_core.routers import SWRankingRouter
+    from tests.routing_fixtures import EASY, HARD, toy_battles
+
+    pair = {"strong_model": "big-model", "weak_model": "small-model", "n_tiers": 2}
+    two = toy_battles().query("model_a != 'mid-model' and model_b != 'mid-model'").reset_index(drop=True)
+    first, more = two.iloc[: len(two) // 2], two.iloc[len(two) // 2:]
+    whole = SWRankingRouter(**pair).fit(two)
+    grown = SWRankingRouter(**pair).fit(first).partial_fit(more)
+    texts = [HARD[0], EASY[0], "Write a sonnet about the sea."]
+    assert np.allclose(grown.win_rate(texts), whole.win_rate(texts), atol=2e-3)
+    assert grown.n_battles_ == whole.n_battles_ and grown.trained_on(list(more["query"])).all()
+    mine = pd.DataFrame([{"query": "q", "model_a": "gpt-4o", "model_b": "small-model", "winner": "a", "source": "s"}])
+    with pytest.raises(ValueError, match=r"models \['gpt-4o'\] have no Elo tier"):
+        grown.partial_fit(mine)
+    grown.set_params(aliases={"gpt-4o": "big-model"})
+    assert grown.partial_fit(mine).n_battles_ == whole.n_battles_ + 1
+
+
+def test_mf_warm_start_fine_tunes_from_the_fitted_weights():
+    import numpy as np
+
+    from routellm_core.routers import MatrixFactorizationRouter
+    from tests.routing_fixtures import toy_battles
+
+    base = MatrixFactorizationRouter(epochs=3, dim=8, strong_model="big-model", weak_model="small-model").fit(
+        toy_battles())
+    before = base.projection_.copy()
+    base.set_params(warm_start=True, epochs=1, lr=1e-9, patience=1)
+    base.fit(toy_battles())
+    assert np.allclose(base.projection_, before, atol=1e-4)          # started from the learned weights
+    cold = MatrixFactorizationRouter(epochs=1, dim=8, lr=1e-9, strong_model="big-model", weak_model="small-model")
+    assert not np.allclose(cold.fit(toy_battles()).projection_, before, atol=1e-4)
+
+
+@pytest.mark.data
+def test_train_init_updates_the_default_router_with_labelled_traffic(tmp_path, capsys):
+    from routellm_core.checkpoints import load_router
+    from routellm_core.cli import main
+    from routellm_core.routing import shared_router
+
+    store = TrafficStore(tmp_path / "t.db")
+    for i in range(20):
+        store.add_battle(query=f"Prove lemma {i} about prime gaps.", model_a="gpt-4o", model_b="gpt-4o-mini",
+                         winner="a", source="label")
+    out = tmp_path / "updated"
+    assert main(["train", "--router", "sw_ranking", "--init", "default", "--data", f"store:{tmp_path / 't.db'}",
+                 "--alias", "gpt-4o=gpt-4-1106-preview", "--alias", "gpt-4o-mini=mixtral-8x7b-instruct-v0.1",
+                 "--no-decontaminate", "--out", str(out), "--quiet"]) == 0
+    assert "(from default)" in capsys.readouterr().out
+    updated, default = load_router(str(out)), shared_router("default")
+    assert updated.n_battles_ == default.n_battles_ + 20 and updated.card_["init"]["battles"]
+    q = ["Prove a lemma about prime gaps."]
+    assert float(updated.win_rate(q)[0]) > float(default.win_rate(q)[0])
+    assert main(["train", "--router", "mf", "--init", "default", "--data", f"store:{tmp_path / 't.db'}",
+                 "--no-decontaminate", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert "is a sw_ranking router, not mf" in capsys.readouterr().err

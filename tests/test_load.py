@@ -25,9 +25,6 @@ import numpy as np
 import pytest
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.instrumentation import get_dispatcher
-from routellm_core.checkpoints import load_router
-from routellm_core.encoders import QueryEncoder
-from routellm_core.policy import get_default_router
 
 from langchain_routellm import (
     ChatRouteLLM,
@@ -35,6 +32,9 @@ from langchain_routellm import (
     get_routing_cost_callback,
 )
 from llamaindex_routellm import RouteLLM, RoutingCostEventHandler
+from routellm_core.checkpoints import load_router
+from routellm_core.encoders import QueryEncoder
+from routellm_core.routing import shared_router
 from tests.langchain.fake_models import FakeModelError as LCFakeError
 from tests.langchain.fake_models import FlakyChatModel, fails
 from tests.llamaindex.fakes import FakeModelError as LIFakeError
@@ -74,7 +74,7 @@ def load_queries(tag: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def router():
-    return get_default_router()
+    return shared_router("default")
 
 
 def warm(router: Any, texts: list[str]) -> None:
@@ -171,7 +171,7 @@ def test_1000_concurrent_async_calls_through_chat_route_llm(router, fresh_router
         assert res.content == f"[fake-{outcome[0]}] {text}"  # its own query's answer
         assert (md["routellm_route"], md.get("routellm_fallback_from")) == outcome
         outcomes.append(outcome)
-    for text, res, o in zip(texts, results, outcomes):  # and every error was due
+    for text, o in zip(texts, outcomes):  # and every error was due
         if o[0] == "error":
             route = "strong" if rates[text] >= threshold else "weak"
             assert expected_outcome(text, route, strong_to_weak=False) == (

@@ -19,16 +19,18 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from routellm_core.gguf_files import ModelFileError, check_gguf
 from routellm_core.local_models import (
     LocalChatModel,
     LocalRuntimeError,
     chat_messages,
     check_runtime,
 )
-from routellm_core.model_files import (
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from local_model_files import (  # noqa: E402  (the quickstart's helper, not the library)
     ModelFile,
-    ModelFileError,
-    check_gguf,
     fetch_model_file,
     find_model_file,
     resolve_model_path,

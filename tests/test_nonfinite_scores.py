@@ -12,12 +12,16 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from routellm_core import load_router, save_router
-from routellm_core.policy import RouterFailure, decide
 from routellm_core.routers import MatrixFactorizationRouter, NonFiniteScoreError, SWRankingRouter
-
+from routellm_core.routing import Decision, Pool, RouterFailure
 from tests.routing_fixtures import EASY, HARD, toy_battles
 
 PAIR = {"strong_model": "big-model", "weak_model": "small-model"}
+
+
+def decide(router, text: str, *, threshold: float, policy: str | None = None) -> Decision:
+    pool = Pool.pair(router, strong="big-model", weak="small-model", threshold=threshold, failure_policy=policy)
+    return pool.route([text])[0]
 
 
 def poison(ckpt: Path, value: float = np.nan) -> Path:
@@ -56,6 +60,26 @@ def test_nan_weights_are_a_router_failure_under_the_policy(poisoned, kind):
         decide(router, HARD[0], threshold=0.0, policy="raise")
 
 
+def test_a_classifier_router_with_nan_weights_raises_and_the_policy_records_it(tmp_path, monkeypatch):
+    """No hidden fallback inside classifier routers: NaN logits raise, naming the router and
+    the queries, and the caller's policy decides (``router_failed``), the router unchanged."""
+    from routellm_core.routers.causal_llm import CausalLLMRouter
+    from tests.test_classifier_routers import FAST, _tiny_causal_lm
+
+    _tiny_causal_lm(tmp_path / "tiny-llama", chat_template=False)
+    monkeypatch.chdir(tmp_path)  # a checkpoint names its base model relative to the cwd
+    router = CausalLLMRouter(**PAIR, **FAST, base_model="tiny-llama", lora_r=0, max_steps=1, batch_size=8)
+    bad = load_router(poison(save_router(router.fit(toy_battles()), tmp_path / "ckpt")))
+    state = {k: id(v) for k, v in vars(bad).items()}
+    with pytest.raises(NonFiniteScoreError, match=r"router 'causal_llm' gave non-finite label logits "
+                       r"for 2 of 2 queries: #0 'Prove that there are .*', #1 'Hi there!'"):
+        bad.win_rate([HARD[0], EASY[0]])
+    d = decide(bad, HARD[0], threshold=1.0)
+    assert (d.route, d.router_failed, d.error_type) == ("strong", True, "NonFiniteScoreError")
+    assert decide(bad, HARD[0], threshold=0.0, policy="weak").route == "weak"
+    assert {k: id(v) for k, v in vars(bad).items()} == state and not hasattr(bad, "failures_")
+
+
 def test_infinite_weights_too(tmp_path):
     router = MatrixFactorizationRouter(epochs=3, **PAIR).fit(toy_battles())
     bad = load_router(poison(save_router(router, tmp_path / "ckpt"), np.inf))
@@ -63,9 +87,9 @@ def test_infinite_weights_too(tmp_path):
 
 
 def test_both_adapters_route_by_the_policy_and_record_the_failure(poisoned):
-    from langchain_routellm import ChatRouteLLM
     from llama_index.core.llms import ChatMessage
 
+    from langchain_routellm import ChatRouteLLM
     from llamaindex_routellm import RouteLLM
     from tests.langchain.fake_models import FakeToolChatModel
     from tests.llamaindex.fakes import FakeLLM
@@ -85,22 +109,20 @@ def test_both_adapters_route_by_the_policy_and_record_the_failure(poisoned):
 
 def test_an_nway_router_with_nan_weights_fails_under_the_policy(tmp_path):
     from routellm_core.nway import QualityRouter
-    from routellm_core.nway.policy import NWayPool
-
     from tests.test_nway import COST, FAST, pool_matrix
 
     router = QualityRouter(**FAST).fit(pool_matrix(), constraints=[COST])
     bad = load_router(poison(save_router(router, tmp_path / "nway")))
     with pytest.raises(NonFiniteScoreError, match="non-finite quality score"):
         bad.predict_quality([HARD[0]])
-    (d,) = NWayPool(bad, ["big", "coder", "small"], failure_policy="small").decide([HARD[0]])
+    (d,) = Pool.of(bad, ["big", "coder", "small"], failure_policy="small").route([HARD[0]])
     assert (d.model, d.router_failed, d.error_type) == ("small", True, "NonFiniteScoreError")
 
 
 def test_a_router_failure_is_logged_once_per_cause(poisoned, caplog, monkeypatch):
     import logging
 
-    import routellm_core.policy as policy
+    import routellm_core.routing.failure as policy
 
     monkeypatch.setattr(policy, "_reported", set())  # causes seen by earlier tests
     router = poisoned["sw_ranking"]

@@ -9,9 +9,10 @@ import math
 
 import numpy as np
 import pytest
+
 from routellm_core import CheckpointError, load_router, save_router
 from routellm_core.checkpoints import DEFAULT_DIR
-from routellm_core.data.loaders import ScoreMatrix
+from routellm_core.data.schema import ScoreMatrix
 from routellm_core.nway import (
     Constraint,
     NWayRouter,
@@ -28,7 +29,6 @@ from routellm_core.nway.evaluation import aiq, evaluate_nway, upper_hull
 from routellm_core.nway.objective import lambda_breakpoints, select
 from routellm_core.nway.zooter import kmeans_tags, reward_targets, smooth_by_tag
 from routellm_core.routers import NotFittedError, UnknownModelError
-
 from tests.routing_fixtures import EASY, HARD
 
 CODE = [
@@ -211,9 +211,9 @@ def test_routers_learn_the_pool_and_trade_quality_for_cost(routers, kind):
     texts = list(NEW.values())
     q = router.predict_quality(texts)
     assert q.shape == (3, 3) and np.isfinite(q).all()
-    at_zero = [d.model for d in router.select(texts, lambdas={"cost": 0.0})]
+    at_zero = [d.model for d in router.route(texts, lambdas={"cost": 0.0})]
     assert at_zero[0] == "big"  # maths needs the big model
-    cheap = router.select(texts, lambdas={"cost": 0.4})
+    cheap = router.route(texts, lambdas={"cost": 0.4})
     assert [d.model for d in cheap] == ["big", "coder", "small"]
     d = cheap[2]
     assert (
@@ -221,7 +221,7 @@ def test_routers_learn_the_pool_and_trade_quality_for_cost(routers, kind):
     )
     assert d.utilities["small"] == pytest.approx(d.scores["small"] - 0.4 * 0.05)
     assert d.as_metadata()["routellm_model"] == "small" and d.route == "small"
-    everything_cheap = router.select(texts, lambdas={"cost": 100.0})
+    everything_cheap = router.route(texts, lambdas={"cost": 100.0})
     assert {x.model for x in everything_cheap} == {"small"}
 
 
@@ -233,27 +233,27 @@ def test_zooter_scores_are_a_distribution(routers):
 
 def test_select_among_a_subset_and_bad_input(routers):
     router = routers["quality"]
-    d = router.select([NEW["hard"]], models=["coder", "small"], lambdas={"cost": 0.0})[
+    d = router.route([NEW["hard"]], models=["coder", "small"], lambdas={"cost": 0.0})[
         0
     ]
     assert d.model in ("coder", "small") and set(d.scores) == {"coder", "small"}
     with pytest.raises(UnknownModelError, match="model 'gpt-9' is unknown"):
-        router.select(["hi"], models=["big", "gpt-9"])
+        router.route(["hi"], models=["big", "gpt-9"])
     with pytest.raises(ValueError, match="empty sequence"):
-        router.select([])
+        router.route([])
     with pytest.raises(TypeError, match="single string"):
         router.predict_quality("hi")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="text 1 is empty"):
         router.predict_quality(["hi", "  "])
     with pytest.raises(ValueError, match="unknown constraint 'latency'"):
-        router.select(["hi"], lambdas={"latency": 1.0})
+        router.route(["hi"], lambdas={"latency": 1.0})
     with pytest.raises(ValueError, match="lists a model twice"):
-        router.select(["hi"], models=["big", "big"])
+        router.route(["hi"], models=["big", "big"])
 
 
 def test_unfitted_and_bad_training_data():
     with pytest.raises(NotFittedError, match="not trained"):
-        QualityRouter().select(["hi"])
+        QualityRouter().route(["hi"])
     m = pool_matrix()
     with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
         QualityRouter(**FAST).fit(ScoreMatrix(m.queries, MODELS, m.scores * 5))
@@ -517,7 +517,7 @@ def test_public_surface_is_sorted_and_light():
     assert list(nway.__all__) == sorted(nway.__all__)
     assert all(hasattr(nway, name) for name in nway.__all__)
     code = (
-        "import sys, routellm_core.nway, routellm_core.nway.evaluation, routellm_core.nway.policy; "
+        "import sys, routellm_core.nway, routellm_core.nway.evaluation, routellm_core.routing; "
         "print(sorted(m for m in ('torch', 'sentence_transformers', 'sklearn', 'matplotlib') if m in sys.modules))"
     )
     out = subprocess.run(
@@ -544,7 +544,7 @@ def test_the_embedded_default_is_a_real_llmrouter_pool_router():
 def test_readme_python_example_runs_as_written():
     from tests.readme_snippets import section_code
 
-    code = section_code("N-way routing (Tryage, ZOOTER)")[0]
+    code = section_code("Routers", doc="docs/nway.md")[0]
     namespace: dict = {}
     exec(compile(code, "README N-way example", "exec"), namespace)  # noqa: S102 - the README block
     assert namespace["d"].model in namespace["router"].known_models

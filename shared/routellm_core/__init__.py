@@ -15,19 +15,20 @@ from routellm_core.nway import NWayRouter, load_nway_router
 from routellm_core.routers import (
     NotFittedError,
     Router,
-    RoutingDecision,
     UnknownModelError,
     get_router_class,
 )
+from routellm_core.routing import Decision, Pool
 
 __all__ = [
     "CalibrationTable",
     "CheckpointError",
+    "Decision",
     "NWayRouter",
     "NotFittedError",
+    "Pool",
     "QueryEncoder",
     "Router",
-    "RoutingDecision",
     "UnknownModelError",
     "get_router_class",
     "load_nway_router",

@@ -26,7 +26,9 @@ import numpy as np
 import pandas as pd
 
 from routellm_core.calibration import CalibrationTable
-from routellm_core.encoders import QueryEncoder, validate_texts
+from routellm_core.checkpoints import as_router
+from routellm_core.data.prompts import is_prompt_file, prompt_texts
+from routellm_core.encoders import validate_texts
 from routellm_core.routers import Router
 
 Engine = Literal["local", "ray"]
@@ -44,35 +46,6 @@ def check_engine(engine: str, num_workers: int) -> None:
         or num_workers < 1
     ):
         raise ValueError(f"num_workers must be a positive integer, got {num_workers!r}")
-
-
-def is_prompt_file(prompts: PromptSource) -> bool:
-    """Whether ``prompts`` names a file (a path) rather than holding the prompts."""
-    return isinstance(prompts, (str, os.PathLike)) and not isinstance(
-        prompts, (list, tuple)
-    )
-
-
-def _texts(prompts: PromptSource) -> list[str]:
-    if is_prompt_file(prompts):
-        from routellm_core.data.prompts import read_prompts
-
-        return read_prompts(prompts)  # type: ignore[arg-type]
-    return validate_texts(prompts)  # type: ignore[arg-type]
-
-
-def _load(
-    router: Router | str | os.PathLike[str],
-    revision: str | None,
-    encoder: str | None,
-    cache_dir: str | os.PathLike[str] | None,
-) -> Router:
-    if isinstance(router, Router):
-        return router
-    from routellm_core.checkpoints import load_router
-
-    enc = QueryEncoder(encoder, cache_dir=cache_dir) if (encoder or cache_dir) else None
-    return load_router(router, revision=revision, encoder=enc)
 
 
 def score_prompts(
@@ -143,8 +116,8 @@ def score_prompts(
             cpus_per_worker=cpus_per_worker,
             show_progress=show_progress,
         )
-    texts = _texts(prompts)
-    scorer = _load(router, revision, encoder, cache_dir)
+    texts = prompt_texts(prompts)
+    scorer = as_router(router, revision=revision, encoder=encoder, cache_dir=cache_dir)
     rates = scorer.win_rate(texts, strong_model=strong_model, weak_model=weak_model)
     return pd.DataFrame({"prompt": texts, "win_rate": rates})
 
@@ -191,7 +164,7 @@ def evaluate_benchmark(
         **score_options,
     )
     if router_name is None:
-        loaded = _load(router, score_options.get("revision"), None, None)
+        loaded = as_router(router, revision=score_options.get("revision"))
         router_name = loaded.name
     result = evaluate_win_rates(
         benchmark, np.asarray(scores["win_rate"]), router_name=router_name

@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -174,6 +175,46 @@ def attempt_failed_record(decision: Mapping[str, Any], error: BaseException | st
     return failed_attempt_record(**decision, error=error, run_id=run_id)
 
 
+def check_arguments(cls: type, data: Any, *, own: Sequence[str] = (), hints: Mapping[str, str] | None = None,
+                    ignore: Sequence[str] = ()) -> Any:
+    """An adapter's constructor arguments, checked before its pydantic validation: ``data``
+    unchanged when every key is a field of ``cls`` (or a field's alias); else a ``TypeError``
+    naming the first unknown argument and the fields spelled like it, or where it belongs
+    (``hints``: ``{argument: where it goes}``), or the class's own settings (``own``).
+    ``ignore``: keys the framework itself adds (for example to serialized components).
+
+    Example:
+        >>> from pydantic import BaseModel
+        >>> class Settings(BaseModel):
+        ...     failure_policy: str = "strong"
+        >>> check_arguments(Settings, {"failure_polcy": "weak"})
+        Traceback (most recent call last):
+        ...
+        TypeError: Settings() got an unexpected argument 'failure_polcy'; did you mean 'failure_policy'?
+    """
+    if not isinstance(data, dict):
+        return data
+    fields = cls.model_fields  # type: ignore[attr-defined]
+    known = set(fields)
+    for info in fields.values():
+        for alias in (info.alias, info.validation_alias):
+            if isinstance(alias, str):
+                known.add(alias)
+    unknown = [k for k in data if k not in known and k not in ignore]
+    if not unknown:
+        return data
+    name = str(unknown[0])
+    more = f" (and {len(unknown) - 1} more: {unknown[1:]})" if len(unknown) > 1 else ""
+    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+    if hints and name in hints:
+        hint = f": {hints[name]}"
+    elif close:
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?"
+    else:
+        hint = f"; its settings are {', '.join(own or sorted(fields))}"
+    raise TypeError(f"{cls.__name__}() got an unexpected argument {name!r}{more}{hint}")
+
+
 QueryFrom = Callable[[list[Any]], str] | str
 
 __all__ = [
@@ -181,6 +222,7 @@ __all__ = [
     "QueryFrom",
     "answer_record",
     "attempt_failed_record",
+    "check_arguments",
     "content_text",
     "first_settings",
     "pop_settings",

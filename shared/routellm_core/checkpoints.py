@@ -51,6 +51,8 @@ from typing import Any
 import numpy as np
 
 from routellm_core.encoders import QueryEncoder
+from routellm_core.estimator import EstimatorParams, check_is_fitted
+from routellm_core.nway import NWAY_ROUTERS, NWayRouter
 from routellm_core.routers import Router, get_router_class
 
 FORMAT = "routellm-checkpoint"
@@ -118,7 +120,7 @@ def _listed_files(directory: Path) -> list[str]:
 
 
 def save_router(
-    router: Router, path: str | os.PathLike[str], *, card: dict[str, Any] | None = None
+    router: Router | NWayRouter, path: str | os.PathLike[str], *, card: dict[str, Any] | None = None
 ) -> Path:
     """Write ``router`` to the directory ``path`` (created if needed); returns the path.
 
@@ -135,10 +137,14 @@ def save_router(
     """
     from safetensors.numpy import save_file
 
+    if not isinstance(router, EstimatorParams):
+        raise TypeError(f"save_router() needs a router, got {type(router).__name__}")
+    check_is_fitted(router)
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     if card is not None:
         router.card_ = dict(card)
+    card_data = dict(router.card_ or {})
     arrays = {k: np.ascontiguousarray(v) for k, v in router._state().items()}
     names: list[str] = []
     if arrays:
@@ -157,14 +163,15 @@ def save_router(
         "params": router.get_params(),
         "state": router._extra_state(),
         "calibration": router.calibration_.to_dict() if router.calibration_ else None,
-        "card": router.card_,
+        "card": card_data,
         "files": {},
     }
-    (out / CARD_NAME).write_text(render_card(router.router_type, router.card_, config))
+    (out / CARD_NAME).write_text(render_card(router.router_type, card_data, config))
     names.append(CARD_NAME)
-    config["files"] = {name: _sha256(out / name) for name in sorted(set(names))}
+    files = {name: _sha256(out / name) for name in sorted(set(names))}
+    config["files"] = files
     (out / CONFIG_NAME).write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
-    stray = [n for n in _listed_files(out) if n not in config["files"]]
+    stray = [n for n in _listed_files(out) if n not in files]
     if stray:  # it would be refused at load: say so now, while the cause is known
         raise CheckpointError(
             f"{out} holds files this router did not write: {stray[:5]}; load_router would "
@@ -264,8 +271,6 @@ def _read_config(directory: Path, root: Path | None = None) -> dict[str, Any]:
 
 def _router_class(router_type: str) -> Any:
     """The strong/weak or N-way router class registered under ``router_type``."""
-    from routellm_core.nway import NWAY_ROUTERS
-
     if router_type in NWAY_ROUTERS:
         return NWAY_ROUTERS[router_type]
     return get_router_class(router_type)
@@ -338,8 +343,8 @@ def _is_text_pickle(file: Path) -> bool:
         return False
     try:
         last = None
-        for last, _arg, _pos in pickletools.genops(data):
-            pass
+        for op, _arg, _pos in pickletools.genops(data):
+            last = op
     except Exception:  # not a pickle: any other format fails on its first bytes
         return False
     return last is not None and last.name == "STOP"
@@ -571,7 +576,7 @@ def _check_loaded(router: Any) -> None:
     if models is not None and not all(isinstance(m, str) and m for m in models):
         raise ValueError(f"model names must be non-empty strings, got {models!r:.200}")
     if isinstance(router, Router):
-        router._pair(None, None)
+        router.resolve_pair()
 
 
 def load_router(
@@ -639,6 +644,48 @@ def load_router(
     return load_checkpoint_dir(
         snapshot, encoder=encoder, trusted_root=_repo_root(snapshot)
     )
+
+
+def load_nway_router(
+    name_or_path: str | os.PathLike[str] = "default", **kwargs: Any
+) -> NWayRouter:
+    """Load an N-way router: ``"default"`` (embedded), a checkpoint directory, or a Hub repo id.
+
+    Takes what :func:`load_router` takes; raises :class:`CheckpointError` when the checkpoint
+    holds a binary (strong/weak) router instead.
+
+    Example:
+        >>> load_nway_router("default").router_type
+        'quality'
+    """
+    target = NWAY_DEFAULT_DIR if str(name_or_path) == "default" else name_or_path
+    router = load_router(target, **kwargs)
+    if not isinstance(router, NWayRouter):
+        raise CheckpointError(
+            f"{name_or_path!s} holds a {router.router_type!r} strong/weak router, not an N-way router; "
+            "load it with load_router()"
+        )
+    return router
+
+
+def as_router(
+    router: Router | str | os.PathLike[str],
+    *,
+    revision: str | None = None,
+    encoder: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Router:
+    """``router`` itself when it is a router, else :func:`load_router` of it, with the encoder
+    ``encoder`` (a sentence-transformers id or path) and/or the embedding cache ``cache_dir``.
+
+    Example:
+        >>> as_router("random", encoder=None).router_type
+        'random'
+    """
+    if isinstance(router, Router):
+        return router
+    enc = QueryEncoder(encoder, cache_dir=cache_dir) if (encoder or cache_dir) else None
+    return load_router(router, revision=revision, encoder=enc)
 
 
 def _repo_root(snapshot: Path) -> Path:

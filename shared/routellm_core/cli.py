@@ -1,10 +1,11 @@
-"""``routellm route | score | train | calibrate | eval``: the command line of the scoring core.
+"""``routellm route | score | train | calibrate | eval | label | promote``: the command line of the scoring core.
 
 Examples::
 
     routellm route "Prove that there are infinitely many primes."
     routellm score --prompts prompts.parquet --strong-fraction 0.3 --out routed.parquet --engine ray
-    routellm train --router mf --data "gold:{data}/llmrouter_9model_gold/dcrouter_preprocessed__train.json" --out runs/mf
+    routellm train --router mf --out runs/mf \
+        --data "gold:{data}/llmrouter_9model_gold/dcrouter_preprocessed__train.json"
     routellm calibrate --router runs/mf --prompts prompts.jsonl --strong-fraction 0.3 --write
     routellm eval --router default --benchmark mmlu --data-dir ../shared/data/routellm_evals --cv 5
     routellm nway route "Write a haiku about tea." --lambda cost=0.2     # N-way: see routellm_core.nway.cli
@@ -14,21 +15,32 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from routellm_core.cli_common import (
+    add_common_options,
+    cache_dir,
+    command_line,
+    eval_data_dir,
+    package_version,
+    parse_aliases,
+    parse_params,
+    query_encoder,
+    quiet_libraries,
+)
 
-def _cache_dir() -> str:
-    return os.environ.get("ROUTELLM_CACHE_DIR", str(Path.home() / ".cache" / "routellm"))
+# Router parameters with an option of their own.
+RESERVED_PARAMS = {
+    "strong_model": "--strong", "weak_model": "--weak", "aliases": "--alias",
+    "encoder": "--encoder", "seed": "--seed",
+}
 
 
 def _encoder(args: argparse.Namespace) -> Any:
-    from routellm_core.encoders import QueryEncoder
-
-    return QueryEncoder(getattr(args, "encoder", None), cache_dir=None if args.no_cache else _cache_dir())
+    return query_encoder(getattr(args, "encoder", None), no_cache=args.no_cache)
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -36,23 +48,6 @@ def _load(args: argparse.Namespace) -> Any:
 
     extra = {"seed": args.seed} if args.router == "random" else {}
     return load_router(args.router, revision=getattr(args, "revision", None), encoder=_encoder(args), **extra)
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _params(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise SystemExit(f"--param expects KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        out[key.strip()] = _parse_value(value)
-    return out
 
 
 def cmd_route(args: argparse.Namespace) -> int:
@@ -80,27 +75,40 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from routellm_core.checkpoints import save_router
-    from routellm_core.training import train_router
+    from routellm_core.routers import get_router_class
+    from routellm_core.training import load_training_battles, train_router
 
-    params = _params(args.param)
-    if args.strong:
-        params["strong_model"] = args.strong
-    if args.weak:
-        params["weak_model"] = args.weak
-    params.setdefault("encoder", _encoder(args))
+    params = parse_params(args.param, get_router_class(args.router), reserved=RESERVED_PARAMS)
+    aliases = _canonical_aliases(parse_aliases(args.alias))
+    battles, _ = load_training_battles(args.data, aliases=aliases or None)
+    models = sorted(set(battles["model_a"]) | set(battles["model_b"]))
+    init = None
+    if args.init:
+        from routellm_core.checkpoints import load_router
+
+        init = load_router(args.init, encoder=_encoder(args))
+        if init.router_type != args.router:
+            raise ValueError(f"--init {args.init} is a {init.router_type} router, not {args.router}")
+        _check_alias_targets(aliases, sorted(set(models) | set(init.known_models or [])))
+        strong, weak, how = args.strong or init.strong_model, args.weak or init.weak_model, f"from {args.init}"
+        params.update({k: v for k, v in (("strong_model", args.strong), ("weak_model", args.weak)) if v})
+    else:
+        _check_alias_targets(aliases, models)
+        strong, weak, how = training_pair(battles, args.strong, args.weak, aliases)
+        params.update(strong_model=strong, weak_model=weak, encoder=_encoder(args))
+    print(f"strong {strong}, weak {weak} ({how})")
     prompts = None
     if args.calibrate:
         from routellm_core.data.prompts import read_prompts
         from routellm_core.training import expand_spec
 
         prompts = [p for f in args.calibrate for p in read_prompts(expand_spec(f))]
-    command = "routellm " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = train_router(
-        args.router, args.data, params=params,
-        eval_data_dir=None if args.no_decontaminate else _eval_dir(args.eval_data_dir),
+        args.router, args.data, params=params, aliases=aliases or None,
+        eval_data_dir=None if args.no_decontaminate else eval_data_dir(args.eval_data_dir),
         decontaminate=not args.no_decontaminate, calibration_prompts=prompts,
-        calibration_source=", ".join(args.calibrate or []), seed=args.seed,
-        show_progress=not args.quiet, command=command,
+        calibration_source=", ".join(args.calibrate or []), seed=args.seed, holdout=args.holdout, init=init,
+        show_progress=not args.quiet, command=command_line(),
     )
     card = result.card
     if args.eval_benchmarks:
@@ -113,10 +121,70 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_dir(given: str | None) -> str:
-    from routellm_core.training import expand_spec
+def _canonical_aliases(aliases: Mapping[str, str]) -> dict[str, str]:
+    from routellm_core.data.schema import canonical_model_name
 
-    return expand_spec(given or "{data}/routellm_evals")
+    return {name: canonical_model_name(known) for name, known in aliases.items()}
+
+
+def _check_alias_targets(aliases: Mapping[str, str], models: list[str]) -> None:
+    for name, known in aliases.items():
+        if known not in models:
+            raise ValueError(
+                f"--alias {name}={known}: {known!r} is not a model of the training data; its models: "
+                f"{', '.join(models)}"
+            )
+
+
+def training_pair(
+    battles: Any, strong: str | None, weak: str | None, aliases: Mapping[str, str] | None = None
+) -> tuple[str, str, str]:
+    """The (strong, weak) pair to train, and how it was chosen: as given, or read off the battles.
+
+    Both given: each must be a model of the data. One or none given: the data must hold exactly
+    two models; with none given, the strong one is the model that wins more of their battles.
+
+    Raises:
+        ValueError: a model absent from the data, the same model twice, or data that leave
+            the pair open (the message lists the data's models).
+    """
+    from routellm_core.data.schema import canonical_model_name
+
+    models = sorted(set(battles["model_a"]) | set(battles["model_b"]))
+    listed = ", ".join(models)
+    named: dict[str, str] = {}
+    for flag, name in (("--strong", strong), ("--weak", weak)):
+        if name is not None:
+            canonical = canonical_model_name(name, aliases)
+            if canonical not in models:
+                raise ValueError(f"{flag} {name!r} is not a model of the training data; its models: {listed}")
+            named[flag] = canonical
+    if len(named) == 2:
+        if named["--strong"] == named["--weak"]:
+            raise ValueError(f"--strong and --weak name the same model {named['--strong']!r}")
+        return named["--strong"], named["--weak"], "as given"
+    if len(models) != 2:
+        raise ValueError(
+            f"the training data has {len(models)} models, so the pair is not clear: name it with "
+            f"--strong and --weak; the data's models: {listed}"
+        )
+    if "--strong" in named:
+        other = next(m for m in models if m != named["--strong"])
+        return named["--strong"], other, "weak: the other model of the data"
+    if "--weak" in named:
+        other = next(m for m in models if m != named["--weak"])
+        return other, named["--weak"], "strong: the other model of the data"
+    wins = dict.fromkeys(models, 0)
+    for side in ("a", "b"):
+        for m, n in battles.loc[battles["winner"] == side, f"model_{side}"].value_counts().items():
+            wins[m] += int(n)
+    first, second = sorted(models, key=lambda m: -wins[m])
+    if wins[first] == wins[second]:
+        raise ValueError(
+            f"{first} and {second} win equally often ({wins[first]} battles each) in the training "
+            "data: name the strong one with --strong"
+        )
+    return first, second, f"read off the data: {first} wins {wins[first]} battles, {second} {wins[second]}"
 
 
 def _card_metrics(router: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -125,8 +193,8 @@ def _card_metrics(router: Any, args: argparse.Namespace) -> dict[str, Any]:
 
     metrics = {}
     for name in args.eval_benchmarks:
-        bench = load_benchmark(name, _eval_dir(args.eval_data_dir))
-        res = evaluate_router(router, bench)
+        bench = load_benchmark(name, eval_data_dir(args.eval_data_dir))
+        res = evaluate_router(router, bench, show_progress=not args.quiet)
         metrics[name] = {k: res[k] for k in ("n_queries", "apgr", "cpt50", "cpt80", "random_apgr")}
         print(f"{name}: APGR {res['apgr']:.3f} (random {res['random_apgr']:.3f})")
     return metrics
@@ -137,16 +205,25 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "engine": args.engine, "num_workers": args.num_workers, "ray_address": args.ray_address,
         "revision": getattr(args, "revision", None), "encoder": getattr(args, "encoder", None),
-        "cache_dir": None if args.no_cache else _cache_dir(), "batch_size": args.batch_size,
+        "cache_dir": None if args.no_cache else cache_dir(), "batch_size": args.batch_size,
         "show_progress": not args.quiet,
     }
 
 
 def _score_many(args: argparse.Namespace, prompts: Any, router: Any = None, **kw: Any) -> Any:
+    """Win rates of ``prompts``: here with a progress bar (local), or on Ray actors."""
+    import pandas as pd
+
+    if args.engine == "local" and router is not None:
+        from routellm_core.data.prompts import prompt_texts
+        from routellm_core.progress import win_rates_in_chunks
+
+        texts = prompt_texts(prompts)
+        rates = win_rates_in_chunks(router, texts, show_progress=not args.quiet, **kw)
+        return pd.DataFrame({"prompt": texts, "win_rate": rates})
     from routellm_core.batch import score_prompts
 
-    target = router if router is not None and args.engine == "local" else args.router
-    return score_prompts(prompts, target, **_engine_options(args), **kw)
+    return score_prompts(prompts, args.router, **_engine_options(args), **kw)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -156,7 +233,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     threshold = None
     if args.threshold is not None or args.strong_fraction is not None:
         threshold = router.resolve_threshold(args.threshold, args.strong_fraction)
-    strong, weak = router._pair(args.strong, args.weak)
+    strong, weak = router.resolve_pair(args.strong, args.weak)
     df = _score_many(args, args.prompts, router, strong_model=strong, weak_model=weak)
     summary = f"scored {len(df)} prompts from {args.prompts} ({args.engine}"
     summary += f", {args.num_workers} workers)" if args.engine == "ray" else ")"
@@ -185,13 +262,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from routellm_core.calibration import CalibrationTable
     from routellm_core.checkpoints import save_router
-    from routellm_core.data.prompts import read_prompts
 
     router = _load(args)
-    if args.engine == "local":
-        rates = router.win_rate(read_prompts(args.prompts))
-    else:
-        rates = _score_many(args, args.prompts)["win_rate"].to_numpy()
+    rates = _score_many(args, args.prompts, router)["win_rate"].to_numpy()
     table = router.calibration_ = CalibrationTable.from_win_rates(rates, source=str(args.prompts))
     for f in args.strong_fraction:
         t = table.threshold_for(f)
@@ -275,6 +348,7 @@ def _subsample(bench: Any, n: int | None, seed: int) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="routellm", description="Learned LLM routing (RouteLLM).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser, router: bool = True) -> None:
@@ -282,9 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--router", default="default",
                            help="'default', 'random', a checkpoint directory or a Hub repo id")
             p.add_argument("--revision", help="Hub revision to pin")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--no-cache", action="store_true", help="do not use the on-disk embedding cache")
-        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        add_common_options(p)
 
     def engine_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--engine", choices=["local", "ray"], default="local",
@@ -323,13 +395,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", action="append", required=True, metavar="SPEC",
                    help="KIND:PATH with KIND in arena, gold, judge, jsonl; {data} = the data dir")
     p.add_argument("--out", required=True, help="checkpoint directory to write")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--strong")
-    p.add_argument("--weak")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a constructor parameter of the router, e.g. epochs=30 (repeatable)")
+    p.add_argument("--strong", help="strong model (default: read off data of exactly two models)")
+    p.add_argument("--weak", help="weak model (default: the other model of the data)")
+    p.add_argument("--alias", action="append", default=[], metavar="NAME=KNOWN",
+                   help="another name of a model of the data, stored in the checkpoint (repeatable)")
     p.add_argument("--encoder", help="sentence-transformers id or path (default all-MiniLM-L6-v2)")
     p.add_argument("--eval-data-dir", help="evaluation sets to decontaminate against "
                    "(default {data}/routellm_evals)")
     p.add_argument("--no-decontaminate", action="store_true")
+    p.add_argument("--init", metavar="CHECKPOINT",
+                   help="update this router with the data instead of training anew: sw_ranking adds the battles "
+                        "(seconds), mf fine-tunes from its weights ('default' is the embedded router)")
+    p.add_argument("--holdout", type=float, metavar="FRACTION",
+                   help="leave out this fraction of the queries (by a hash with --seed) for routellm promote")
     p.add_argument("--calibrate", action="append", metavar="PROMPTS",
                    help="prompt file(s) for the calibration table")
     p.add_argument("--eval-benchmarks", nargs="*", default=[], help="benchmarks to put in the card")
@@ -358,8 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="write the score-vs-strong-share plot (PNG)")
     p.set_defaults(func=cmd_eval)
 
+    from routellm_core.learning.cli import add_learning_parsers
     from routellm_core.nway.cli import add_nway_parser
 
+    add_learning_parsers(sub)
     add_nway_parser(sub)
     return parser
 
@@ -367,7 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with quiet_libraries():
+            return int(args.func(args) or 0)
     except (ValueError, TypeError, KeyError, OSError, RuntimeError, ImportError) as exc:
         print(f"routellm {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -218,7 +218,9 @@ class CostRecord:
 
     ``failed`` marks an attempt whose model raised (see :func:`failed_attempt_record`): it is
     kept so the ledger lists every call made, but it is not an answered call. ``fallback_from``
-    is set on the answer of a fallback: the route whose model raised first.
+    is set on the answer of a fallback: the route whose model raised first. ``shadow`` marks a
+    call that shadow labelling made in the background (the model that was not chosen, or the
+    judge; see :func:`shadow_record`): counted as shadow cost, apart from the calls' own cost.
     """
 
     route: str
@@ -237,6 +239,7 @@ class CostRecord:
     run_id: str | None = None
     failed: bool = False
     fallback_from: str | None = None
+    shadow: bool = False
 
     @property
     def savings(self) -> Decimal | None:
@@ -340,6 +343,24 @@ def failed_attempt_record(
     )
 
 
+def shadow_record(*, model: str, route: str, input_tokens: int, output_tokens: int, prices: PriceSource,
+                  tokens_estimated: bool = False, run_id: str | None = None) -> CostRecord:
+    """The record of a background call made for shadow labelling (``route`` is the route of
+    the model that was not chosen, or ``"judge"``); it has no all-strong counterfactual.
+
+    Example:
+        >>> r = shadow_record(model="big", route="judge", input_tokens=1000, output_tokens=10,
+        ...                   prices=PriceSource({"big": (10.0, 30.0)}))
+        >>> r.shadow, float(r.cost)
+        (True, 0.0103)
+    """
+    cost = prices.cost(model, input_tokens=input_tokens, output_tokens=output_tokens)
+    return CostRecord(route=route, model=model, win_rate=None, threshold=float("nan"), router="",
+                      input_tokens=int(input_tokens), output_tokens=int(output_tokens),
+                      tokens_estimated=tokens_estimated, cost=cost, strong_model=model, strong_cost=None,
+                      run_id=run_id, shadow=True)
+
+
 @dataclass
 class ModelTotals:
     """Calls, tokens and known cost of one model."""
@@ -372,6 +393,8 @@ class CostTotals:
     strong_cost: Decimal = Decimal(0)
     savings: Decimal = Decimal(0)
     unknown_cost_calls: int = 0
+    shadow_calls: int = 0
+    shadow_cost: Decimal = Decimal(0)
     by_model: dict[str, ModelTotals] = field(default_factory=dict)
 
     @property
@@ -380,6 +403,10 @@ class CostTotals:
         return self.strong_calls / self.calls if self.calls else 0.0
 
     def _add(self, r: CostRecord) -> None:
+        if r.shadow:  # background labelling: its own cost, apart from the calls'
+            self.shadow_calls += 1
+            self.shadow_cost += r.cost if r.cost is not None else Decimal(0)
+            return
         m = self.by_model.setdefault(r.model, ModelTotals())
         if r.failed:
             self.failed_calls += 1
@@ -411,6 +438,44 @@ class CostTotals:
             by_model={k: ModelTotals(**v.__dict__) for k, v in self.by_model.items()},
         )
 
+    def summary(self) -> str:
+        """What the routed calls cost, in a few lines (as LangChain's OpenAI callback prints):
+        calls and strong share, calls per model, fallbacks and failures, tokens, the total cost,
+        what sending every call to the strong (reference) model would have cost, and the savings.
+
+        Example:
+            >>> print(CostTotals().summary())
+            Routed calls: 0 (strong: 0, 0.0%)
+            Tokens Used: 0
+              Prompt Tokens: 0
+              Completion Tokens: 0
+            Total Cost (USD): $0.000000
+            All-strong Cost (USD): $0.000000
+            Savings (USD): $0.000000
+        """
+        def money(x: Decimal) -> str:
+            return f"${x:,.6f}" if abs(x) < 1 else f"${x:,.2f}"
+
+        lines = [f"Routed calls: {self.calls} (strong: {self.strong_calls}, {self.strong_share:.1%})"]
+        if len(self.by_model) > 1 or self.failed_calls:
+            lines.append("  By model: " + ", ".join(f"{m} {mt.calls}" for m, mt in self.by_model.items()))
+        extra = [f"{n} {what}" for n, what in ((self.fallbacks, "fallbacks"), (self.failed_calls, "failed attempts"),
+                                               (self.router_failures, "router failures")) if n]
+        if extra:
+            lines.append("  " + ", ".join(extra))
+        lines += [f"Tokens Used: {self.input_tokens + self.output_tokens}",
+                  f"  Prompt Tokens: {self.input_tokens}",
+                  f"  Completion Tokens: {self.output_tokens}",
+                  f"Total Cost (USD): {money(self.total_cost)}",
+                  f"All-strong Cost (USD): {money(self.strong_cost)}",
+                  f"Savings (USD): {money(self.savings)}"
+                  + (f" ({self.savings / self.strong_cost:.1%})" if self.strong_cost else "")]
+        if self.unknown_cost_calls:
+            lines.append(f"  {self.unknown_cost_calls} calls have no known price and are not in the costs")
+        if self.shadow_calls:
+            lines.append(f"Shadow labelling (USD): {money(self.shadow_cost)} over {self.shadow_calls} background calls")
+        return "\n".join(lines)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "calls": self.calls, "strong_calls": self.strong_calls,
@@ -419,6 +484,7 @@ class CostTotals:
             "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
             "total_cost": float(self.total_cost), "strong_cost": float(self.strong_cost),
             "savings": float(self.savings), "unknown_cost_calls": self.unknown_cost_calls,
+            "shadow_calls": self.shadow_calls, "shadow_cost": float(self.shadow_cost),
             "by_model": {k: {**v.__dict__, "cost": float(v.cost)} for k, v in self.by_model.items()},
         }
 

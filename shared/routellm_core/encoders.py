@@ -257,9 +257,7 @@ class QueryEncoder:
     def dim(self) -> int:
         """Embedding dimension."""
         model = self.model
-        get_dim = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
-        )
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get_dim())
 
     def _disk_cache(self) -> _DiskCache | None:

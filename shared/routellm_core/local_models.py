@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from routellm_core.model_files import check_gguf
+from routellm_core.gguf_files import check_gguf
 
 ROLES = ("assistant", "system", "user")
 INSTALL_HINT = "pip install 'routellm-lc[local]'  (or: pip install llama-cpp-python)"

@@ -29,6 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from routellm_core.checkpoints import as_router, save_router
+from routellm_core.data.prompts import PROMPT_FIELDS, is_prompt_file, prompt_of_record, prompt_texts
+from routellm_core.encoders import QueryEncoder
 from routellm_core.routers import Router
 
 RAY_MISSING = (
@@ -103,10 +106,8 @@ class RouterScorer:
     ) -> None:
         import torch
 
-        from routellm_core.batch import _load
-
         torch.set_num_threads(max(1, num_threads))
-        self.router = _load(router, revision, encoder, cache_dir)
+        self.router = as_router(router, revision=revision, encoder=encoder, cache_dir=cache_dir)
         self.strong_model = strong_model
         self.weak_model = weak_model
         if self.router.uses_encoder:
@@ -144,15 +145,13 @@ def _rows(texts: list[str], errors: list[str]) -> dict[str, np.ndarray]:
 def _prompts_from_lines(
     batch: dict[str, np.ndarray], *, jsonl: bool, where: str
 ) -> dict[str, np.ndarray]:
-    from routellm_core.data.prompts import _text_of
-
     texts, errors = [], []
     for line in batch["text"]:
         line = str(line)
         text, error = line, ""
         if jsonl and line.strip():
             try:
-                text = _text_of(json.loads(line), where)
+                text = prompt_of_record(json.loads(line), where)
             except json.JSONDecodeError as exc:
                 text, error = (
                     "",
@@ -188,11 +187,8 @@ def read_prompt_dataset(prompts: str | os.PathLike[str] | Sequence[str]) -> Any:
     Parquet, JSONL and text files are read by Ray Data itself; JSON and CSV here.
     """
     ray = _ray()
-    from routellm_core.batch import _texts, is_prompt_file
-    from routellm_core.data.prompts import PROMPT_FIELDS
-
     if not is_prompt_file(prompts):
-        return _from_texts(ray, _texts(prompts))
+        return _from_texts(ray, prompt_texts(prompts))
     path = Path(prompts)  # type: ignore[arg-type]
     if not path.is_file():
         raise FileNotFoundError(f"prompt file {path} does not exist")
@@ -214,7 +210,7 @@ def read_prompt_dataset(prompts: str | os.PathLike[str] | Sequence[str]) -> Any:
         ".json",
         ".csv",
     ):  # whole-file formats: read here, as read_prompts does
-        return _from_texts(ray, _texts(prompts))
+        return _from_texts(ray, prompt_texts(prompts))
     ds = ray.data.read_text(str(path))
     return ds.map_batches(
         _prompts_from_lines,
@@ -245,9 +241,6 @@ def _checkpoint_for_workers(
             "a router object can only be shipped to a local Ray; on a cluster pass a checkpoint "
             "path the workers can read or a Hub id (save it with save_router first)"
         )
-    from routellm_core.checkpoints import save_router
-    from routellm_core.encoders import QueryEncoder
-
     if router.router_type == "random":
         return "random", None, None
     tmp = tempfile.TemporaryDirectory(prefix="routellm-ray-")
@@ -288,13 +281,9 @@ def ray_win_rates(
     _ray()  # a clear ImportError first when Ray is missing
     if not cpus_per_worker > 0:
         raise ValueError(f"cpus_per_worker must be positive, got {cpus_per_worker!r}")
-    from routellm_core.batch import _load
-
     # What can fail before any work (a bad checkpoint, an unknown model) fails here, clearly.
-    checked = (
-        router if isinstance(router, Router) else _load(router, revision, None, None)
-    )
-    checked._pair(strong_model, weak_model)
+    checked = as_router(router, revision=revision)
+    checked.resolve_pair(strong_model, weak_model)
     keep: list = []
     spec, saved_encoder, saved_cache = _checkpoint_for_workers(router, address, keep)
     encoder = encoder or saved_encoder

@@ -12,7 +12,7 @@ import random
 import re
 import zlib
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -24,8 +24,13 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
+from pydantic import Field
 
-from llamaindex_routellm.llms import message_text
+from routellm_core.calls import content_text
+
+
+def message_text(message: ChatMessage) -> str:
+    return content_text(message.blocks)
 
 
 def words(text: str) -> int:
@@ -38,7 +43,7 @@ class FakeLLM(FunctionCallingLLM):
     With tools and no tool result yet it calls the first tool with the integers of the last
     user turn as ``a`` and ``b``; after a tool result it answers ``The result is <result>``.
     Usage (words of the prompt / of the answer) is reported in ``raw["usage"]`` unless
-    ``report_usage`` is false.
+    ``report_usage`` is false. The keyword arguments of every call are kept in ``received``.
     """
 
     model: str = "fake"
@@ -48,6 +53,7 @@ class FakeLLM(FunctionCallingLLM):
     chat_model: bool = True
     report_usage: bool = True
     calls: int = 0
+    received: list = Field(default_factory=list, description="The keyword arguments of every call, in order.")
 
     @classmethod
     def class_name(cls) -> str:
@@ -80,10 +86,12 @@ class FakeLLM(FunctionCallingLLM):
                           "completion_tokens": words(answer)}}
 
     def _chat(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> ChatResponse:
+        self.received.append(dict(kwargs))
         msg = self._answer(messages, kwargs)
         return ChatResponse(message=msg, raw=self._usage([message_text(m) for m in messages], msg.content or ""))
 
     def _chunks(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> list[ChatResponse]:
+        self.received.append(dict(kwargs))
         msg = self._answer(messages, kwargs)
         text = msg.content or ""
         pieces = re.findall(r"\S+\s*", text) or [""]
@@ -98,7 +106,8 @@ class FakeLLM(FunctionCallingLLM):
                 raw=self._usage([message_text(m) for m in messages], text) if last else {}))
         return out
 
-    def _complete(self, prompt: str) -> CompletionResponse:
+    def _complete(self, prompt: str, kwargs: dict[str, Any]) -> CompletionResponse:
+        self.received.append(dict(kwargs))
         msg = self._answer([ChatMessage(role=MessageRole.USER, content=prompt)], {})
         return CompletionResponse(text=msg.content or "", raw=self._usage([prompt], msg.content or ""))
 
@@ -128,15 +137,15 @@ class FakeLLM(FunctionCallingLLM):
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return self._complete(prompt)
+        return self._complete(prompt, kwargs)
 
     @llm_completion_callback()
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return self._complete(prompt)
+        return self._complete(prompt, kwargs)
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
-        resp = self._complete(prompt)
+        resp = self._complete(prompt, kwargs)
         pieces = re.findall(r"\S+\s*", resp.text)
         acc = ""
 
@@ -151,7 +160,7 @@ class FakeLLM(FunctionCallingLLM):
 
     @llm_completion_callback()
     async def astream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
-        resp = self._complete(prompt)
+        resp = self._complete(prompt, kwargs)
         pieces = re.findall(r"\S+\s*", resp.text)
 
         async def gen():
@@ -202,7 +211,7 @@ class FlakyLLM(FakeLLM):
     """
 
     fail_percent: int = 0
-    fail_after_chunks: Optional[int] = None
+    fail_after_chunks: int | None = None
     max_delay: float = 0.0
     failures: int = 0
 
@@ -253,4 +262,4 @@ class FlakyLLM(FakeLLM):
     @llm_completion_callback()
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         await self._delay()
-        return self._complete(prompt)
+        return self._complete(prompt, kwargs)

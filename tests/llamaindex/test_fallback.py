@@ -12,10 +12,9 @@ import pytest
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.tools import FunctionTool
-from routellm_core.fallback import FallbackPolicy
-from routellm_core.policy import get_default_router
 
 from llamaindex_routellm import RouteLLM, RoutingCostEventHandler, RoutingFallbackEvent
+from routellm_core.routing import FallbackPolicy, shared_router
 from tests.llamaindex.fakes import FakeModelError, FlakyLLM
 
 PRICES = {"fake-strong": (10.0, 30.0), "fake-weak": (0.5, 1.5)}
@@ -24,7 +23,7 @@ Q = "Write a haiku about tea."
 
 @pytest.fixture(scope="module")
 def router():
-    return get_default_router()
+    return shared_router("default")
 
 
 @pytest.fixture

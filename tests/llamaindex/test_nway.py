@@ -11,19 +11,18 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
-from routellm_core.encoders import QueryEncoder
-from routellm_core.nway import load_nway_router
-from routellm_core.nway.policy import NWayRouterFailure, get_default_nway_router
-from routellm_core.policy import get_default_router
 
 from llamaindex_routellm import (
-    NWayRoutingDecisionEvent,
     RouteLLM,
     RoutingCostEvent,
     RoutingCostEventHandler,
+    RoutingDecisionEvent,
     RoutingFallbackEvent,
     routing_overrides,
 )
+from routellm_core.encoders import QueryEncoder
+from routellm_core.nway import load_nway_router
+from routellm_core.routing import RouterFailure, shared_router
 from tests.llamaindex.fakes import FakeLLM, FakeModelError, FlakyLLM
 
 BIG, MID, SMALL = (
@@ -75,7 +74,7 @@ def test_chat_and_complete_route_by_lambdas_and_dispatch_events(events):
     assert str(resp.message.content).startswith(f"[{SMALL}]")
     assert resp.additional_kwargs["routellm_model"] == SMALL
     assert llm.complete("hello", routellm_lambdas=COSTLY).text.startswith(f"[{BIG}]")
-    decisions = [e for e in events.events if isinstance(e, NWayRoutingDecisionEvent)]
+    decisions = [e for e in events.events if isinstance(e, RoutingDecisionEvent)]
     costs = [e for e in events.events if isinstance(e, RoutingCostEvent)]
     assert [d.model for d in decisions] == [SMALL, BIG] and decisions[
         0
@@ -92,8 +91,8 @@ def test_chat_and_complete_route_by_lambdas_and_dispatch_events(events):
 def test_decision_matches_the_core_objective():
     llm = make()
     text = "Write a Python function that merges two sorted lists."
-    d = llm.decide(prompt=text, routellm_lambdas={"cost": 0.05})
-    core = get_default_nway_router().select(
+    d = llm.route(prompt=text, routellm_lambdas={"cost": 0.05})
+    core = shared_router("default", nway=True).route(
         [text], lambdas={"cost": 0.05}, models=[BIG, MID, SMALL]
     )[0]
     assert d.model == core.model
@@ -145,7 +144,7 @@ def test_router_failure_policy_and_bad_input():
         resp.text.startswith(f"[{MID}]")
         and resp.additional_kwargs["routellm_router_failed"] is True
     )
-    with pytest.raises(NWayRouterFailure, match="failed while scoring"):
+    with pytest.raises(RouterFailure, match="failed while scoring"):
         make(router=broken, failure_policy="raise").complete("hello")
     with pytest.raises(
         ValueError, match="model 'gpt-9' is unknown"
@@ -157,14 +156,14 @@ def test_router_failure_policy_and_bad_input():
         make().complete("hi", routellm_lambdas=1.0)
     with pytest.raises(ValueError, match="empty"):
         make().chat([ChatMessage(role=MessageRole.USER, content="  ")])
-    with pytest.raises(TypeError, match="N-way router"):
-        RouteLLM(models={BIG: FakeLLM(), SMALL: FakeLLM()}, router="default")
+    with pytest.raises(ValueError, match="'no/such-router'"):
+        RouteLLM(models={BIG: FakeLLM(), SMALL: FakeLLM()}, router="no/such-router")
 
 
 def test_a_failing_model_falls_back_down_the_ranking_with_events(events):
     llm = make(failing=(SMALL,), lambdas=CHEAP)
     resp = llm.complete("hello there")
-    ranking = llm.decide(prompt="hello there").ranking()
+    ranking = llm.route(prompt="hello there").ranking()
     assert ranking[0] == SMALL and resp.additional_kwargs["routellm_model"] == ranking[1]
     assert resp.additional_kwargs["routellm_fallback_from"] == SMALL
     fb = [e for e in events.events if isinstance(e, RoutingFallbackEvent)]
@@ -217,10 +216,10 @@ def test_routing_overrides_take_lambdas():
             pass
     with routing_overrides(threshold=0.99):  # a pair's setting, for other engines: not this one's
         assert llm.complete("hello").text.startswith(f"[{BIG}]")
-    with pytest.raises(ValueError, match="'routellm_threshold' does not apply here"):
+    with pytest.raises(ValueError, match="threshold applies to a strong/weak pair"):
         llm.complete("hello", routellm_threshold=0.5)
     pair = RouteLLM(strong=FakeLLM(model="s"), weak=FakeLLM(model="w"), threshold=0.5)
-    with pytest.raises(ValueError, match="'routellm_lambdas' does not apply here"):
+    with pytest.raises(ValueError, match="lambdas apply to a pool of models"):
         pair.complete("hello", routellm_lambdas=CHEAP)
 
 
@@ -230,11 +229,11 @@ def test_pair_and_pool_settings_do_not_mix():
         RouteLLM(models=pool, strong=FakeLLM(), weak=FakeLLM())
     with pytest.raises(ValueError, match="routed by lambdas"):
         RouteLLM(models=pool, strong_fraction=0.3)
-    with pytest.raises(ValueError, match="apply to N-way routing"):
+    with pytest.raises(ValueError, match="apply to several models"):
         RouteLLM(strong=FakeLLM(), weak=FakeLLM(), threshold=0.5, costs={BIG: 1.0})
-    with pytest.raises(TypeError, match="needs an N-way router"):
-        RouteLLM(models=pool, router=get_default_router())
+    with pytest.raises(TypeError, match="need an N-way router"):
+        RouteLLM(models=pool, router=shared_router("default"))
     with pytest.raises(ValueError, match="with_routing\\(lambdas=...\\)"):
         RouteLLM(models=pool).with_routing(threshold=0.5)
-    with pytest.raises(ValueError, match="fallback for N-way routing"):
+    with pytest.raises(ValueError, match="direction of a strong/weak pair"):
         RouteLLM(models=pool, fallback="strong_to_weak")

@@ -1,4 +1,5 @@
-"""The README's LlamaIndex examples run as written, with fake LLMs in place of `...`."""
+"""The LlamaIndex examples of the README and of docs/llamaindex.md run as written, with fake
+LLMs in place of real ones."""
 
 from __future__ import annotations
 
@@ -11,9 +12,28 @@ import pytest
 from tests.readme_snippets import section_code
 
 
+def test_readme_query_engine_example_runs_as_written():
+    (block,) = section_code("Use it with LlamaIndex")
+    real = "from llama_index.llms.openai import OpenAI"
+    assert real in block and 'OpenAI(model="gpt-4o")' in block
+    code = block.replace(real, "from tests.llamaindex.fakes import FakeLLM as OpenAI")
+    namespace: dict = {}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            exec(compile(code, "README:query_engine", "exec"), namespace)  # noqa: S102 - the README, as written
+        finally:
+            if "costs" in namespace:
+                namespace["costs"].detach()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith(("[gpt-4o] answer to: ", "[gpt-4o-mini] answer to: "))  # the fake's answer
+    share, total, savings = (float(x) for x in lines[-1].split())
+    assert share in (0.0, 1.0) and total > 0 and savings >= 0
+    assert namespace["costs"].totals.calls == 1
+
 
 @pytest.mark.asyncio
-async def test_query_engine_and_agent_examples_run_as_written(tmp_path, monkeypatch):
+async def test_docs_query_engine_and_agent_examples_run_as_written(tmp_path, monkeypatch):
     from llama_index.core import MockEmbedding, Settings
 
     docs = tmp_path / "docs"
@@ -23,7 +43,8 @@ async def test_query_engine_and_agent_examples_run_as_written(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(Settings, "_embed_model", MockEmbedding(embed_dim=8))
 
-    query_engine, agent = section_code("LlamaIndex")
+    (query_engine,) = section_code("Query engines", doc="docs/llamaindex.md")
+    (agent,) = section_code("Agents", doc="docs/llamaindex.md")
     assert "strong = ..." in query_engine and "weak = ..." in query_engine
     query_engine = query_engine.replace("strong = ...", 'strong = FakeLLM(model="gpt-4o")')
     query_engine = query_engine.replace("weak = ...", 'weak = FakeLLM(model="gpt-4o-mini")')
@@ -32,8 +53,8 @@ async def test_query_engine_and_agent_examples_run_as_written(tmp_path, monkeypa
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         try:
-            exec(compile(query_engine, "README:query_engine", "exec"), namespace)
-            code = compile(agent, "README:agent", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+            exec(compile(query_engine, "docs:query_engine", "exec"), namespace)
+            code = compile(agent, "docs:agent", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
             await eval(code, namespace)
         finally:
             namespace["costs"].detach()

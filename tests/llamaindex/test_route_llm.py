@@ -29,7 +29,7 @@ from llamaindex_routellm import (
 from routellm_core.checkpoints import load_router
 from routellm_core.costs import PriceSource
 from routellm_core.encoders import QueryEncoder
-from routellm_core.policy import RouterFailure, get_default_router
+from routellm_core.routing import RouterFailure, shared_router
 from tests.llamaindex.fakes import FakeLLM, words
 
 PRICES = {"fake-strong": (10.0, 30.0), "fake-weak": (0.5, 1.5)}
@@ -53,7 +53,7 @@ class Collector(BaseEventHandler):
 
 @pytest.fixture(scope="module")
 def router():
-    return get_default_router()
+    return shared_router("default")
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_metadata_is_honest_for_the_pair_and_construction_shares_the_router():
     assert md.is_chat_model and md.is_function_calling_model
     assert md.model_name == "routellm(fake-strong|fake-weak)"
     assert RouteLLM.class_name() == "RouteLLM"
-    assert llm.router is None and llm._router() is get_default_router()
+    assert llm.router is None and llm.route(user(Q_HI)).router == shared_router("default").name
     plain = make(weak=FakeLLM(model="fake-weak", function_calling=False, chat_model=False))
     assert not plain.metadata.is_function_calling_model and not plain.metadata.is_chat_model
     assert llm.with_routing(threshold=0.9).threshold == 0.9
@@ -178,7 +178,7 @@ def test_per_call_threshold_and_overrides(router, mid):
 
 def test_strong_fraction_uses_the_calibration(router):
     llm = make(router=router, strong_fraction=0.5)
-    d = llm.decide(user(Q_HI))
+    d = llm.route(user(Q_HI))
     assert d.threshold == pytest.approx(router.resolve_threshold(strong_fraction=0.5))
 
 
@@ -197,11 +197,11 @@ def test_query_from_all_user_and_callable(router):
     msgs = [ChatMessage(role="user", content=Q_HI), ChatMessage(role="assistant", content="ok"),
             ChatMessage(role="user", content=Q_LO)]
     both = router.win_rate([f"{Q_HI}\n\n{Q_LO}"])[0]
-    assert make(0.5, router, query_from="all_user").decide(msgs).win_rate == pytest.approx(both)
+    assert make(0.5, router, query_from="all_user").route(msgs).win_rate == pytest.approx(both)
     first = make(0.5, router, query_from=lambda ms: ms[0].content)
-    assert first.decide(msgs).win_rate == pytest.approx(router.win_rate([Q_HI])[0])
+    assert first.route(msgs).win_rate == pytest.approx(router.win_rate([Q_HI])[0])
     with pytest.raises(ValueError, match="empty"):
-        make(0.5, router, query_from=lambda ms: " ").decide(msgs)
+        make(0.5, router, query_from=lambda ms: " ").route(msgs)
 
 
 class _Broken:

@@ -46,7 +46,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
-from routellm_core.data.loaders import ScoreMatrix
+from routellm_core.data.schema import ScoreMatrix
 from routellm_core.data.templates import SharedBoilerplate, normalize_text
 
 __all__ = [
@@ -104,7 +104,7 @@ def load_eval_prompts(
     ``routellm_evals/``. MT-Bench contributes both turns of each question.
 
     Example:
-        >>> from routellm_core.data.loaders import default_data_dir
+        >>> from routellm_core.data.specs import default_data_dir
         >>> p = load_eval_prompts(default_data_dir() / "routellm_evals")  # doctest: +SKIP
         >>> {k: len(v) for k, v in p.items()}  # doctest: +SKIP
         {'mmlu': 14042, 'gsm8k': 1319, 'mt-bench': 160}

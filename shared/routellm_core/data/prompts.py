@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from routellm_core.encoders import validate_texts
 
 PROMPT_FIELDS = ("prompt", "query", "question", "instruction", "turns")
 
 
-def _text_of(record: Any, where: str) -> str:
+def prompt_of_record(record: Any, where: str) -> str:
+    """The prompt text of one JSON record (a string, or an object with a prompt field);
+    ``where`` names the record in the ``ValueError`` raised when it holds none."""
     if isinstance(record, str):
         return record
     if isinstance(record, dict):
@@ -48,12 +53,12 @@ def read_prompts(path: str | os.PathLike[str]) -> list[str]:
     suffix = p.suffix.lower()
     if suffix == ".jsonl":
         records = [json.loads(line) for line in p.read_text().split("\n") if line.strip()]
-        texts = [_text_of(r, f"{p}:{i + 1}") for i, r in enumerate(records)]
+        texts = [prompt_of_record(r, f"{p}:{i + 1}") for i, r in enumerate(records)]
     elif suffix == ".json":
         data = json.loads(p.read_text())
         if not isinstance(data, list):
             raise ValueError(f"{p}: expected a JSON list of prompts")
-        texts = [_text_of(r, f"{p}[{i}]") for i, r in enumerate(data)]
+        texts = [prompt_of_record(r, f"{p}[{i}]") for i, r in enumerate(data)]
     elif suffix in (".csv", ".parquet"):
         import pandas as pd
 
@@ -68,3 +73,15 @@ def read_prompts(path: str | os.PathLike[str]) -> list[str]:
     if not texts:
         raise ValueError(f"{p} holds no prompts")
     return texts
+
+
+def is_prompt_file(prompts: str | os.PathLike[str] | Sequence[str]) -> bool:
+    """Whether ``prompts`` names a file (a path) rather than holding the prompts."""
+    return isinstance(prompts, (str, os.PathLike))
+
+
+def prompt_texts(prompts: str | os.PathLike[str] | Sequence[str]) -> list[str]:
+    """The prompts of a prompt file (:func:`read_prompts`), or a list of prompts checked."""
+    if is_prompt_file(prompts):
+        return read_prompts(prompts)  # type: ignore[arg-type]
+    return validate_texts(prompts)  # type: ignore[arg-type]

@@ -16,14 +16,17 @@ Example:
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from routellm_core.data.schema import canonical_model_name, make_battles
+from routellm_core.estimator import clone
 from routellm_core.evaluation.benchmarks import Benchmark
 from routellm_core.evaluation.metrics import evaluate_win_rates
+from routellm_core.progress import progress_wanted, win_rates_in_chunks
 from routellm_core.routers import Router
 
 
@@ -59,6 +62,14 @@ def fold_ids(question_ids: np.ndarray, k: int, *, seed: int = 0) -> np.ndarray:
     return group_fold[inverse]
 
 
+def _folds(k: int, show_progress: bool, name: str) -> Any:
+    if not progress_wanted(show_progress):
+        return range(k)
+    from tqdm.auto import tqdm
+
+    return tqdm(range(k), desc=f"{name}: {k}-fold adaptation", unit="fold", file=sys.stderr)
+
+
 def cross_validated_win_rates(
     router: Router,
     benchmark: Benchmark,
@@ -76,7 +87,7 @@ def cross_validated_win_rates(
     folds = fold_ids(benchmark.question_ids, k, seed=seed)
     out = np.empty(len(benchmark.prompts))
     general = train_battles if train_battles is not None else make_battles([])
-    for fold in range(k):
+    for fold in _folds(k, show_progress, benchmark.name):
         held = np.flatnonzero(folds == fold)
         train_idx = np.flatnonzero(folds != fold)
         domain = benchmark_battles(benchmark, train_idx)
@@ -86,10 +97,10 @@ def cross_validated_win_rates(
             np.ones(len(general)),
             np.full(len(domain), max(len(general), len(domain)) / len(domain) * domain_weight),
         ])
-        adapted = type(router)(**router.get_params())
+        adapted = clone(router, seed=seed)
         if router.uses_encoder:
             adapted.encoder = router.encoder_
-        adapted.fit(battles, seed=seed, show_progress=show_progress, sample_weight=weights)
+        adapted.fit(battles, show_progress=show_progress, sample_weight=weights)
         out[held] = adapted.win_rate(
             [benchmark.prompts[i] for i in held],
             strong_model=benchmark.strong_model,
@@ -113,8 +124,9 @@ def evaluate_router(
             router, benchmark, cv, train_battles=train_battles, seed=seed, show_progress=show_progress
         )
     else:
-        win_rates = router.win_rate(
-            benchmark.prompts, strong_model=benchmark.strong_model, weak_model=benchmark.weak_model
+        win_rates = win_rates_in_chunks(
+            router, benchmark.prompts, show_progress=show_progress, desc=f"scoring {benchmark.name}",
+            strong_model=benchmark.strong_model, weak_model=benchmark.weak_model,
         )
     result = evaluate_win_rates(benchmark, win_rates, router_name=router.name)
     result["cv_folds"] = cv or 0

@@ -6,6 +6,8 @@ and feedback, and read them back as training data.
 - :class:`TrafficStore`: calls, battles and feedback in SQLite or any SQLAlchemy database;
   :meth:`TrafficStore.training_battles` is what ``routellm train store:PATH`` reads.
 - :class:`PairwiseJudge`, :func:`load_judge_prompts`: the judge.
+- :class:`TrafficCapture` and :class:`ShadowLabeller`: what the adapters' ``capture=`` and
+  ``shadow=`` settings run, off the call path.
 
 Example:
     >>> from routellm_core.learning import TrafficStore, label, PairwiseJudge
@@ -13,9 +15,11 @@ Example:
     True
 """
 
+from routellm_core.learning.capture import TrafficCapture, coerce_capture
 from routellm_core.learning.judge import JudgeError, JudgePrompt, PairwiseJudge, Verdict, load_judge_prompts
 from routellm_core.learning.label import LabelReport, Prompt, alabel, label, read_prompts
 from routellm_core.learning.models import Generation, as_chat_fn, load_model, model_name
+from routellm_core.learning.shadow import ShadowLabeller
 from routellm_core.learning.store import BackgroundWriter, StoreError, TrafficStore, open_store
 
 __all__ = [
@@ -26,11 +30,14 @@ __all__ = [
     "LabelReport",
     "PairwiseJudge",
     "Prompt",
+    "ShadowLabeller",
     "StoreError",
+    "TrafficCapture",
     "TrafficStore",
     "Verdict",
     "alabel",
     "as_chat_fn",
+    "coerce_capture",
     "label",
     "load_judge_prompts",
     "load_model",

@@ -16,7 +16,8 @@ Example:
     >>> from routellm_core.learning import JudgePrompt, TrafficStore, label
     >>> async def strong(system, user): return "Paris, the capital of France since 508."
     >>> async def weak(system, user): return "Paris."
-    >>> async def judge(system, user): return "A is more complete. [[A]]" if "508" in user.split("Assistant B")[0] else "[[B]]"
+    >>> async def judge(system, user):
+    ...     return "A is more complete. [[A]]" if "508" in user.split("Assistant B")[0] else "[[B]]"
     >>> prompts = {"pair-v2": JudgePrompt("pair-v2", "Judge.", "{question} A: {answer_a} Assistant B: {answer_b}")}
     >>> store = TrafficStore(os.path.join(tempfile.mkdtemp(), "t.db"))
     >>> report = label(["Capital of France?"], strong=strong, weak=weak, judge=judge, store=store,
@@ -40,12 +41,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from routellm_core.costs import PriceSource, count_tokens, estimate_message_tokens
-from routellm_core.learning.judge import GENERAL_PROMPT, REFERENCE_PROMPT, JudgePrompt, PairwiseJudge, load_judge_prompts
+from routellm_core.learning.judge import (
+    GENERAL_PROMPT,
+    REFERENCE_PROMPT,
+    JudgePrompt,
+    PairwiseJudge,
+    load_judge_prompts,
+)
 from routellm_core.learning.models import Generation, as_chat_fn, model_name
 from routellm_core.learning.store import TrafficStore, battle_key, open_store
 
 T = TypeVar("T")
-TRANSIENT_NAMES = ("RateLimit", "Timeout", "APIConnection", "ServiceUnavailable", "InternalServer", "Overloaded")
+TRANSIENT_NAMES = (
+    "RateLimit", "Timeout", "APIConnection", "ServiceUnavailable", "InternalServer", "Overloaded",
+)
 TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 MAX_PROMPT_FILE = 256 << 20
 

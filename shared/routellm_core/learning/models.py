@@ -110,7 +110,8 @@ def as_chat_fn(model: Any) -> ChatFn:
             return _generation(content_text(resp.message.blocks) or (resp.message.content or ""), name, usage)
 
         return llamaindex_fn
-    if inspect.iscoroutinefunction(model) or inspect.iscoroutinefunction(getattr(model, "__call__", None)):
+    call_method = vars(type(model)).get("__call__")  # an object whose __call__ is async
+    if inspect.iscoroutinefunction(model) or inspect.iscoroutinefunction(call_method):
         async def plain_fn(system: str | None, user: str) -> Generation:
             out = await model(system, user)
             if isinstance(out, Generation):

@@ -12,7 +12,8 @@ one's by more than ``tolerance``; the replacement is atomic (a rename).
 
 Example:
     >>> from routellm_core.learning.promote import holdout_mask
-    >>> holdout_mask(["a", "b", "c", "d"], 0.5, seed=0).tolist() == holdout_mask(["a", "b", "c", "d"], 0.5, seed=0).tolist()
+    >>> queries = ["a", "b", "c", "d"]
+    >>> holdout_mask(queries, 0.5, seed=0).tolist() == holdout_mask(queries[::-1], 0.5, seed=0).tolist()[::-1]
     True
 """
 

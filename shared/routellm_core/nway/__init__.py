@@ -6,16 +6,15 @@ Example:
     >>> router = load_nway_router("default")          # embedded: LLMRouter's 9-model pool
     >>> router.router_type, len(router.known_models)
     ('quality', 9)
-    >>> router.select(["What is the capital of France?"], lambdas={"cost": 0.5})[0].model in router.known_models
+    >>> router.route(["What is the capital of France?"], lambdas={"cost": 0.5})[0].model in router.known_models
     True
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from routellm_core.nway.base import NWayDecision, NWayRouter
+from routellm_core.nway.base import NWayRouter
 from routellm_core.nway.constraints import (
     Constraint,
     check_lambdas,
@@ -42,29 +41,18 @@ def get_nway_router_class(router_type: str) -> type[NWayRouter]:
         ) from None
 
 
-def load_nway_router(
-    name_or_path: str | os.PathLike[str] = "default", **kwargs: Any
-) -> NWayRouter:
-    """Load an N-way router: ``"default"`` (embedded), a checkpoint directory, or a Hub repo id.
+def __getattr__(name: str) -> Any:
+    # load_nway_router lives with the other loaders in checkpoints, which imports this
+    # package (for NWAY_ROUTERS); it is looked up on first use so that no import cycle forms.
+    if name == "load_nway_router":
+        from routellm_core.checkpoints import load_nway_router
 
-    Raises :class:`~routellm_core.checkpoints.CheckpointError` when the checkpoint holds a binary
-    (strong/weak) router instead.
-    """
-    from routellm_core.checkpoints import NWAY_DEFAULT_DIR, CheckpointError, load_router
-
-    target = NWAY_DEFAULT_DIR if str(name_or_path) == "default" else name_or_path
-    router = load_router(target, **kwargs)
-    if not isinstance(router, NWayRouter):
-        raise CheckpointError(
-            f"{name_or_path!s} holds a {router.router_type!r} strong/weak router, not an N-way router; "
-            "load it with load_router()"
-        )
-    return router
+        return load_nway_router
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
     "Constraint",
-    "NWayDecision",
     "NWayRouter",
     "QualityRouter",
     "ZooterRouter",

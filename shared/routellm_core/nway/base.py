@@ -1,8 +1,8 @@
 """The interface of N-way routers: predict each model's quality, then pick by Tryage's objective.
 
-An N-way router learns from a :class:`~routellm_core.data.loaders.ScoreMatrix` (per-query
+An N-way router learns from a :class:`~routellm_core.data.schema.ScoreMatrix` (per-query
 scores of a pool of models) and returns, for each query, a score per model
-(:meth:`NWayRouter.predict_quality`). :meth:`NWayRouter.select` turns scores into decisions with
+(:meth:`NWayRouter.predict_quality`). :meth:`NWayRouter.route` turns scores into decisions with
 ``argmax_m score(m) - sum_j lambda_j * C_j(m)`` over the constraints (cost, size, latency, ...).
 
 Conventions are those of the binary :class:`~routellm_core.routers.base.Router`: ``__init__``
@@ -13,7 +13,7 @@ only stores keyword parameters, :meth:`fit` learns, learned state ends in ``_``,
 Example:
     >>> from routellm_core.nway import load_nway_router
     >>> router = load_nway_router("default")            # embedded, trained on LLMRouter train
-    >>> d = router.select(["Write a Python function that reverses a list."], lambdas={"cost": 0.1})[0]
+    >>> d = router.route(["Write a Python function that reverses a list."], lambdas={"cost": 0.1})[0]
     >>> d.model in router.models_, sorted(d.scores) == sorted(router.models_)
     (True, True)
 """
@@ -22,97 +22,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
-from routellm_core.data.loaders import ScoreMatrix
-from routellm_core.data.schema import canonical_model_name
+from routellm_core.data.schema import ScoreMatrix, canonical_model_name
 from routellm_core.encoders import QueryEncoder, validate_texts
 from routellm_core.estimator import EstimatorParams
 from routellm_core.nway.constraints import Constraint, check_lambdas
 from routellm_core.nway.objective import select as tryage_select
-from routellm_core.routers.base import NotFittedError, UnknownModelError, check_finite_scores
+from routellm_core.routers.base import UnknownModelError, check_finite_scores
+from routellm_core.routing.decision import Decision
 
-__all__ = ["NWayDecision", "NWayRouter"]
-
-
-@dataclass(frozen=True)
-class NWayDecision:
-    """What an N-way router decided for one query.
-
-    Attributes:
-        model: the chosen model.
-        scores: the router's predicted quality of every candidate model.
-        utilities: ``score - sum_j lambda_j * C_j`` of every candidate (the objective).
-        lambdas: the constraint weights used.
-        router: the router's name.
-        candidates: the models routed among.
-        router_failed: the router raised and the failure policy chose ``model``; then
-            ``scores`` and ``utilities`` are empty and ``error_type`` / ``error_message`` say why.
-        reference_model: the model calls would go to without routing (the adapters' first
-            model); cost records price the counterfactual, and so the savings, at it.
-        fallback_from: after a model fallback (:mod:`routellm_core.fallback`), the model that
-            raised just before ``model`` was called; ``fallback_error_type`` /
-            ``fallback_error_message`` say what it raised, ``tried`` lists every model that
-            raised, in order.
-    """
-
-    model: str
-    scores: dict[str, float]
-    utilities: dict[str, float]
-    lambdas: dict[str, float]
-    router: str
-    candidates: tuple[str, ...] = field(default=())
-    router_failed: bool = False
-    error_type: str | None = None
-    error_message: str | None = None
-    reference_model: str = ""
-    fallback_from: str | None = None
-    fallback_error_type: str | None = None
-    fallback_error_message: str | None = None
-    tried: tuple[str, ...] = field(default=())
-
-    @property
-    def route(self) -> str:
-        """The chosen model's name (the N-way counterpart of ``strong`` / ``weak``)."""
-        return self.model
-
-    def ranking(self) -> list[str]:
-        """The candidates from best to worst utility (in candidate order when the router failed).
-
-        Example:
-            >>> d = NWayDecision(model="b", scores={}, utilities={"a": 0.1, "b": 0.7, "c": 0.4},
-            ...                  lambdas={}, router="quality", candidates=("a", "b", "c"))
-            >>> d.ranking()
-            ['b', 'c', 'a']
-        """
-        if not self.utilities:
-            return list(self.candidates)
-        return sorted(self.candidates, key=lambda m: -self.utilities.get(m, float("-inf")))
-
-    def record_fields(self) -> dict[str, Any]:
-        """The decision's fields of a :class:`~routellm_core.costs.CostRecord`."""
-        return {"route": self.model, "model": self.model, "strong_model": self.reference_model or self.model,
-                "win_rate": None, "threshold": float("nan"), "router": self.router,
-                "router_failed": self.router_failed, "fallback_from": self.fallback_from}
-
-    def as_metadata(self) -> dict[str, Any]:
-        """The decision as flat metadata, keys prefixed ``routellm_``; error keys only when the
-        router failed, fallback keys only after a fallback."""
-        data = asdict(self)
-        data["candidates"] = list(self.candidates)
-        if not self.router_failed:
-            data.pop("error_type")
-            data.pop("error_message")
-        if self.fallback_from is None:
-            for k in ("fallback_from", "fallback_error_type", "fallback_error_message", "tried"):
-                data.pop(k)
-        else:
-            data["tried"] = list(self.tried)
-        data["route"] = self.model
-        return {f"routellm_{k}": v for k, v in data.items()}
+__all__ = ["NWayRouter"]
 
 
 class NWayRouter(EstimatorParams, ABC):
@@ -123,10 +45,15 @@ class NWayRouter(EstimatorParams, ABC):
             path, or ``None`` for the offline default all-MiniLM-L6-v2.
         aliases: extra names mapped onto known model names (``{"my-qwen": "qwen2.5-7b-instruct"}``).
         seed: seed of the training run.
+
+    Learned state (set by :meth:`fit` or loading, absent before): ``models_`` (the pool),
+    ``constraints_`` (the router's own constraints) and what a subclass adds to
+    ``fitted_attributes``; ``calibration_`` and ``card_`` read ``None`` until set.
     """
 
     router_type: ClassVar[str] = ""
     uses_encoder: ClassVar[bool] = True
+    fitted_attributes: ClassVar[tuple[str, ...]] = ("models_", "constraints_")
 
     def __init__(
         self,
@@ -138,22 +65,14 @@ class NWayRouter(EstimatorParams, ABC):
         self.encoder = encoder
         self.aliases = aliases
         self.seed = seed
-        self.calibration_ = None
-        self.card_: dict[str, Any] = {}
-        self.constraints_: list[Constraint] = []
 
     # ----------------------------------------------------------------- models
     @property
     def known_models(self) -> list[str]:
-        """The models of the pool this router was trained on."""
+        """The models of the pool this router was trained on; :class:`NotFittedError` before
+        :meth:`fit` or loading, as for binary routers."""
         self._check_fitted()
         return list(self.models_)
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "models_"):
-            raise NotFittedError(
-                f"this {self.router_type} router is not trained: call fit() or load a checkpoint"
-            )
 
     def resolve_model(self, name: str) -> str:
         """Canonical name of ``name`` as this router knows it, or :class:`UnknownModelError`."""
@@ -181,14 +100,14 @@ class NWayRouter(EstimatorParams, ABC):
     def predict_quality_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
         """Scores from query embeddings ``(n, dim)`` -> ``(n, n_models)``."""
 
-    def select(
+    def route(
         self,
         texts: Sequence[str],
         *,
         lambdas: Mapping[str, float] | None = None,
         constraints: Sequence[Constraint] | None = None,
         models: Sequence[str] | None = None,
-    ) -> list[NWayDecision]:
+    ) -> list[Decision]:
         """Choose a model per text by ``argmax_m score(m) - sum_j lambda_j * C_j(m)``.
 
         Args:
@@ -212,13 +131,16 @@ class NWayRouter(EstimatorParams, ABC):
         quality = self.predict_quality(texts)[:, cols]
         idx, utility = tryage_select(quality, pool, cons, weights)
         return [
-            NWayDecision(
+            Decision(
+                route=pool[i],
                 model=pool[i],
+                router=self.name,
+                rule="utility",
+                models={m: m for m in pool},
+                reference=pool[0],
                 scores={m: float(v) for m, v in zip(pool, q)},
                 utilities={m: float(v) for m, v in zip(pool, u)},
                 lambdas=dict(weights),
-                router=self.name,
-                candidates=tuple(pool),
             )
             for i, q, u in zip(idx, quality, utility)
         ]

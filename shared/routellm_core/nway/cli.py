@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
+
+from routellm_core.cli_common import (
+    add_common_options,
+    command_line,
+    eval_data_dir,
+    parse_params,
+    query_encoder,
+)
 
 __all__ = ["add_nway_parser"]
 
 
 def _encoder(args: argparse.Namespace) -> Any:
-    from routellm_core.cli import _cache_dir
-    from routellm_core.encoders import QueryEncoder
-
-    return QueryEncoder(args.encoder, cache_dir=None if args.no_cache else _cache_dir())
+    return query_encoder(args.encoder, no_cache=args.no_cache)
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -53,21 +56,23 @@ def _lambdas(pairs: list[str]) -> dict[str, float]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from routellm_core.checkpoints import save_router
-    from routellm_core.cli import _eval_dir, _params
+    from routellm_core.nway import get_nway_router_class
     from routellm_core.nway.training import train_nway_router
     from routellm_core.training import expand_spec
 
-    params = {**_params(args.param), "seed": args.seed, "encoder": _encoder(args)}
+    reserved = {"encoder": "--encoder", "seed": "--seed"}
+    params = parse_params(args.param, get_nway_router_class(args.router), reserved=reserved)
+    params.update(seed=args.seed, encoder=_encoder(args))
     result = train_nway_router(
         args.router,
         args.data,
         params=params,
         holdout_specs=args.holdout or [],
-        eval_data_dir=None if args.no_decontaminate else _eval_dir(args.eval_data_dir),
+        eval_data_dir=None if args.no_decontaminate else eval_data_dir(args.eval_data_dir),
         decontaminate=not args.no_decontaminate,
         prices=expand_spec(args.prices) if args.prices else None,
         show_progress=not args.quiet,
-        command="routellm " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        command=command_line(),
     )
     save_router(result.router, args.out, card=result.card)
     card = result.card
@@ -139,7 +144,7 @@ def cmd_route(args: argparse.Namespace) -> int:
         if args.models
         else None
     )
-    decisions = router.select(args.text, lambdas=_lambdas(args.lambdas), models=models)
+    decisions = router.route(args.text, lambdas=_lambdas(args.lambdas), models=models)
     for text, d in zip(args.text, decisions):
         if args.json:
             print(json.dumps({"text": text, **d.as_metadata()}))
@@ -168,13 +173,7 @@ def add_nway_parser(sub: Any) -> None:
             "--encoder",
             help="sentence-transformers id or path (default all-MiniLM-L6-v2)",
         )
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument(
-            "--no-cache",
-            action="store_true",
-            help="do not use the on-disk embedding cache",
-        )
-        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        add_common_options(p)
 
     p = nsub.add_parser(
         "train", help="train an N-way router on score matrices and write a checkpoint"
@@ -185,7 +184,7 @@ def add_nway_parser(sub: Any) -> None:
         action="append",
         required=True,
         metavar="SPEC",
-        help="gold:PATH or judge:PATH (one model pool); {data} = the data directory",
+        help="gold:PATH or judge:PATH?instructions=FILE (one model pool); {data} = $ROUTELLM_DATA_DIR",
     )
     p.add_argument(
         "--holdout",
@@ -199,7 +198,13 @@ def add_nway_parser(sub: Any) -> None:
         "(default: the data's mean per-query cost, if recorded)",
     )
     p.add_argument("--out", required=True, help="checkpoint directory to write")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a constructor parameter of the router, e.g. epochs=50 (repeatable)",
+    )
     p.add_argument(
         "--eval-data-dir",
         help="RouteLLM's evaluation sets, also held out (default {data}/routellm_evals)",

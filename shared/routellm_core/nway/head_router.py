@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from routellm_core.data.loaders import ScoreMatrix
+from routellm_core.data.schema import ScoreMatrix
 from routellm_core.nway.base import NWayRouter
 from routellm_core.nway.constraints import Constraint
 from routellm_core.nway.mlp import MLPHead
@@ -36,6 +36,8 @@ class MLPHeadRouter(NWayRouter):
         dropout, epochs, batch_size, lr, weight_decay, val_fraction, patience: training of the
             head (AdamW, early stopping on held-out queries; see :class:`MLPHead`).
     """
+
+    fitted_attributes: ClassVar[tuple[str, ...]] = ("models_", "constraints_", "head_")
 
     def __init__(
         self,

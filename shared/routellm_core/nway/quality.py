@@ -3,11 +3,11 @@
 One multi-output head on the query embedding predicts, for each model of the pool, the
 probability that its answer is right (or its expected score in [0, 1]); it is trained with
 per-model binary cross-entropy on a gold score matrix, missing scores masked out. Routing is
-:meth:`~routellm_core.nway.base.NWayRouter.select`: ``argmax_m q(m) - sum_j lambda_j C_j(m)``.
+:meth:`~routellm_core.nway.base.NWayRouter.route`: ``argmax_m q(m) - sum_j lambda_j C_j(m)``.
 
 Example:
     >>> import numpy as np
-    >>> from routellm_core.data.loaders import ScoreMatrix
+    >>> from routellm_core.data.schema import ScoreMatrix
     >>> from routellm_core.nway import QualityRouter
     >>> from routellm_core.nway.constraints import Constraint
     >>> m = ScoreMatrix(["add 2 and 2", "write a poem", "prove a theorem", "say hi"],
@@ -15,7 +15,7 @@ Example:
     >>> r = QualityRouter(epochs=20).fit(m, constraints=[Constraint("cost", {"big": 1, "small": 0.1})])
     >>> r.predict_quality(["add 3 and 3"]).shape
     (1, 2)
-    >>> r.select(["add 3 and 3"], lambdas={"cost": 10.0})[0].model
+    >>> r.route(["add 3 and 3"], lambdas={"cost": 10.0})[0].model
     'small'
 """
 
@@ -25,7 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from routellm_core.data.loaders import ScoreMatrix
+from routellm_core.data.schema import ScoreMatrix
 from routellm_core.nway.head_router import MLPHeadRouter
 
 __all__ = ["QualityRouter"]

@@ -1,14 +1,16 @@
 """Train and evaluate N-way routers from data specs: load score matrices, decontaminate, fit, describe.
 
 A spec is ``gold:PATH`` (per-query gold scores: RouterBench, LLMRouter, RouterDC, a plain
-table) or ``judge:PATH`` (AlpacaEval's wide reward matrix), optionally ``#m1,m2,...`` to keep
-some models; ``{data}`` stands for the data directory. Several specs of one model pool (say
+table) or ``judge:PATH?instructions=FILE`` (AlpacaEval's wide reward matrix), optionally
+``#m1,m2,...`` to keep some models (see :mod:`routellm_core.data.specs`); ``{data}`` stands for the data
+directory. Several specs of one model pool (say
 RouterBench's three train files) are stacked; pools with different models are an error,
 since a router is trained per pool.
 
 Example:
     >>> from routellm_core.nway.training import load_score_matrix
-    >>> m, entries = load_score_matrix(["gold:{data}/llmrouter_9model_gold/dcrouter_preprocessed__test.json"])  # doctest: +SKIP
+    >>> spec = "gold:{data}/llmrouter_9model_gold/dcrouter_preprocessed__test.json"
+    >>> m, entries = load_score_matrix([spec])  # doctest: +SKIP
     >>> m.scores.shape  # doctest: +SKIP
     (500, 9)
 """
@@ -23,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from routellm_core.data.loaders import ScoreMatrix
+from routellm_core.data.schema import ScoreMatrix
 from routellm_core.nway.base import NWayRouter
 from routellm_core.nway.constraints import Constraint, cost_per_call, model_size
 
@@ -36,41 +38,12 @@ __all__ = [
 
 
 def _load_one(spec: str, aliases: Mapping[str, str] | None) -> ScoreMatrix:
-    from pathlib import Path
-
-    from routellm_core.data.loaders import load_gold_matrix, load_judge_matrix
+    from routellm_core.data.specs import load_matrix
     from routellm_core.training.pipeline import expand_spec
 
     if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(
-            f"a data spec must be 'gold:PATH' or 'judge:PATH', got {spec!r}"
-        )
-    kind, sep, target = expand_spec(spec).partition(":")
-    if not sep or kind not in ("gold", "judge"):
-        raise ValueError(
-            f"{spec!r}: N-way training reads score matrices: use 'gold:PATH' or 'judge:PATH'"
-        )
-    models = None
-    if "#" in target and not Path(target).exists():
-        target, _, names = target.rpartition("#")
-        models = [m.strip() for m in names.split(",") if m.strip()]
-        if len(models) < 2:
-            raise ValueError(
-                f"{spec!r}: '#' must be followed by at least two model names"
-            )
-    if kind == "judge":
-        matrix = load_judge_matrix(target, aliases=aliases)
-        if models is not None:
-            cols = [matrix.model_index(m) for m in models]
-            matrix = ScoreMatrix(
-                matrix.queries,
-                [matrix.models[c] for c in cols],
-                matrix.scores[:, cols],
-                source=matrix.source,
-                tags=matrix.tags,
-            )
-        return matrix
-    return load_gold_matrix(target, aliases=aliases, models=models)
+        raise ValueError(f"a data spec must be 'gold:PATH' or 'judge:PATH', got {spec!r}")
+    return load_matrix(expand_spec(spec), aliases=aliases)
 
 
 def stack_matrices(matrices: Sequence[ScoreMatrix]) -> ScoreMatrix:

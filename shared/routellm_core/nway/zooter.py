@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from routellm_core.data.loaders import ScoreMatrix
+from routellm_core.data.schema import ScoreMatrix
 from routellm_core.nway.head_router import MLPHeadRouter
 
 __all__ = ["ZooterRouter", "kmeans_tags", "reward_targets", "smooth_by_tag"]

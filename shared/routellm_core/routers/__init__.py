@@ -6,7 +6,6 @@ from routellm_core.routers.base import (
     NonFiniteScoreError,
     NotFittedError,
     Router,
-    RoutingDecision,
     UnknownModelError,
 )
 from routellm_core.routers.bert import BertClassifierRouter
@@ -41,7 +40,6 @@ __all__ = [
     "ROUTERS",
     "RandomRouter",
     "Router",
-    "RoutingDecision",
     "SWRankingRouter",
     "UnknownModelError",
     "get_router_class",

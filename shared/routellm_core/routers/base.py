@@ -3,8 +3,12 @@
 A router estimates, for each query, the *win rate*: P(strong model's answer beats the weak
 model's). A query goes to the strong model exactly when ``win_rate >= threshold``.
 
-Estimator conventions follow scikit-learn: ``__init__`` only stores parameters, :meth:`fit`
-learns from a battles frame (see :mod:`routellm_core.data.schema`), learned state ends in ``_``.
+Estimator conventions follow scikit-learn (see :mod:`routellm_core.estimator`): ``__init__``
+only stores parameters (``seed`` among them), :meth:`Router.fit` learns from a battles frame (see
+:mod:`routellm_core.data.schema`), learned state ends in ``_``. A router implements two hooks,
+both abstract: ``fit`` and ``_win_rate`` (texts -> win rates); checkpoints call ``_state`` /
+``_extra_state`` / ``_set_state``; :func:`routellm_core.testing.check_router` checks a router
+keeps all of this.
 
 Example:
     >>> from routellm_core import load_router
@@ -19,8 +23,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -29,6 +32,8 @@ from routellm_core.calibration import CalibrationTable, check_strong_fraction, c
 from routellm_core.data.schema import canonical_model_name
 from routellm_core.encoders import QueryEncoder, validate_texts
 from routellm_core.estimator import EstimatorParams
+from routellm_core.estimator import NotFittedError as NotFittedError  # re-exported
+from routellm_core.routing.decision import Decision
 
 DEFAULT_STRONG = "gpt-4-1106-preview"
 DEFAULT_WEAK = "mixtral-8x7b-instruct-v0.1"
@@ -59,40 +64,6 @@ def check_finite_scores(scores: np.ndarray, router: str, what: str = "win rate")
     return scores
 
 
-class NotFittedError(RuntimeError):
-    """The router was used before :meth:`Router.fit` or loading a checkpoint."""
-
-
-@dataclass(frozen=True)
-class RoutingDecision:
-    """What the router decided for one query."""
-
-    route: Literal["strong", "weak"]
-    model: str
-    win_rate: float
-    threshold: float
-    router: str
-
-    @classmethod
-    def from_win_rate(
-        cls, win_rate: float, threshold: float, strong: str, weak: str, router: str, **extra: Any
-    ) -> RoutingDecision:
-        """The decision for one win rate: strong exactly when ``win_rate >= threshold``."""
-        strong_wins = win_rate >= threshold
-        return cls(
-            route="strong" if strong_wins else "weak",
-            model=strong if strong_wins else weak,
-            win_rate=float(win_rate),
-            threshold=threshold,
-            router=router,
-            **extra,
-        )
-
-    def as_metadata(self) -> dict[str, Any]:
-        """The decision as flat metadata, keys prefixed ``routellm_``."""
-        return {f"routellm_{k}": v for k, v in asdict(self).items()}
-
-
 class Router(EstimatorParams, ABC):
     """Base class: scores queries and turns scores into routing decisions.
 
@@ -103,6 +74,10 @@ class Router(EstimatorParams, ABC):
             or path, or ``None`` for the offline default all-MiniLM-L6-v2.
         aliases: extra names mapped onto known model names, e.g.
             ``{"gpt-4o": "gpt-4-1106-preview"}`` to route a pair the router never saw.
+        seed: seed of everything random in training (and of the random router's draws).
+
+    Learned state (set by :meth:`fit` or loading, absent before): what each router lists in
+    ``fitted_attributes``, plus ``calibration_`` and ``card_`` (``None`` until set).
     """
 
     router_type: ClassVar[str] = ""
@@ -115,18 +90,24 @@ class Router(EstimatorParams, ABC):
         weak_model: str = DEFAULT_WEAK,
         encoder: QueryEncoder | str | None = None,
         aliases: Mapping[str, str] | None = None,
+        seed: int | None = 0,
     ) -> None:
         self.strong_model = strong_model
         self.weak_model = weak_model
         self.encoder = encoder
         self.aliases = aliases
-        self.calibration_: CalibrationTable | None = None
-        self.card_: dict[str, Any] = {}
+        self.seed = seed
 
     # ----------------------------------------------------------------- models
     @property
     def known_models(self) -> list[str] | None:
-        """Models the router can score, or ``None`` when any name is accepted."""
+        """Models the router can score, or ``None`` when any name is accepted (the random
+        router). :class:`NotFittedError` before :meth:`fit` or loading, as for N-way routers."""
+        self._check_fitted()
+        return self._known_models()
+
+    def _known_models(self) -> list[str] | None:
+        """The learned model names (a router that learns names overrides this)."""
         return None
 
     def resolve_model(self, name: str) -> str:
@@ -140,12 +121,23 @@ class Router(EstimatorParams, ABC):
             )
         return canonical
 
-    def _pair(self, strong_model: str | None, weak_model: str | None) -> tuple[str, str]:
+    def resolve_pair(
+        self, strong_model: str | None = None, weak_model: str | None = None
+    ) -> tuple[str, str]:
+        """The canonical (strong, weak) pair the router scores (default: its own pair).
+
+        Raises :class:`UnknownModelError` for a name it does not know, ``ValueError`` for a
+        pair it cannot tell apart, :class:`NotFittedError` before :meth:`fit` or loading.
+        """
         strong = self.resolve_model(strong_model or self.strong_model)
         weak = self.resolve_model(weak_model or self.weak_model)
         if strong == weak and self.known_models is not None:
             raise ValueError(f"strong and weak model are the same model {strong!r}")
         return strong, weak
+
+    def _pair(self, strong_model: str | None, weak_model: str | None) -> tuple[str, str]:
+        # kept for callers written before resolve_pair was public
+        return self.resolve_pair(strong_model, weak_model)
 
     # ----------------------------------------------------------------- scoring
     def win_rate(
@@ -164,19 +156,17 @@ class Router(EstimatorParams, ABC):
         """
         texts = validate_texts(texts)
         self._check_fitted()
-        strong, weak = self._pair(strong_model, weak_model)
-        if self.uses_encoder:
-            scores = self._win_rate_embeddings(self.encoder_.encode(texts), strong, weak)
-        else:
-            scores = self._win_rate_texts(texts, strong, weak)
-        scores = check_finite_scores(np.asarray(scores, dtype=np.float64), self.name)
+        strong, weak = self.resolve_pair(strong_model, weak_model)
+        scores = check_finite_scores(
+            np.asarray(self._win_rate(texts, strong, weak), dtype=np.float64), self.name
+        )
         return np.clip(scores, 0.0, 1.0)
 
-    def _win_rate_embeddings(self, embeddings: np.ndarray, strong: str, weak: str) -> np.ndarray:
-        raise NotImplementedError
-
-    def _win_rate_texts(self, texts: list[str], strong: str, weak: str) -> np.ndarray:
-        raise NotImplementedError
+    @abstractmethod
+    def _win_rate(self, texts: list[str], strong: str, weak: str) -> np.ndarray:
+        """Win rates of ``strong`` over ``weak`` for validated ``texts`` (fitted router, known
+        canonical names). A router that uses the encoder embeds the texts here; a router that
+        cannot score raises, and the caller's failure policy decides."""
 
     def resolve_threshold(
         self, threshold: float | None = None, strong_fraction: float | None = None
@@ -202,12 +192,13 @@ class Router(EstimatorParams, ABC):
         strong_fraction: float | None = None,
         strong_model: str | None = None,
         weak_model: str | None = None,
-    ) -> list[RoutingDecision]:
+    ) -> list[Decision]:
         """Decide strong or weak for each text (strong exactly when ``win_rate >= threshold``)."""
         t = self.resolve_threshold(threshold, strong_fraction)
-        strong, weak = self._pair(strong_model, weak_model)
+        strong, weak = self.resolve_pair(strong_model, weak_model)
         rates = self.win_rate(texts, strong_model=strong, weak_model=weak)
-        return [RoutingDecision.from_win_rate(r, t, strong, weak, self.name) for r in rates]
+        models = {"strong": strong, "weak": weak}
+        return [Decision.by_threshold(r, t, models, router=self.name) for r in rates]
 
     def calibrate(self, prompts: Sequence[str], *, source: str = "") -> CalibrationTable:
         """Compute and keep the threshold table for ``prompts`` (unlabelled, representative)."""
@@ -220,14 +211,11 @@ class Router(EstimatorParams, ABC):
         self,
         battles: pd.DataFrame,
         *,
-        seed: int = 0,
         show_progress: bool = False,
         sample_weight: np.ndarray | None = None,
     ) -> Router:
-        """Learn from a battles frame (see :mod:`routellm_core.data.schema`), optionally weighted."""
-
-    def _check_fitted(self) -> None:
-        pass
+        """Learn from a battles frame (see :mod:`routellm_core.data.schema`), optionally
+        weighted; randomness comes from the ``seed`` parameter. Returns the router."""
 
     # ----------------------------------------------------------------- checkpoint hooks
     def _state(self) -> dict[str, np.ndarray]:

@@ -18,8 +18,8 @@ Example:
     >>> from routellm_core.routers.causal_llm import CausalLLMRouter, LABEL_TOKENS
     >>> LABEL_TOKENS
     ('<|route_strong|>', '<|route_tie|>', '<|route_weak|>')
-    >>> CausalLLMRouter(lora_r=8).get_params()["failure_policy"]
-    'strong'
+    >>> CausalLLMRouter(lora_r=8).get_params()["lora_r"]
+    8
 """
 
 from __future__ import annotations

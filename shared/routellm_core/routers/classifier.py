@@ -3,9 +3,14 @@
 A classifier router reads the query text itself (no sentence encoder) and predicts the shares of
 strong wins, ties and weak wins (see :mod:`routellm_core.training.torch_loop` for the labels);
 the win rate is ``1 - P(tie) - P(weak wins)``, as the paper defines it. This module holds what
-both share: training orchestration, batching, the failure policy, and the checkpoint hooks
-(weights as safetensors, the Hugging Face model config as JSON, the tokenizer files in a
-``tokenizer/`` folder).
+both share: training orchestration, batching, and the checkpoint hooks (weights as
+safetensors, the Hugging Face model config as JSON, the tokenizer files in a ``tokenizer/``
+folder).
+
+Scoring never hides a failure: when the model raises, its error propagates, and when its
+output is unusable (non-finite logits) :class:`~routellm_core.routers.base.NonFiniteScoreError`
+names the router and the queries. The caller's router-failure policy then routes the call and
+records ``router_failed``, as for any other router.
 
 Example:
     >>> from routellm_core.routers.classifier import win_rate_from_logits
@@ -16,19 +21,15 @@ Example:
 
 from __future__ import annotations
 
-import logging
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from routellm_core.policy import RouterFailure, check_policy
-from routellm_core.routers.base import NotFittedError, Router
-
-logger = logging.getLogger(__name__)
+from routellm_core.routers.base import NonFiniteScoreError, Router
 
 TOKENIZER_DIR = "tokenizer"
 
@@ -74,13 +75,10 @@ class TorchClassifierRouter(Router):
             training battles); ``"router"`` keeps only battles of the router's own pair.
         device: ``"auto"`` (CUDA when present, else CPU) or a torch device name.
         inference_batch_size: queries per forward pass when scoring.
-        failure_policy: what a query gets when the model's output is unusable (non-finite
-            logits) or scoring raises: ``"strong"`` (win rate 1, RouteLLM's choice), ``"weak"``
-            (win rate 0) or ``"raise"`` (:class:`~routellm_core.policy.RouterFailure`). Each
-            fallback is logged and recorded in ``failures_``.
     """
 
     uses_encoder = False
+    fitted_attributes: ClassVar[tuple[str, ...]] = ("model_", "ratings_")
 
     def __init__(
         self,
@@ -99,7 +97,6 @@ class TorchClassifierRouter(Router):
         pairs: str = "all",
         device: str = "auto",
         inference_batch_size: int = 32,
-        failure_policy: str = "strong",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -117,8 +114,6 @@ class TorchClassifierRouter(Router):
         self.pairs = pairs
         self.device = device
         self.inference_batch_size = inference_batch_size
-        self.failure_policy = failure_policy
-        self.failures_: list[dict[str, Any]] = []
 
     # ----------------------------------------------------------------- checks
     def _check_params(self) -> None:
@@ -143,7 +138,6 @@ class TorchClassifierRouter(Router):
             raise ValueError(
                 f"pairs must be one of {list(PAIR_MODES)}, got {self.pairs!r}"
             )
-        check_policy(self.failure_policy)
         resolve_device(self.device)
 
     def _loop_settings(self) -> Any:
@@ -167,15 +161,8 @@ class TorchClassifierRouter(Router):
 
         return resolve_device(self.device)
 
-    @property
-    def known_models(self) -> list[str] | None:
-        return sorted(getattr(self, "ratings_", {})) or None
-
-    def _check_fitted(self) -> None:
-        if getattr(self, "model_", None) is None:
-            raise NotFittedError(
-                f"this {self.router_type} router is not trained: call fit() or load a checkpoint"
-            )
+    def _known_models(self) -> list[str]:
+        return sorted(self.ratings_)
 
     # ----------------------------------------------------------------- subclass hooks
     @abstractmethod
@@ -207,11 +194,11 @@ class TorchClassifierRouter(Router):
         self,
         battles: pd.DataFrame,
         *,
-        seed: int = 0,
         show_progress: bool = False,
         sample_weight: np.ndarray | None = None,
     ) -> TorchClassifierRouter:
-        """Fine-tune ``base_model`` on ``battles`` (one soft-labelled example per query)."""
+        """Fine-tune ``base_model`` on ``battles`` (one soft-labelled example per query); the
+        subset, the held-out queries and the batch order come from ``seed``."""
         import torch
 
         from routellm_core.training.torch_loop import (
@@ -220,6 +207,9 @@ class TorchClassifierRouter(Router):
         )
 
         self._check_params()
+        seed = (
+            self.seed if self.seed is not None else int(np.random.default_rng().integers(2**31))
+        )
         strong, weak = (
             (self.resolve_model(m) for m in (self.strong_model, self.weak_model))
             if self.pairs == "router"
@@ -268,52 +258,33 @@ class TorchClassifierRouter(Router):
         return self
 
     # ----------------------------------------------------------------- scoring
-    def _win_rate_texts(self, texts: list[str], strong: str, weak: str) -> np.ndarray:
+    def _win_rate(self, texts: list[str], strong: str, weak: str) -> np.ndarray:
+        """Win rates, texts of similar length batched together. An error of the model
+        propagates; non-finite logits raise :class:`NonFiniteScoreError` naming the queries."""
         import torch
 
-        check_policy(self.failure_policy)
-        self.failures_ = []
         order = np.argsort([len(t) for t in texts], kind="stable")
         out = np.empty(len(texts), dtype=np.float64)
-        fallback = 1.0 if self.failure_policy == "strong" else 0.0
+        bad: list[int] = []
         for start in range(0, len(texts), self.inference_batch_size):
             rows = order[start : start + self.inference_batch_size]
-            try:
-                with torch.no_grad():
-                    logits = (
-                        self._label_logits([texts[i] for i in rows])
-                        .float()
-                        .cpu()
-                        .numpy()
-                    )
-            except Exception as exc:  # noqa: BLE001 - the policy decides
-                self._fallback(rows, f"{type(exc).__name__}: {exc}", exc)
-                out[rows] = fallback
-                continue
-            bad = ~np.isfinite(logits).all(axis=1)
-            if bad.any():
-                self._fallback(rows[bad], "non-finite label logits", None)
-            good = ~bad
-            out[rows[good]] = win_rate_from_logits(logits[good]) if good.any() else []
-            out[rows[bad]] = fallback
+            with torch.no_grad():
+                logits = self._label_logits([texts[i] for i in rows]).float().cpu().numpy()
+            finite = np.isfinite(logits).all(axis=1)
+            bad.extend(int(i) for i in rows[~finite])
+            if finite.any():
+                out[rows[finite]] = win_rate_from_logits(logits[finite])
+        if bad:
+            raise NonFiniteScoreError(self._non_finite_message(texts, sorted(bad)))
         return out
 
-    def _fallback(self, rows: np.ndarray, reason: str, exc: Exception | None) -> None:
-        if self.failure_policy == "raise":
-            raise RouterFailure(
-                f"the {self.router_type} router could not score {len(rows)} quer"
-                f"{'y' if len(rows) == 1 else 'ies'}: {reason}"
-            ) from exc
-        for i in rows:
-            self.failures_.append(
-                {"index": int(i), "reason": reason, "policy": self.failure_policy}
-            )
-        logger.warning(
-            "%s router: %d queries fell back to %r: %s",
-            self.router_type,
-            len(rows),
-            self.failure_policy,
-            reason,
+    def _non_finite_message(self, texts: Sequence[str], rows: list[int]) -> str:
+        shown = ", ".join(f"#{i} {texts[i][:60]!r}" for i in rows[:3])
+        more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+        return (
+            f"router {self.name!r} gave non-finite label logits for {len(rows)} of "
+            f"{len(texts)} quer{'y' if len(texts) == 1 else 'ies'}: {shown}{more}; its weights "
+            "may be corrupt"
         )
 
     # ----------------------------------------------------------------- checkpoint hooks
@@ -361,6 +332,7 @@ class TorchClassifierRouter(Router):
     ) -> None:
         from routellm_core.training.torch_loop import build_checked_module, load_module_state
 
+        self._check_params()  # scoring reads them too (max_length, batch sizes, device)
         model = build_checked_module(
             self._model_from_config, dict(extra["hf_config"]), arrays, self._tied_keys_of
         )

@@ -27,37 +27,15 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from routellm_core.routers.base import NotFittedError, Router
+from routellm_core.estimator import is_fitted
+from routellm_core.routers.base import Router
+from routellm_core.routers.battles import battle_arrays, check_sample_weight
+
+__all__ = ["MatrixFactorizationRouter", "battle_arrays"]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _check_weights(sample_weight: np.ndarray | None, n: int) -> np.ndarray:
-    if sample_weight is None:
-        return np.ones(n, dtype=np.float64)
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-        raise ValueError(f"sample_weight must be {n} finite non-negative numbers with a positive sum")
-    return w
-
-
-def battle_arrays(
-    battles: pd.DataFrame, models: list[str] | None = None
-) -> tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Index a battles frame: unique queries, models, and per-battle (query, a, b, label) arrays.
-
-    Labels are P(a wins): 1 for "a", 0 for "b", 0.5 for "tie".
-    """
-    queries, q_idx = np.unique(battles["query"].to_numpy(dtype=object), return_inverse=True)
-    if models is None:
-        models = sorted(set(battles["model_a"]) | set(battles["model_b"]))
-    m_index = {m: i for i, m in enumerate(models)}
-    a = battles["model_a"].map(m_index).to_numpy()
-    b = battles["model_b"].map(m_index).to_numpy()
-    label = battles["winner"].map({"a": 1.0, "b": 0.0, "tie": 0.5}).to_numpy(dtype=np.float32)
-    return list(queries), models, q_idx.astype(np.int64), a.astype(np.int64), b.astype(np.int64), label
 
 
 class MatrixFactorizationRouter(Router):
@@ -73,9 +51,14 @@ class MatrixFactorizationRouter(Router):
         val_fraction: share of queries held out (by query, not by battle) for early stopping.
         patience: epochs without validation improvement before stopping.
         ties: ``"half"`` counts a tie as half a win for each side; ``"drop"`` ignores ties.
+        warm_start: when the router is fitted already, :meth:`fit` starts from its learned
+            weights (models it knows keep their vectors; new models start at random) instead of
+            from scratch, as scikit-learn's ``warm_start``: fine-tuning on new labels.
     """
 
     router_type: ClassVar[str] = "mf"
+    fitted_attributes: ClassVar[tuple[str, ...]] = (
+        "models_", "model_vectors_", "projection_", "classifier_")
 
     def __init__(
         self,
@@ -89,6 +72,7 @@ class MatrixFactorizationRouter(Router):
         val_fraction: float = 0.1,
         patience: int = 10,
         ties: str = "half",
+        warm_start: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -101,15 +85,11 @@ class MatrixFactorizationRouter(Router):
         self.val_fraction = val_fraction
         self.patience = patience
         self.ties = ties
+        self.warm_start = warm_start
 
     # ----------------------------------------------------------------- scoring
-    @property
-    def known_models(self) -> list[str] | None:
-        return list(getattr(self, "models_", [])) or None
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_vectors_"):
-            raise NotFittedError("this mf router is not trained: call fit() or load a checkpoint")
+    def _known_models(self) -> list[str]:
+        return list(self.models_)
 
     def model_scores(self, embeddings: np.ndarray) -> np.ndarray:
         """``s(m, q)`` for every query row and every known model: ``(n_queries, n_models)``."""
@@ -118,7 +98,11 @@ class MatrixFactorizationRouter(Router):
         proj = embeddings.astype(np.float32) @ self.projection_.T
         return proj @ (vm * self.classifier_).T
 
-    def _win_rate_embeddings(self, embeddings: np.ndarray, strong: str, weak: str) -> np.ndarray:
+    def _win_rate(self, texts: list[str], strong: str, weak: str) -> np.ndarray:
+        return self.win_rate_embeddings(self.encoder_.encode(texts), strong, weak)
+
+    def win_rate_embeddings(self, embeddings: np.ndarray, strong: str, weak: str) -> np.ndarray:
+        """Win rates from query embeddings, for canonical model names (no checks)."""
         vm = self.model_vectors_ / np.linalg.norm(self.model_vectors_, axis=1, keepdims=True)
         i, j = self.models_.index(strong), self.models_.index(weak)
         direction = self.projection_.T @ (self.classifier_ * (vm[i] - vm[j]))
@@ -129,7 +113,6 @@ class MatrixFactorizationRouter(Router):
         self,
         battles: pd.DataFrame,
         *,
-        seed: int = 0,
         show_progress: bool = False,
         embeddings: np.ndarray | None = None,
         sample_weight: np.ndarray | None = None,
@@ -138,14 +121,15 @@ class MatrixFactorizationRouter(Router):
 
         ``embeddings`` may hold precomputed rows for the sorted unique queries (as
         :func:`battle_arrays` orders them) to skip encoding; ``sample_weight`` weighs each
-        battle's loss (e.g. to balance in-domain labels against general data).
+        battle's loss (e.g. to balance in-domain labels against general data). The held-out
+        queries, the initial weights, the noise and the batch order come from ``seed``.
         """
         import torch
         from tqdm.auto import tqdm
 
         if self.ties not in ("half", "drop"):
             raise ValueError(f"ties must be 'half' or 'drop', got {self.ties!r}")
-        weights = _check_weights(sample_weight, len(battles))
+        weights = check_sample_weight(sample_weight, len(battles))
         if self.ties == "drop":
             keep = (battles["winner"] != "tie").to_numpy()
             battles, weights = battles[keep], weights[keep]
@@ -157,17 +141,26 @@ class MatrixFactorizationRouter(Router):
         if len(embeddings) != len(queries):
             raise ValueError(f"got {len(embeddings)} embeddings for {len(queries)} unique queries")
 
-        rng = np.random.default_rng(seed)
-        torch.manual_seed(seed)
+        rng = np.random.default_rng(self.seed)
+        torch.manual_seed(int(rng.integers(2**62)) if self.seed is None else self.seed)
         is_val_query = rng.random(len(queries)) < self.val_fraction
         val = is_val_query[q_idx]
         if val.all() or not val.any():
             val = np.zeros(len(q_idx), dtype=bool)
 
         emb = torch.from_numpy(np.asarray(embeddings, dtype=np.float32))
-        P = torch.nn.Parameter(torch.randn(len(models), self.dim) * 0.1)
-        W = torch.nn.Parameter(torch.randn(self.dim, emb.shape[1]) / emb.shape[1] ** 0.5)
-        w = torch.nn.Parameter(torch.randn(self.dim) / self.dim**0.5)
+        P0 = torch.randn(len(models), self.dim) * 0.1
+        W0 = torch.randn(self.dim, emb.shape[1]) / emb.shape[1] ** 0.5
+        w0 = torch.randn(self.dim) / self.dim**0.5
+        if self.warm_start and is_fitted(self):
+            if self.projection_.shape != tuple(W0.shape):
+                raise ValueError(f"warm_start: the fitted projection is {self.projection_.shape}, this fit needs "
+                                 f"{tuple(W0.shape)} (another dim or encoder); refit without warm_start")
+            W0, w0 = torch.from_numpy(self.projection_.copy()), torch.from_numpy(self.classifier_.copy())
+            for i, m in enumerate(models):
+                if m in self.models_:
+                    P0[i] = torch.from_numpy(self.model_vectors_[self.models_.index(m)].copy())
+        P, W, w = torch.nn.Parameter(P0), torch.nn.Parameter(W0), torch.nn.Parameter(w0)
         opt = torch.optim.Adam([P, W, w], lr=self.lr, weight_decay=self.weight_decay)
 
         def logits(qi: torch.Tensor, ai: torch.Tensor, bi: torch.Tensor, train: bool) -> torch.Tensor:

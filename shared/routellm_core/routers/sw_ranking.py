@@ -32,8 +32,8 @@ import pandas as pd
 
 from routellm_core.bradley_terry import fit_bradley_terry
 from routellm_core.data.templates import SharedBoilerplate, text_digests
-from routellm_core.routers.base import NotFittedError, Router
-from routellm_core.routers.mf import _check_weights, battle_arrays
+from routellm_core.routers.base import Router
+from routellm_core.routers.battles import battle_arrays, check_sample_weight
 
 
 def similarity_weights(similarities: np.ndarray) -> np.ndarray:
@@ -52,21 +52,19 @@ class SWRankingRouter(Router):
     """
 
     router_type: ClassVar[str] = "sw_ranking"
+    fitted_attributes: ClassVar[tuple[str, ...]] = ("tiers_", "query_embeddings_", "counts_")
 
     def __init__(self, *, n_tiers: int = 10, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.n_tiers = n_tiers
 
-    @property
-    def known_models(self) -> list[str] | None:
-        return sorted(getattr(self, "tiers_", {})) or None
+    def _known_models(self) -> list[str]:
+        return sorted(self.tiers_)
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "counts_"):
-            raise NotFittedError("this sw_ranking router is not trained: call fit() or load a checkpoint")
-
-    def _pair(self, strong_model: str | None, weak_model: str | None) -> tuple[str, str]:
-        strong, weak = super()._pair(strong_model, weak_model)
+    def resolve_pair(
+        self, strong_model: str | None = None, weak_model: str | None = None
+    ) -> tuple[str, str]:
+        strong, weak = super().resolve_pair(strong_model, weak_model)
         if self.tiers_[strong] == self.tiers_[weak]:
             raise ValueError(
                 f"{strong!r} and {weak!r} fall in the same Elo tier ({self.tiers_[strong]}), so "
@@ -79,7 +77,6 @@ class SWRankingRouter(Router):
         self,
         battles: pd.DataFrame,
         *,
-        seed: int = 0,
         show_progress: bool = False,
         embeddings: np.ndarray | None = None,
         sample_weight: np.ndarray | None = None,
@@ -87,12 +84,13 @@ class SWRankingRouter(Router):
         """Rate models, group them into tiers, and reduce the battles to per-query counts.
 
         ``sample_weight`` scales each battle's counts (and its weight in the Elo ratings).
+        Nothing here is random: ``seed`` has no effect.
         """
         from routellm_core.data.elo import compute_elo, group_tiers
 
         if len(battles) == 0:
             raise ValueError("cannot train an sw_ranking router on zero battles")
-        weights = _check_weights(sample_weight, len(battles))
+        weights = check_sample_weight(sample_weight, len(battles))
         ratings = compute_elo(battles, sample_weight=weights)
         tiers = {m: int(t) for m, t in group_tiers(ratings, n_tiers=self.n_tiers).items()}
         queries, models, q_idx, a_idx, b_idx, label = battle_arrays(battles)
@@ -126,6 +124,67 @@ class SWRankingRouter(Router):
         )
         return self
 
+    def partial_fit(
+        self,
+        battles: pd.DataFrame,
+        *,
+        show_progress: bool = False,
+        embeddings: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
+    ) -> SWRankingRouter:
+        """Add ``battles`` to a fitted router without refitting: their queries join the
+        similarity-weighted evidence, counted on the router's existing Elo tiers. What a new
+        label costs is the encoding of its query (a full :meth:`fit` re-rates every model and
+        re-encodes every query).
+
+        Model names go through ``aliases``; every model must be one the router has tiered (a
+        new model needs a full :meth:`fit`).
+
+        Example:
+            >>> from routellm_core.data.schema import make_battles
+            >>> rows = [{"query": q, "model_a": "big", "model_b": "small", "winner": w, "source": "doc"}
+            ...         for q, w in [("prove a theorem", "a"), ("say hi", "b")]]
+            >>> sw = SWRankingRouter(strong_model="big", weak_model="small", n_tiers=2).fit(make_battles(rows))
+            >>> before = float(sw.win_rate(["write a haiku"])[0])
+            >>> more = make_battles([{"query": "write a haiku about tea", "model_a": "big", "model_b": "small",
+            ...                       "winner": "a", "source": "mine"}])
+            >>> float(sw.partial_fit(more).win_rate(["write a haiku"])[0]) > before
+            True
+        """
+        from routellm_core.data.schema import canonical_model_name
+
+        self._check_fitted()
+        if len(battles) == 0:
+            return self
+        weights = check_sample_weight(sample_weight, len(battles))
+        battles = battles.assign(model_a=[canonical_model_name(m, self.aliases) for m in battles["model_a"]],
+                                 model_b=[canonical_model_name(m, self.aliases) for m in battles["model_b"]])
+        unknown = sorted((set(battles["model_a"]) | set(battles["model_b"])) - set(self.tiers_))
+        if unknown:
+            raise ValueError(f"models {unknown} have no Elo tier in this router: map them onto known models with "
+                             f"aliases (e.g. {{{unknown[0]!r}: {self.strong_model!r}}}) or refit; known: "
+                             f"{sorted(self.tiers_)}")
+        queries, models, q_idx, a_idx, b_idx, label = battle_arrays(battles)
+        if embeddings is None:
+            embeddings = self.encoder_.encode(queries, show_progress=show_progress)
+        n_t = int(round(np.sqrt(self.counts_.shape[1])))
+        tier_of = np.array([self.tiers_[m] for m in models])
+        ta, tb = tier_of[a_idx], tier_of[b_idx]
+        keep = ta != tb
+        counts = np.zeros((len(queries), n_t * n_t), dtype=np.float64)
+        wk = weights[keep]
+        np.add.at(counts, (q_idx[keep], ta[keep] * n_t + tb[keep]), 2.0 * label[keep] * wk)
+        np.add.at(counts, (q_idx[keep], tb[keep] * n_t + ta[keep]), 2.0 * (1.0 - label[keep]) * wk)
+        new_emb = np.asarray(embeddings, dtype=np.float16).astype(np.float32)
+        self.query_embeddings_ = np.concatenate([self.query_embeddings_, new_emb])
+        self.counts_ = np.concatenate([self.counts_, counts.astype(np.float32)])
+        self.n_battles_ = int(self.n_battles_ + keep.sum())
+        if getattr(self, "query_digests_", None) is not None:
+            boiler = SharedBoilerplate(frozenset(self.template_lines_))
+            digests = np.stack([text_digests(queries), text_digests([boiler.strip(q) for q in queries])], axis=1)
+            self.query_digests_ = np.concatenate([self.query_digests_, digests])
+        return self
+
     def trained_on(self, texts: Sequence[str]) -> np.ndarray:
         """Whether each text is one of the training queries: equal after normalisation (case,
         spacing, punctuation) to one of them, with or without the template lines that the
@@ -144,7 +203,11 @@ class SWRankingRouter(Router):
         return np.isin(raw, known) | np.isin(stripped, known)
 
     # ----------------------------------------------------------------- scoring
-    def _win_rate_embeddings(self, embeddings: np.ndarray, strong: str, weak: str) -> np.ndarray:
+    def _win_rate(self, texts: list[str], strong: str, weak: str) -> np.ndarray:
+        return self.win_rate_embeddings(self.encoder_.encode(texts), strong, weak)
+
+    def win_rate_embeddings(self, embeddings: np.ndarray, strong: str, weak: str) -> np.ndarray:
+        """Win rates from query embeddings, for canonical model names (no checks)."""
         n_t = int(np.sqrt(self.counts_.shape[1]))
         s, w = self.tiers_[strong], self.tiers_[weak]
         sims = embeddings.astype(np.float32) @ self.query_embeddings_.T
@@ -213,7 +276,7 @@ def full_refit_win_rate(router: SWRankingRouter, battles: pd.DataFrame, text: st
     """
     from sklearn.linear_model import LogisticRegression
 
-    strong, weak = router._pair(None, None)
+    strong, weak = router.resolve_pair()
     queries, models, q_idx, a_idx, b_idx, label = battle_arrays(battles)
     emb = router.query_embeddings_  # the same query vectors (rows follow battle_arrays' order)
     if len(emb) != len(queries):

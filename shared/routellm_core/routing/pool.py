@@ -149,7 +149,7 @@ class Pool(ABC):
     def _load(self) -> Any:
         """The loaded router."""
 
-    def _check_loaded(self, router: Any) -> None:
+    def _check_loaded(self, router: Any) -> None:  # noqa: B027 - a hook with nothing to do by default
         """Check the pool's settings against a router loaded on first use."""
 
     @abstractmethod
@@ -200,6 +200,24 @@ class Pool(ABC):
             return [self._failed(exc, settings[0], router)]
         return [self._decide(router, row, s) for row, s in zip(scores, settings)]
 
+    def with_router(self, router: RouterSpec) -> Pool:
+        """This pool's models and settings with another router: a loaded one, or a checkpoint
+        path / Hub id loaded afresh (not from the per-process cache, so a checkpoint replaced
+        on disk by ``routellm promote`` is read again). Adapters swap their pool for it
+        atomically, so calls in flight finish on the old router.
+
+        Example:
+            >>> pool = Pool.pair(strong="a", weak="b", threshold=0.5)
+            >>> pool.with_router("default").models == pool.models
+            True
+        """
+        router = check_router_spec(router)
+        if isinstance(router, (str, os.PathLike)) and os.fspath(router) != "default":
+            from routellm_core.checkpoints import load_router
+
+            router = load_router(os.fspath(router))
+        return type(self)(router, **self._settings)  # type: ignore[call-arg]
+
     def _failure_fields(self, exc: BaseException) -> dict[str, Any]:
         route = self.failure_policy
         return {"route": route, "model": self.models[route], "rule": self.rule, "models": self.models,
@@ -225,6 +243,8 @@ class PairPool(Pool):
         if strong == weak:
             raise ValueError(f"the strong and weak models have the same name {strong!r}; give each "
                              "chat model its own name")
+        self._settings = {"strong": strong, "weak": weak, "threshold": threshold, "strong_fraction": strong_fraction,
+                          "failure_policy": failure_policy, "fallback": fallback, "aliases": aliases}
         super().__init__({"strong": strong, "weak": weak}, reference="strong",
                          failure_policy=failure_policy, fallback=fallback)
         self.default_setting = _pair_setting(threshold, strong_fraction, None, required=True)
@@ -262,9 +282,11 @@ class PairPool(Pool):
         if all(c in known for c in canonical) and canonical[0] != canonical[1]:
             return canonical[0], canonical[1]
         if self.aliases:  # the user mapped names: they must name models the router knows
-            bad = [n for n, c in zip(names, canonical) if c not in known]
-            raise ValueError(f"aliases map onto {bad}, which router {router.name!r} does not know; "
-                             f"known models: {sorted(known)}")
+            bad = [f"{n!r} (aliased to {a!r})" if n in self.aliases else repr(n)
+                   for n, a, c in zip((self.models["strong"], self.models["weak"]), names, canonical)
+                   if c not in known]
+            raise ValueError(f"router {router.name!r} does not know {', '.join(bad)}: with aliases, both models "
+                             f"must map onto models it knows: {sorted(known)}")
         return None
 
     @property
@@ -346,6 +368,8 @@ class NWayPool(Pool):
 
         if isinstance(names, (str, bytes)) or len(names) < 2:
             raise ValueError(f"route among at least two models, got {names!r}")
+        self._settings = {"names": names, "lambdas": lambdas, "costs": costs, "constraints": constraints,
+                          "failure_policy": failure_policy, "fallback": fallback, "aliases": aliases}
         names = list(names)
         if len(set(names)) != len(names):
             raise ValueError(f"a model name appears twice: {names}")

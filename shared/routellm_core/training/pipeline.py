@@ -1,7 +1,7 @@
 """Build a router from data specs: load, decontaminate, fit, calibrate, describe.
 
-A data spec is ``KIND:PATH`` (see :func:`routellm_core.data.loaders.load_battles`); ``{data}`` in a
-path stands for the data directory (``ROUTELLM_DATA_DIR``, else ``../shared/data``), so a model
+A data spec is ``KIND:PATH`` (see :func:`routellm_core.data.specs.load_battles`); ``{data}`` in a
+path stands for the data directory (``$ROUTELLM_DATA_DIR``), so a model
 card's specs can be replayed on another machine.
 
 Example:
@@ -49,7 +49,7 @@ def license_of(path: str) -> str:
 
 
 def _data_dir() -> Path:
-    from routellm_core.data.loaders import default_data_dir
+    from routellm_core.data.specs import default_data_dir
 
     found = default_data_dir()
     if found is None:
@@ -76,7 +76,7 @@ def load_training_battles(
     specs: Sequence[str], *, aliases: Mapping[str, str] | None = None
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Load and concatenate battles from ``specs``; also return per-spec card entries."""
-    from routellm_core.data.loaders import load_battles
+    from routellm_core.data.specs import load_battles
 
     if not specs:
         raise ValueError("no training data given: pass at least one data spec")
@@ -101,6 +101,8 @@ def train_router(
     calibration_source: str = "",
     aliases: Mapping[str, str] | None = None,
     seed: int = 0,
+    holdout: float | None = None,
+    init: Router | None = None,
     show_progress: bool = False,
     command: str | None = None,
 ) -> TrainingResult:
@@ -108,18 +110,42 @@ def train_router(
 
     Training queries that repeat or nearly repeat (embedding cosine >= ``near_duplicate_threshold``)
     a prompt of the evaluation sets under ``eval_data_dir`` (RouteLLM's layout: MMLU, GSM8K,
-    MT-Bench) are dropped first; the card says how many.
+    MT-Bench) are dropped first; the card says how many. ``seed`` is the router's ``seed``
+    parameter (a ``seed`` in ``params`` takes precedence). ``holdout`` leaves out that fraction
+    of the queries (:func:`routellm_core.learning.promote.holdout_mask` with ``seed``) for
+    ``routellm promote`` to evaluate on; the card records it.
+
+    ``init``: a fitted router of ``router_type`` to update with the data instead of training
+    anew (``params`` and ``aliases`` are set on it): an sw_ranking router adds the battles
+    (:meth:`~routellm_core.routers.SWRankingRouter.partial_fit`), an mf router fine-tunes from
+    its weights (``warm_start``); the card lists the earlier data and the new.
     """
     cls = get_router_class(router_type)
-    router = cls(**dict(params or {}), **({"aliases": dict(aliases)} if aliases else {}))
+    settings: dict[str, Any] = {"seed": seed, **dict(params or {})}  # a seed among params wins
+    if init is not None:
+        if not isinstance(init, cls):
+            raise ValueError(f"init is a {type(init).__name__}, not a {router_type} router")
+        if aliases:
+            settings["aliases"] = {**(init.aliases or {}), **dict(aliases)}
+        router = init
+        router.set_params(**{k: v for k, v in settings.items() if k != "encoder"})
+    else:
+        if aliases:
+            settings["aliases"] = dict(aliases)
+        router = cls(**settings)
     battles, entries = load_training_battles(data_specs, aliases=aliases)
     card: dict[str, Any] = {
         "router_type": router_type,
         "data": entries,
-        "seed": seed,
+        "seed": router.seed,
         "command": command or " ".join(["routellm", *sys.argv[1:]]),
         "battles_before_decontamination": int(len(battles)),
     }
+    if holdout is not None:
+        from routellm_core.learning.promote import split_holdout
+
+        battles, held = split_holdout(battles, holdout, seed=seed)
+        card["holdout"] = {"fraction": holdout, "seed": seed, "held_out_battles": int(len(held))}
     if decontaminate:
         if eval_data_dir is None:
             raise ValueError(
@@ -138,7 +164,18 @@ def train_router(
     card["battles"] = int(len(battles))
     card["queries"] = int(battles["query"].nunique())
     card["models"] = sorted(set(battles["model_a"]) | set(battles["model_b"]))
-    router.fit(battles, seed=seed, show_progress=show_progress)
+    if init is None:
+        router.fit(battles, show_progress=show_progress)
+    elif hasattr(router, "partial_fit"):
+        router.partial_fit(battles, show_progress=show_progress)
+    elif "warm_start" in router.get_params():
+        router.set_params(warm_start=True)
+        router.fit(battles, show_progress=show_progress)
+    else:
+        raise ValueError(f"a {router_type} router cannot be updated from a checkpoint; train it anew (no init)")
+    if init is not None:
+        card["init"] = {"data": list((init.card_ or {}).get("data", [])),
+                        "battles": (init.card_ or {}).get("battles")}
     if calibration_prompts is not None:
         router.calibrate(calibration_prompts, source=calibration_source)
     router.card_ = card

