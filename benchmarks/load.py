@@ -15,6 +15,10 @@ under that concurrency, waiting for the encoder included. Two cache states:
   has seen them, or a repeated prompt); the router's head still scores every call.
 
 ``direct`` is the same ``n`` calls straight to the fake model, no router: the ceiling.
+
+Then, warm, with the learning loop switched on (issue 17): ``+capture`` writes every call to a
+SQLite traffic store (``capture=``, off the call path), ``+shadow`` also shadow-labels 10% of
+the calls (``shadow=``: the other fake model and a fake judge, in the background).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -39,6 +44,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback  # noqa: E402
 
 from langchain_routellm import ChatRouteLLM  # noqa: E402
 from llamaindex_routellm import RouteLLM  # noqa: E402
+from routellm_core.learning import JudgePrompt, ShadowLabeller, TrafficCapture  # noqa: E402
 from routellm_core.routing import shared_router  # noqa: E402
 from tests.langchain.fake_models import FakeToolChatModel  # noqa: E402
 from tests.llamaindex.fakes import FakeLLM  # noqa: E402
@@ -57,7 +63,7 @@ class TimedChatModel(FakeToolChatModel):
         t = time.perf_counter()
         await asyncio.sleep(self.delay)
         out = self._generate(messages, stop, None, **kwargs)
-        MODEL_TIME[messages[-1].content] = time.perf_counter() - t
+        MODEL_TIME.setdefault(messages[-1].content, time.perf_counter() - t)  # shadow calls come later
         return out
 
 
@@ -71,7 +77,7 @@ class TimedLLM(FakeLLM):
         t = time.perf_counter()
         await asyncio.sleep(self.delay)
         out = self._chat(messages, kwargs)
-        MODEL_TIME[messages[-1].content] = time.perf_counter() - t
+        MODEL_TIME.setdefault(messages[-1].content, time.perf_counter() - t)  # shadow calls come later
         return out
 
 
@@ -122,19 +128,47 @@ def main(argv: list[str] | None = None) -> dict:
     def msgs(text: str) -> list[ChatMessage]:
         return [ChatMessage(role=MessageRole.USER, content=text)]
 
+    store = Path(tempfile.mkdtemp()) / "load-traffic.db"
+    capture = TrafficCapture(store)
+
+    async def judge(system: Any, user: str) -> str:
+        return "[[A]]"
+
+    shadow = ShadowLabeller(judge, store, judge_prompts={"pair-v2": JudgePrompt("pair-v2", "Judge.", "{question}|"
+                                                                                "{answer_a}|{answer_b}")},
+                            fraction=0.1, concurrency=4, seed=0)
+    lc_cap = ChatRouteLLM(strong=lc_strong, weak=lc_weak, router=router, strong_fraction=0.5, capture=capture)
+    lc_sh = ChatRouteLLM(strong=lc_strong, weak=lc_weak, router=router, strong_fraction=0.5, capture=capture,
+                         shadow=shadow)
+    li_cap = RouteLLM(strong=li_strong, weak=li_weak, router=router, strong_fraction=0.5, capture=capture)
+    li_sh = RouteLLM(strong=li_strong, weak=li_weak, router=router, strong_fraction=0.5, capture=capture,
+                     shadow=shadow)
+
     results: dict[str, Any] = {}
-    for name, routed, direct in [
-        ("langchain", lambda t: lc.ainvoke(t), lambda t: lc_weak.ainvoke(t)),
-        ("llamaindex", lambda t: li.achat(msgs(t)), lambda t: li_weak.achat(msgs(t))),
+    for name, routed, direct, with_capture, with_shadow in [
+        ("langchain", lambda t: lc.ainvoke(t), lambda t: lc_weak.ainvoke(t), lambda t: lc_cap.ainvoke(t),
+         lambda t: lc_sh.ainvoke(t)),
+        ("llamaindex", lambda t: li.achat(msgs(t)), lambda t: li_weak.achat(msgs(t)),
+         lambda t: li_cap.achat(msgs(t)), lambda t: li_sh.achat(msgs(t))),
     ]:
         texts = queries(f"load benchmark {name}", args.n)
         results[name] = {
             "direct": run(direct, texts),
             "cold": run(routed, texts),      # first sight: every query encoded
             "warm": run(routed, texts),      # the same queries: embeddings cached
+            "warm+capture": run(with_capture, texts),
+            "warm+capture+shadow": run(with_shadow, texts),
         }
+        capture.flush(120)
+        shadow.flush(120)
+        results[name]["learning"] = {"captured_calls": int(len(capture.store.calls())),
+                                     "shadow_battles": shadow.labelled, "shadow_skipped_busy": shadow.skipped_busy,
+                                     "capture_dropped": capture.dropped, "capture_errors": capture.errors}
         for state, r in results[name].items():
-            print(f"{name:10s} {state:6s} {r['calls']} calls in {r['wall_s']:7.2f} s = {r['calls_per_s']:8.1f} "
+            if state == "learning":
+                print(f"{name:10s} learning: {r}")
+                continue
+            print(f"{name:10s} {state:20s} {r['calls']} calls in {r['wall_s']:7.2f} s = {r['calls_per_s']:8.1f} "
                   f"calls/s; router overhead per call p50 {r['overhead_p50_ms']:8.1f} ms, "
                   f"p99 {r['overhead_p99_ms']:8.1f} ms")
 

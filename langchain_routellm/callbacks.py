@@ -13,11 +13,11 @@ Example:
 from __future__ import annotations
 
 import asyncio
-
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -25,17 +25,22 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
-from langchain_routellm.runnables import message_text
-from routellm_core.costs import (
-    CostLedger,
-    CostRecord,
-    CostTotals,
-    PriceSource,
-    cost_record,
-    failed_attempt_record,
-    record_fields_from_metadata,
-    token_counts,
-)
+from langchain_routellm.runnables import PRICES_KEY
+from routellm_core.calls import answer_record, attempt_failed_record, content_text, usage_of
+from routellm_core.costs import CostLedger, CostRecord, CostTotals, PriceSource, record_fields_from_metadata
+
+
+class _CallPrices:
+    """The handler's own price table first, then the routed model's ``prices=``, then the
+    handler's library prices (genai-prices): the same order as LlamaIndex's handler."""
+
+    def __init__(self, own: Mapping[str, Any], handler: PriceSource) -> None:
+        self.own = PriceSource(own, use_library=False)
+        self.handler = handler
+
+    def cost(self, model: str, *, input_tokens: int, output_tokens: int) -> Decimal | None:
+        source = self.own if model in self.own.prices and model not in self.handler.prices else self.handler
+        return source.cost(model, input_tokens=input_tokens, output_tokens=output_tokens)
 
 
 class RoutingCostCallbackHandler(BaseCallbackHandler):
@@ -45,17 +50,33 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
     :class:`~langchain_routellm.ChatRouteLLM` and :class:`~langchain_routellm.RouterRunnable`
     add to the chosen model's run). The counterfactual (``strong_cost``, and so ``savings``) is
     the strong model's price, or for N-way routing the reference model's (the first model).
+    Prices: this handler's table first (it wins for the models it lists), then the routed
+    model's own ``prices=`` (carried on its run as ``routellm_prices``), then genai-prices.
     Tokens come from the answer's ``usage_metadata``; where a model reports none they are
-    estimated with tiktoken and the record says so. A routed run that raises is recorded as a
-    failed attempt (``failed=True``, zero tokens, cost 0, see
+    estimated with tiktoken and the record says so. A routed run
+    that raises is recorded as a failed attempt (``failed=True``, zero tokens, cost 0, see
     :func:`~routellm_core.costs.failed_attempt_record`); a fallback's answer carries
     ``fallback_from``.
+
+    Printing the handler shows a summary (in the manner of LangChain's OpenAI callback):
+    calls, the strong share, tokens, the cost, what sending every call to the strong
+    (reference) model would have cost, and the savings.
 
     Args:
         prices: ``{model: (input_per_million, output_per_million)}`` in dollars, or a
             :class:`~routellm_core.costs.PriceSource`; other models are priced by
             ``genai-prices``, unknown ones get cost ``None`` and a warning.
         ledger: where records go (a new :class:`CostLedger` by default).
+
+    Example:
+        >>> print(RoutingCostCallbackHandler())
+        Routed calls: 0
+        Tokens Used: 0
+          Prompt Tokens: 0
+          Completion Tokens: 0
+        Total Cost (USD): $0.000000
+        All-strong Cost (USD): $0.000000
+        Savings (USD): $0.000000
     """
 
     raise_error = False
@@ -81,7 +102,7 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
                             metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if not metadata or "routellm_route" not in metadata:
             return
-        texts = [message_text(m) for m in (messages[0] if messages else [])]
+        texts = [content_text(m.content) for m in (messages[0] if messages else [])]
         with self._lock:
             self._runs[run_id] = (dict(metadata), texts)
 
@@ -101,8 +122,7 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
         if isinstance(error, asyncio.CancelledError) and response is not None and any(response.generations):
             self._add_answer(started, response, run_id)  # a stream cancelled after its first chunk
             return
-        self.ledger.add(failed_attempt_record(
-            **record_fields_from_metadata(started[0]), error=error, run_id=str(run_id)))
+        self.ledger.add(attempt_failed_record(record_fields_from_metadata(started[0]), error, run_id=str(run_id)))
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:
@@ -117,17 +137,24 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
         for gens in response.generations:
             for g in gens:
                 if isinstance(g, ChatGeneration):
-                    usage = usage or getattr(g.message, "usage_metadata", None)
+                    usage = usage or usage_of(getattr(g.message, "usage_metadata", None))
                     out_text += g.text or ""
                     tool_calls = getattr(g.message, "tool_calls", None) or []
                     out_text += "".join(str(tc.get("args", "")) for tc in tool_calls)
-        in_tok, out_tok, estimated = token_counts(
-            (usage["input_tokens"], usage["output_tokens"]) if usage else None,
-            prompt_texts=prompt_texts, output_text=out_text)
-        self.ledger.add(cost_record(
-            **record_fields_from_metadata(meta), input_tokens=in_tok, output_tokens=out_tok,
-            tokens_estimated=estimated, prices=self.prices,
-            error_type=meta.get("routellm_error_type"), run_id=str(run_id)))
+        own = meta.get(PRICES_KEY)
+        prices = _CallPrices(own, self.prices) if own else self.prices
+        self.ledger.add(answer_record(
+            record_fields_from_metadata(meta), usage=usage, prompt_texts=prompt_texts, output_text=out_text,
+            prices=prices, run_id=str(run_id), error_type=meta.get("routellm_error_type")))  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return self.totals.summary()
+
+    def __repr__(self) -> str:
+        t = self.totals
+        return (f"RoutingCostCallbackHandler(calls={t.calls}, strong_share={t.strong_share:.3f}, "
+                f"tokens={t.input_tokens + t.output_tokens}, total_cost={float(t.total_cost):.6f}, "
+                f"strong_cost={float(t.strong_cost):.6f}, savings={float(t.savings):.6f})")
 
 
 _cost_callback_var: ContextVar[RoutingCostCallbackHandler | None] = ContextVar(

@@ -19,9 +19,9 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict, Field, model_validator
-from routellm_core.local_models import LocalChatModel
 
-from langchain_routellm.runnables import message_text
+from routellm_core.calls import content_text
+from routellm_core.local_models import LocalChatModel
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
@@ -79,7 +79,7 @@ class ChatLocalGGUF(BaseChatModel):
                     f"message {i} is a {m.type!r} message; {self._llm_type} supports "
                     f"{sorted(_ROLES)} messages"
                 )
-            turns.append((_ROLES[m.type], message_text(m)))
+            turns.append((_ROLES[m.type], content_text(m.content)))
         gen = self.client.chat(
             turns,
             max_tokens=kwargs.get("max_tokens", self.max_tokens),

@@ -1,8 +1,9 @@
 """``RouterRunnable``: a learned strong/weak decision in front of any two runnables.
 
-The routing machinery here is shared with :class:`~langchain_routellm.ChatRouteLLM`: per-call
-thresholds from ``config["configurable"]``, one router call per batch, and transparent
-delegation (the chosen runnable's own run is the one LangChain records, with the decision
+The routing machinery here is shared with :class:`~langchain_routellm.ChatRouteLLM`: one
+:class:`~routellm_core.routing.Pool` decides, per-call settings come from the call's keywords
+or ``config["configurable"]``, a batch is scored in one router call, and delegation is
+transparent (the chosen runnable's own run is the one LangChain records, with the decision
 added as tags and metadata).
 """
 
@@ -10,68 +11,65 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import BaseMessage, BaseMessageChunk
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import ensure_config, get_config_list, run_in_executor
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from routellm_core.fallback import (
+from langchain_routellm.learning import (
+    CALL_ID_KEY,
+    CAPTURE_DESCRIPTION,
+    Collected,
+    PoolHolder,
+    after_answer,
+    check_capture,
+    load_for,
+    new_call_id,
+    rate_call,
+)
+from langchain_routellm.names import runnable_model_name
+from routellm_core.calls import (
+    SETTING_KEYS,
+    check_arguments,
+    content_text,
+    first_settings,
+    pop_settings,
+    query_text,
+)
+from routellm_core.costs import PriceSource
+from routellm_core.queries import check_query_text
+from routellm_core.routing import (
+    Decision,
     FallbackPolicy,
+    Pool,
     acall_with_fallback,
     astream_with_fallback,
     call_with_fallback,
-    coerce_fallback,
+    make_pool,
     note_fallback_failure,
     stream_with_fallback,
 )
-from routellm_core.policy import (
-    FAILURE_POLICIES,
-    PolicyDecision,
-    check_routing_settings,
-    check_setting,
-    decide_lazy,
-    get_default_router,
-)
-from routellm_core.queries import check_query_text, query_from_turns
-from routellm_core.routers.base import Router
+from routellm_core.routing.pool import RouterSpec, check_router_spec
 
-THRESHOLD_KEY = "routellm_threshold"
-STRONG_FRACTION_KEY = "routellm_strong_fraction"
+PRICES_KEY = "routellm_prices"
+_RULE_KEYS = {"threshold": ("routellm_threshold", "routellm_strong_fraction"), "utility": ("routellm_lambdas",)}
 
 
 # --------------------------------------------------------------------------- query text
-def message_text(message: BaseMessage) -> str:
-    """The text of a message: its string content, or its text blocks joined by newlines."""
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts: list[str] = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
-            parts.append(block["text"])
-    return "\n".join(p for p in parts if p)
-
-
 def query_from_messages(messages: Sequence[BaseMessage], query_from: Any = "last_user") -> str:
     """The text to route on: the last user turn (RouteLLM), all user turns, or a callable's."""
-    if callable(query_from):
-        return check_query_text(query_from(list(messages)), "the query_from callable's result")
-    return query_from_turns([(m.type, message_text(m)) for m in messages], query_from)
+    return query_text([(m.type, content_text(m.content)) for m in messages], query_from, messages=messages)
 
 
 def default_query_text(value: Any) -> str:
     """Query text of a runnable input: a string, a dict's ``question``/``query``/``input``, or
     the last user turn of messages or a prompt value."""
     if isinstance(value, str):
-        if not value.strip():
-            raise ValueError("empty query: routing needs text")
-        return value
+        return check_query_text(value)
     if isinstance(value, PromptValue):
         return query_from_messages(value.to_messages())
     if isinstance(value, dict):
@@ -85,35 +83,41 @@ def default_query_text(value: Any) -> str:
     raise TypeError(f"cannot take the query text out of a {type(value).__name__}; pass query=callable")
 
 
+# --------------------------------------------------------------------------- prices
+def price_table(prices: Mapping[str, tuple[float, float]] | PriceSource | None) -> dict[str, tuple[float, float]]:
+    """``prices`` checked, as ``{model: (input_per_million, output_per_million)}`` (a
+    :class:`PriceSource`'s own table)."""
+    if prices is None:
+        return {}
+    source = prices if isinstance(prices, PriceSource) else PriceSource(prices)
+    return {m: (float(i), float(o)) for m, (i, o) in source.prices.items()}
+
+
 # --------------------------------------------------------------------------- shared machinery
-def routed_config(config: RunnableConfig | None, decision: PolicyDecision) -> RunnableConfig:
-    """``config`` plus the decision as a tag (``routellm:<route>``) and metadata."""
+def routed_config(config: RunnableConfig | None, decision: Decision,
+                  prices: Mapping[str, tuple[float, float]] | None = None) -> RunnableConfig:
+    """``config`` plus the decision as a tag (``routellm:<route>``) and metadata, and the
+    routed models' own prices (``routellm_prices``) for the cost callback."""
     config = ensure_config(config)
-    return {
-        **config,
-        "tags": [*config.get("tags", []), f"routellm:{decision.route}"],
-        "metadata": {**config.get("metadata", {}), **decision.as_metadata()},
-    }
+    meta = {**config.get("metadata", {}), **decision.as_metadata()}
+    own = {m: p for m, p in (prices or {}).items() if m in decision.models.values()}
+    if own:
+        meta[PRICES_KEY] = own
+    return {**config, "tags": [*config.get("tags", []), f"routellm:{decision.route}"], "metadata": meta}
 
 
-async def ainvoke_routed(targets: dict[str, Runnable], input: Any, config: RunnableConfig | None,
-                         decision: Any, policy: Any, **kwargs: Any) -> tuple[Any, Any]:
-    """``(output, decision)`` of the chosen target's ``ainvoke`` (with model fallbacks). Each
-    attempt runs with a run id known here (the first keeps one the caller gave), so that a
-    cancelled call ends its model run (:func:`end_cancelled_runs`) instead of leaving it open."""
-    started: list[RunnableConfig] = []
-
-    def attempt(dd: Any) -> Any:
-        cfg = routed_config(config, dd)
-        cfg["run_id"] = (cfg.get("run_id") if not started else None) or uuid.uuid4()
-        started.append(cfg)
-        return targets[dd.route].ainvoke(input, cfg, **kwargs)
-
-    try:
-        return await acall_with_fallback(decision, attempt, policy)
-    except asyncio.CancelledError:
-        await end_cancelled_runs(started[-1:])
-        raise
+def with_decision(output: Any, decision: Decision, call_id: Any = None) -> Any:
+    """An output with the decision (and the call id, ``routellm_call_id``, when given) in its
+    message's ``response_metadata``: a message, or the ``raw`` message of
+    ``with_structured_output(..., include_raw=True)``; others as is."""
+    if isinstance(output, (BaseMessage, BaseMessageChunk)) and hasattr(output, "response_metadata"):
+        meta = {**output.response_metadata, **decision.as_metadata()}
+        if call_id is not None:
+            meta[CALL_ID_KEY] = str(call_id)
+        return output.model_copy(update={"response_metadata": meta})
+    if isinstance(output, dict) and isinstance(output.get("raw"), BaseMessage):
+        return {**output, "raw": with_decision(output["raw"], decision, call_id)}
+    return output
 
 
 async def end_cancelled_runs(configs: Sequence[RunnableConfig]) -> None:
@@ -129,87 +133,270 @@ async def end_cancelled_runs(configs: Sequence[RunnableConfig]) -> None:
     from langchain_core.callbacks.manager import AsyncCallbackManagerForLLMRun
 
     for cfg in configs:
+        run_id = cfg.get("run_id")
+        if run_id is None:  # not a run started here
+            continue
         manager = AsyncCallbackManager.configure(
             inheritable_callbacks=cfg.get("callbacks"), inheritable_tags=cfg.get("tags"),
             inheritable_metadata=cfg.get("metadata"))
         run = AsyncCallbackManagerForLLMRun(
-            run_id=cfg["run_id"], handlers=manager.handlers,
+            run_id=run_id, handlers=manager.handlers,
             inheritable_handlers=manager.inheritable_handlers, parent_run_id=manager.parent_run_id,
             tags=manager.tags, inheritable_tags=manager.inheritable_tags,
             metadata=manager.metadata, inheritable_metadata=manager.inheritable_metadata)
         await asyncio.shield(run.on_llm_error(asyncio.CancelledError()))
 
 
-def with_decision(output: Any, decision: PolicyDecision) -> Any:
-    """A message output with the decision added to its ``response_metadata``; others as is."""
-    if isinstance(output, (BaseMessage, BaseMessageChunk)) and hasattr(output, "response_metadata"):
-        return output.model_copy(
-            update={"response_metadata": {**output.response_metadata, **decision.as_metadata()}}
-        )
-    return output
+class _Attempts:
+    """The configs of one call's attempts: the first runs with the call id as its run id (the
+    caller's ``run_id``, or a new one), each fallback with a new run id."""
+
+    def __init__(self, config: RunnableConfig, prices: Mapping[str, tuple[float, float]]) -> None:
+        self.config = config
+        self.prices = prices
+        self.call_id = new_call_id(config)
+        self.started: list[RunnableConfig] = []
+
+    def config_for(self, decision: Decision) -> RunnableConfig:
+        cfg = routed_config(self.config, decision, self.prices)
+        cfg["run_id"] = uuid.uuid4() if self.started else self.call_id
+        self.started.append(cfg)
+        return cfg
 
 
 class _RoutingMixin:
-    """Fields and logic shared by :class:`RouterRunnable` and ``ChatRouteLLM``: per-call
-    settings from ``config["configurable"]`` and one router call per batch. N-way routing
-    (``ChatRouteLLM(models=...)``) overrides :meth:`_setting_for` and :meth:`_decide_texts`."""
+    """What :class:`RouterRunnable` and ``ChatRouteLLM`` share: the pool, the per-call
+    settings, one router call per batch, the delegation of every call form to the chosen
+    target (``self._targets``: ``{route: runnable}``), and the learning loop (call ids,
+    ``capture``, ``rate``, ``swap_router``)."""
 
-    router: Router | None
-    threshold: float | None
-    strong_fraction: float | None
-    failure_policy: str | None
-    fallback: Any
+    _routing: PoolHolder
+    _prices: dict[str, tuple[float, float]]
+    _price_source: PriceSource
+    if TYPE_CHECKING:  # a field of each routed class (an annotation here would add a field to the model)
+        capture: Any
 
-    def _fallback_policy(self) -> Any:
-        return coerce_fallback(self.fallback, nway=False)
-
-    def _router(self) -> Router:
-        return self.router if self.router is not None else get_default_router()
-
-    def _names(self) -> tuple[str, str]:
-        raise NotImplementedError
+    @property
+    def _pool(self) -> Pool:
+        return self._routing.pool
 
     def _query_text(self, input: Any) -> str:
         raise NotImplementedError
 
-    def _setting_for(self, config: RunnableConfig) -> Any:
-        """The call's (threshold, strong_fraction), checked; resolved once the router is loaded."""
+    def _prompt_texts(self, input: Any, query: str) -> list[str]:
+        """The prompt's texts, to estimate its tokens when the answer reports no usage."""
+        return [query]
+
+    def _shadow_models(self, targets: Mapping[str, Runnable]) -> dict[str, Any] | None:
+        """The routed models the shadow labeller may call, or ``None``: no shadowing."""
+        return None
+
+    def _learns(self) -> bool:
+        return self.capture is not None or getattr(self, "shadow", None) is not None
+
+    def _learn(self, targets: Mapping[str, Runnable], input: Any, query: str | None, decision: Decision,
+               call_id: Any, output: Any) -> None:
+        """Hand an answered call to ``capture`` / ``shadow`` (off the call path; never raises)."""
+        shadow = getattr(self, "shadow", None)
+        if (self.capture is None and shadow is None) or query is None:
+            return
+        after_answer(capture=self.capture, shadow=shadow, call_id=call_id, query=query, decision=decision,
+                     output=output, prompt_texts=lambda: self._prompt_texts(input, query),
+                     prices=self._price_source,
+                     shadow_models=self._shadow_models(targets) if shadow is not None else None)
+
+    def _setting_for(self, pool: Pool, config: RunnableConfig, call: Mapping[str, Any] | None = None) -> Any:
+        """The call's setting, checked by the pool: the call's keywords, else the config's
+        ``configurable`` keys of this model's rule (those of the other rule are for other
+        routed models of a chain), else the model's own."""
         conf = config.get("configurable") or {}
-        t, f = conf.get(THRESHOLD_KEY), conf.get(STRONG_FRACTION_KEY)
-        if t is not None and f is not None:
-            raise ValueError(f"give one of configurable {THRESHOLD_KEY!r} or {STRONG_FRACTION_KEY!r}, not both")
-        if t is None and f is None:
-            t, f = self.threshold, self.strong_fraction
-        return check_setting(t, f)
+        ambient = {k: conf[k] for k in _RULE_KEYS[pool.rule] if k in conf}
+        return pool.setting(**first_settings(call, ambient))
 
-    def _decide_texts(self, texts: list[str], settings: list[Any]) -> list[Any]:
-        """One decision per text under its setting (see :meth:`_setting_for`), in one router call."""
-        name = "default" if self.router is None else self.router.name
-        return decide_lazy(self._router, texts, settings=settings, policy=self.failure_policy or "strong",
-                           models=self._names(), router_name=name)
-
-    def _decide(self, inputs: Sequence[Any], configs: Sequence[RunnableConfig],
-                return_exceptions: bool = False) -> list[Any]:
-        """One decision per input, scoring all the valid ones in a single router call; with
-        ``return_exceptions`` an input's bad query or setting is its exception."""
-        out: list[Any] = [None] * len(inputs)
+    def _route_inputs(self, inputs: Sequence[Any], configs: Sequence[RunnableConfig],
+                      call: Mapping[str, Any] | None = None,
+                      return_exceptions: bool = False) -> list[tuple[Any, str | None]]:
+        """``(decision, query text)`` per input, scoring all the valid ones in a single router
+        call; with ``return_exceptions`` an input's bad query or setting is its exception."""
+        pool = self._pool  # one pool for the whole call, even when the router is swapped meanwhile
+        out: list[tuple[Any, str | None]] = [(None, None)] * len(inputs)
         texts, settings, idx = [], [], []
         for i, (inp, cfg) in enumerate(zip(inputs, configs)):
             try:
-                setting = self._setting_for(cfg)
+                setting = self._setting_for(pool, cfg, call)
                 text = self._query_text(inp)
             except Exception as exc:
                 if not return_exceptions:
                     raise
-                out[i] = exc
+                out[i] = (exc, None)
                 continue
             texts.append(text)
             settings.append(setting)
             idx.append(i)
         if texts:
-            for i, d in zip(idx, self._decide_texts(texts, settings)):
-                out[i] = d
+            for i, text, d in zip(idx, texts, pool.route(texts, settings)):
+                out[i] = (d, text)
         return out
+
+    def _decide(self, inputs: Sequence[Any], configs: Sequence[RunnableConfig],
+                call: Mapping[str, Any] | None = None, return_exceptions: bool = False) -> list[Any]:
+        """One decision per input (see :meth:`_route_inputs`)."""
+        return [d for d, _ in self._route_inputs(inputs, configs, call, return_exceptions)]
+
+    def route(self, input: Any, config: RunnableConfig | None = None, **settings: Any) -> Decision:
+        """The routing decision for ``input`` under ``config`` and the routing keywords
+        (``routellm_threshold=`` ...), without calling a model."""
+        call = pop_settings(settings)
+        if settings:
+            raise TypeError(f"route() takes only routing keywords {list(SETTING_KEYS)}, got {sorted(settings)}")
+        return self._decide([input], [ensure_config(config)], call)[0]
+
+    # ------------------------------------------------------------------ learning
+    def rate(self, call_id: str | uuid.UUID, rating: str | float, comment: str | None = None) -> None:
+        """Store a rating of a captured call in the ``capture=`` traffic store.
+
+        Args:
+            call_id: the call's id: ``response_metadata["routellm_call_id"]`` of the answer (the
+                run id of the chosen model's run; your ``config["run_id"]`` when you gave one).
+            rating: ``"up"``, ``"down"`` or a score in [0, 1]. Ratings of weak calls become
+                training battles (``TrafficStore.training_battles``): "down" the strong model wins,
+                "up" a tie.
+            comment: free text, stored (redacted) with the rating.
+
+        Raises:
+            ValueError: the model has no ``capture=``.
+            TypeError: a call id, rating or comment of the wrong type.
+            routellm_core.learning.StoreError: an unknown rating label or a score out of [0, 1].
+        """
+        rate_call(self.capture, call_id, rating, comment)
+
+    def swap_router(self, router: RouterSpec) -> None:
+        """Route with another router from now on, without a restart: a loaded router,
+        ``"default"``, or a checkpoint path / Hub id (read afresh from disk, e.g. after
+        ``routellm promote`` replaced it). The models and settings stay; calls in flight finish
+        on the old router. Copies of this model (``bind``, ``with_config``, ``model_copy``)
+        share its router and route with the new one too; ``configurable_fields`` /
+        ``configurable_alternatives`` build a new model from the fields of the model they wrap
+        at each call, so they see a swap made on that model.
+
+        Raises:
+            TypeError / ValueError: a router that does not fit (a binary router for several
+                models, names it does not know); the old router then stays.
+        """
+        pool = self._pool
+        loaded = load_for(pool, router)
+        self._routing.pool = pool.with_router(loaded)
+        self.__dict__["router"] = loaded  # for copies rebuilt from the fields (configurable_fields)
+
+    # ------------------------------------------------------------------ the call forms
+    def _invoke_routed(self, targets: dict[str, Runnable], input: Any, config: Any, kwargs: dict[str, Any],
+                       wrap: bool) -> Any:
+        call = pop_settings(kwargs)
+        config = ensure_config(config)
+        d, query = self._route_inputs([input], [config], call)[0]
+        attempts = _Attempts(config, self._prices)
+        out, d = call_with_fallback(
+            d, lambda dd: targets[dd.route].invoke(input, attempts.config_for(dd), **kwargs), self._pool.fallback)
+        self._learn(targets, input, query, d, attempts.call_id, out)
+        return with_decision(out, d, attempts.call_id) if wrap else out
+
+    async def _ainvoke_routed(self, targets: dict[str, Runnable], input: Any, config: Any, kwargs: dict[str, Any],
+                              wrap: bool) -> Any:
+        """Each attempt runs with a run id known here, so that a cancelled call ends its model
+        run (:func:`end_cancelled_runs`)."""
+        call = pop_settings(kwargs)
+        config = ensure_config(config)
+        d, query = (await run_in_executor(config, self._route_inputs, [input], [config], call))[0]
+        attempts = _Attempts(config, self._prices)
+        try:
+            out, d = await acall_with_fallback(
+                d, lambda dd: targets[dd.route].ainvoke(input, attempts.config_for(dd), **kwargs),
+                self._pool.fallback)
+        except asyncio.CancelledError:
+            await end_cancelled_runs(attempts.started[-1:])
+            raise
+        self._learn(targets, input, query, d, attempts.call_id, out)
+        return with_decision(out, d, attempts.call_id) if wrap else out
+
+    def _stream_routed(self, targets: dict[str, Runnable], input: Any, config: Any, kwargs: dict[str, Any],
+                       wrap: bool) -> Iterator[Any]:
+        call = pop_settings(kwargs)
+        config = ensure_config(config)
+        d, query = self._route_inputs([input], [config], call)[0]
+        attempts = _Attempts(config, self._prices)
+        collected = Collected() if self._learns() else None
+        first = True
+        used = d
+        for used, chunk in stream_with_fallback(
+                d, lambda dd: targets[dd.route].stream(input, attempts.config_for(dd), **kwargs),
+                self._pool.fallback):
+            if collected is not None:
+                collected.add(chunk)
+            yield with_decision(chunk, used, attempts.call_id) if first and wrap else chunk
+            first = False
+        if collected is not None:
+            self._learn(targets, input, query, used, attempts.call_id, collected.value)
+
+    async def _astream_routed(self, targets: dict[str, Runnable], input: Any, config: Any, kwargs: dict[str, Any],
+                              wrap: bool) -> AsyncIterator[Any]:
+        call = pop_settings(kwargs)
+        config = ensure_config(config)
+        d, query = (await run_in_executor(config, self._route_inputs, [input], [config], call))[0]
+        attempts = _Attempts(config, self._prices)
+        collected = Collected() if self._learns() else None
+        first = True
+        used = d
+        async for used, chunk in astream_with_fallback(
+                d, lambda dd: targets[dd.route].astream(input, attempts.config_for(dd), **kwargs),
+                self._pool.fallback):
+            if collected is not None:
+                collected.add(chunk)
+            yield with_decision(chunk, used, attempts.call_id) if first and wrap else chunk
+            first = False
+        if collected is not None:
+            self._learn(targets, input, query, used, attempts.call_id, collected.value)
+
+    def _batch_routed(self, targets: dict[str, Runnable], inputs: list[Any], config: Any, return_exceptions: bool,
+                      kwargs: dict[str, Any]) -> list[Any]:
+        call = pop_settings(kwargs)
+        configs = get_config_list(config, len(inputs))
+        batch = _BatchRound(self._route_inputs(inputs, configs, call, return_exceptions), configs,
+                            self._pool.fallback)
+        for n, groups in enumerate(batch.rounds()):
+            for route, idx in groups:
+                res = targets[route].batch([inputs[i] for i in idx], batch.configs_for(idx, n, self._prices),
+                                           return_exceptions=True, **kwargs)
+                batch.take(idx, res)
+        self._learn_batch(targets, inputs, batch)
+        return batch.result(return_exceptions)
+
+    async def _abatch_routed(self, targets: dict[str, Runnable], inputs: list[Any], config: Any,
+                             return_exceptions: bool, kwargs: dict[str, Any]) -> list[Any]:
+        call = pop_settings(kwargs)
+        configs = get_config_list(config, len(inputs))
+        routed = await run_in_executor(configs[0] if configs else None, self._route_inputs, inputs,
+                                       configs, call, return_exceptions)
+        batch = _BatchRound(routed, configs, self._pool.fallback)
+        for n, groups in enumerate(batch.rounds()):
+            # run ids known here, to end the runs of a cancelled round
+            round_configs = {route: batch.configs_for(idx, n, self._prices) for route, idx in groups}
+            try:
+                results = await asyncio.gather(*(
+                    targets[route].abatch([inputs[i] for i in idx], round_configs[route],
+                                          return_exceptions=True, **kwargs)
+                    for route, idx in groups
+                ))
+            except asyncio.CancelledError:
+                await end_cancelled_runs([c for cfgs in round_configs.values() for c in cfgs])
+                raise
+            for (_, idx), res in zip(groups, results):
+                batch.take(idx, res)
+        self._learn_batch(targets, inputs, batch)
+        return batch.result(return_exceptions)
+
+    def _learn_batch(self, targets: dict[str, Runnable], inputs: list[Any], batch: _BatchRound) -> None:
+        for i, d in batch.answered.items():
+            self._learn(targets, inputs[i], batch.queries[i], d, batch.call_ids[i], batch.outputs[i])
 
 
 class _BatchRound:
@@ -217,14 +404,26 @@ class _BatchRound:
 
     The models are always called with ``return_exceptions=True`` so that one failure neither
     hides the other answers nor stops their fallbacks (as ``RunnableWithFallbacks.batch``).
+    Each input's first attempt runs with its call id as run id, its fallbacks with new ones.
     """
 
-    def __init__(self, decisions: Sequence[Any], policy: FallbackPolicy) -> None:
+    def __init__(self, routed: Sequence[tuple[Any, str | None]], configs: Sequence[RunnableConfig],
+                 policy: FallbackPolicy) -> None:
+        decisions = [d for d, _ in routed]
+        self.queries = [q for _, q in routed]
+        self.configs = configs
+        self.call_ids = [new_call_id(c) for c in configs]
         self.outputs: list[Any] = list(decisions)
         self.pending = {i: d for i, d in enumerate(decisions) if not isinstance(d, BaseException)}
-        self.next_pending: dict[int, PolicyDecision] = {}
+        self.next_pending: dict[int, Decision] = {}
         self.first_errors: dict[int, BaseException] = {}
+        self.answered: dict[int, Decision] = {}
         self.policy = policy
+
+    def configs_for(self, idx: list[int], round_no: int,
+                    prices: Mapping[str, tuple[float, float]]) -> list[RunnableConfig]:
+        return [{**routed_config(self.configs[i], self.pending[i], prices),
+                 "run_id": self.call_ids[i] if round_no == 0 else uuid.uuid4()} for i in idx]
 
     def groups(self) -> list[tuple[str, list[int]]]:
         groups: dict[str, list[int]] = {}
@@ -237,7 +436,8 @@ class _BatchRound:
         for i, r in zip(idx, results):
             d = self.pending[i]
             if not isinstance(r, Exception):
-                self.outputs[i] = with_decision(r, d)
+                self.outputs[i] = with_decision(r, d, self.call_ids[i])
+                self.answered[i] = d
                 continue
             fallback = self.policy.target(d, r)
             first = self.first_errors.get(i)
@@ -262,52 +462,15 @@ class _BatchRound:
         return self.outputs
 
 
-def run_batch(self: Any, targets: dict[str, Runnable], inputs: list[Any], config: Any,
-              return_exceptions: bool, kwargs: dict[str, Any]) -> list[Any]:
-    configs = get_config_list(config, len(inputs))
-    batch = _BatchRound(self._decide(inputs, configs, return_exceptions), self._fallback_policy())
-    for groups in batch.rounds():
-        for route, idx in groups:
-            res = targets[route].batch(
-                [inputs[i] for i in idx], [routed_config(configs[i], batch.pending[i]) for i in idx],
-                return_exceptions=True, **kwargs)
-            batch.take(idx, res)
-    return batch.result(return_exceptions)
-
-
-async def arun_batch(self: Any, targets: dict[str, Runnable], inputs: list[Any], config: Any,
-                     return_exceptions: bool, kwargs: dict[str, Any]) -> list[Any]:
-    configs = get_config_list(config, len(inputs))
-    decisions = await run_in_executor(configs[0] if configs else None, self._decide, inputs,
-                                      configs, return_exceptions)
-    batch = _BatchRound(decisions, self._fallback_policy())
-    for n, groups in enumerate(batch.rounds()):
-        # run ids known here, to end the runs of a cancelled round; the first round keeps the caller's
-        round_configs = {route: [{**routed_config(configs[i], batch.pending[i]),
-                                  "run_id": (configs[i].get("run_id") if n == 0 else None) or uuid.uuid4()}
-                                 for i in idx] for route, idx in groups}
-        try:
-            results = await asyncio.gather(*(
-                targets[route].abatch([inputs[i] for i in idx], round_configs[route],
-                                      return_exceptions=True, **kwargs)
-                for route, idx in groups
-            ))
-        except asyncio.CancelledError:
-            await end_cancelled_runs([c for cfgs in round_configs.values() for c in cfgs])
-            raise
-        for (_, idx), res in zip(groups, results):
-            batch.take(idx, res)
-    return batch.result(return_exceptions)
-
-
-def _check_routing_fields(obj: Any) -> Any:
-    check_routing_settings(obj.threshold, obj.strong_fraction, obj.failure_policy)
-    obj.fallback = coerce_fallback(obj.fallback, nway=False)
-    return obj
-
-
-FALLBACK_DESCRIPTION = ("When the chosen model raises: 'weak_to_strong' (default; 'auto' is the same), "
-                        "'strong_to_weak', 'both', 'none', or a routellm_core.fallback.FallbackPolicy.")
+FALLBACK_DESCRIPTION = ("When the chosen model raises: 'auto' (default: 'weak_to_strong' for a pair, "
+                        "'next_best' for several models), 'weak_to_strong', 'strong_to_weak', 'both', "
+                        "'next_best', 'none', or a routellm_core.routing.FallbackPolicy.")
+ROUTER_DESCRIPTION = ("A loaded router, 'default' (the embedded default, loaded on first use), a checkpoint "
+                      "directory or a Hugging Face Hub id ('hf://org/name'); None = 'default'.")
+PRICES_DESCRIPTION = ("{model: (input_per_million, output_per_million)} in dollars, or a PriceSource: the "
+                      "routing cost callback prices this model's calls with it first.")
+ALIASES_DESCRIPTION = ("{model name: name the router knows}, e.g. {'gpt-4o': 'gpt-4-1106-preview'} to route "
+                       "models the router was not trained on.")
 
 
 class RouterRunnable(_RoutingMixin, RunnableSerializable[Any, Any]):
@@ -319,87 +482,128 @@ class RouterRunnable(_RoutingMixin, RunnableSerializable[Any, Any]):
     ``strong`` when ``win_rate >= threshold``. The chosen runnable's run is the one LangChain
     records (no wrapper run), with the decision as tags and metadata.
 
+    The branches are named after the first chat model inside each (through bindings,
+    sequences, parallel maps and fallbacks), so that cost records and decisions carry real
+    model names and prices; ``strong_name=`` / ``weak_name=`` override them (and are needed
+    when a branch holds no chat model, e.g. a ``RunnableLambda``: it is then named
+    ``"strong"`` / ``"weak"`` and priced as unknown).
+
     Example:
         .. code-block:: python
 
             from langchain_routellm import RouterRunnable
 
-            rag = RouterRunnable(strong=expensive_rag_chain, weak=cheap_rag_chain,
+            rag = RouterRunnable(strong=prompt | ChatOpenAI(model="gpt-4o"),
+                                 weak=prompt | ChatOpenAI(model="gpt-4o-mini"),
                                  strong_fraction=0.3, query=lambda x: x["question"])
-            rag.invoke({"question": "..."})
+            rag.invoke({"question": "..."})                        # branches: "gpt-4o", "gpt-4o-mini"
+            rag.invoke({"question": "..."}, routellm_threshold=0.6)  # per call
             rag.invoke({"question": "..."}, config={"configurable": {"routellm_threshold": 0.6}})
+
+    Learning from traffic: ``capture=`` (a ``TrafficCapture``, a ``TrafficStore``, a SQLite
+    path or a SQLAlchemy URL) stores every answered call in the background: its query, the
+    decision and the cost (failed calls, and streams not read to the end, are not stored).
+    The call id is the run id of the chosen branch's run; outputs are left as they are, so
+    give ``config={"run_id": uuid4()}`` to know it, then ``rag.rate(run_id, "down")``.
+    ``swap_router(router)`` routes with another router from now on. There is no ``shadow=``
+    here: the branches are arbitrary runnables, not chat models that can answer the routed
+    query alone (use ``ChatRouteLLM`` for shadow labelling).
+
+        .. code-block:: python
+
+            run_id = uuid.uuid4()
+            rag.invoke({"question": "..."}, config={"run_id": run_id})
+            rag.rate(run_id, "up")
     """
 
     strong: Runnable = Field(description="Runnable for queries the router sends strong.")
     weak: Runnable = Field(description="Runnable for the other queries.")
-    router: Router | None = Field(default=None, description="A loaded router; None = the shared embedded default.")
+    router: Any = Field(default=None, description=ROUTER_DESCRIPTION)
     threshold: float | None = Field(default=None, description="Strong when win_rate >= threshold.")
     strong_fraction: float | None = Field(default=None, description="Target share of strong calls (calibrated).")
     query: Callable[[Any], str] | None = Field(default=None, description="Takes the query text out of an input.")
-    failure_policy: str = Field(default="strong", description=f"When the router fails: one of {FAILURE_POLICIES}.")
-    fallback: FallbackPolicy | str | bool | None = Field(default="weak_to_strong", description=FALLBACK_DESCRIPTION)
-    strong_name: str = Field(default="strong", description="Name of the strong branch in decisions and costs.")
-    weak_name: str = Field(default="weak", description="Name of the weak branch in decisions and costs.")
+    failure_policy: str | None = Field(
+        default=None, description="When the router fails: 'strong' (default), 'weak' or 'raise'.")
+    fallback: FallbackPolicy | str | bool | None = Field(default="auto", description=FALLBACK_DESCRIPTION)
+    strong_name: str | None = Field(
+        default=None, description="Name of the strong branch in decisions and costs (default: its chat model's).")
+    weak_name: str | None = Field(
+        default=None, description="Name of the weak branch in decisions and costs (default: its chat model's).")
+    prices: Any = Field(default=None, description=PRICES_DESCRIPTION)
+    aliases: dict[str, str] | None = Field(default=None, description=ALIASES_DESCRIPTION)
+    capture: Any = Field(default=None, description=CAPTURE_DESCRIPTION)
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+    _routing: PoolHolder = PrivateAttr()
+    _prices: dict[str, tuple[float, float]] = PrivateAttr(default_factory=dict)
+    _price_source: PriceSource = PrivateAttr()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_arguments(cls, data: Any) -> Any:
+        return check_arguments(cls, data, own=tuple(RouterRunnable.model_fields))
+
+    @field_validator("router")
+    @classmethod
+    def _router_spec(cls, router: Any) -> Any:
+        return check_router_spec(router)
+
+    @field_validator("capture")
+    @classmethod
+    def _capture(cls, capture: Any) -> Any:
+        return check_capture(capture)
 
     @model_validator(mode="after")
     def _validate(self) -> RouterRunnable:
-        return _check_routing_fields(self)
+        strong, weak = self.branch_names()
+        self._routing = PoolHolder(make_pool(
+            strong=strong, weak=weak, router=self.router, threshold=self.threshold,
+            strong_fraction=self.strong_fraction, failure_policy=self.failure_policy, fallback=self.fallback,
+            aliases=self.aliases))
+        self._prices = price_table(self.prices)
+        self._price_source = PriceSource(self._prices)
+        return self
 
-    def _names(self) -> tuple[str, str]:
-        return self.strong_name, self.weak_name
+    def branch_names(self) -> tuple[str, str]:
+        """The (strong, weak) names decisions and cost records use: ``strong_name`` /
+        ``weak_name``, else the first chat model's name inside each branch, else
+        ``"strong"`` / ``"weak"``."""
+        strong = self.strong_name or runnable_model_name(self.strong)
+        weak = self.weak_name or runnable_model_name(self.weak)
+        if strong is not None and strong == weak:
+            raise ValueError(f"both branches run the model {strong!r}: name them with strong_name= and "
+                             "weak_name= so that decisions and costs tell them apart")
+        return strong or "strong", weak or "weak"
 
     def _query_text(self, input: Any) -> str:
         if self.query is None:
             return default_query_text(input)
-        text = self.query(input)
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"query function returned {text!r}; routing needs non-empty text")
-        return text
+        return check_query_text(self.query(input), "the text the query function returned")
 
     def _targets(self) -> dict[str, Runnable]:
         return {"strong": self.strong, "weak": self.weak}
 
-    def decide(self, input: Any, config: RunnableConfig | None = None) -> PolicyDecision:
-        """The decision for ``input`` under ``config``, without calling either runnable."""
-        return self._decide([input], [ensure_config(config)])[0]  # type: ignore[return-value]
-
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        d = self.decide(input, config)
-        targets = self._targets()
-        out, _ = call_with_fallback(
-            d, lambda dd: targets[dd.route].invoke(input, routed_config(config, dd), **kwargs),
-            self._fallback_policy())
-        return out
+        return self._invoke_routed(self._targets(), input, config, kwargs, wrap=False)
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        d = await run_in_executor(config, self.decide, input, config)
-        out, _ = await ainvoke_routed(self._targets(), input, config, d, self._fallback_policy(),
-                                      **kwargs)
-        return out
+        return await self._ainvoke_routed(self._targets(), input, config, kwargs, wrap=False)
 
     def batch(self, inputs: list[Any], config: Any = None, *, return_exceptions: bool = False,
               **kwargs: Any) -> list[Any]:
-        return run_batch(self, self._targets(), inputs, config, return_exceptions, kwargs)
+        return self._batch_routed(self._targets(), inputs, config, return_exceptions, kwargs)
 
     async def abatch(self, inputs: list[Any], config: Any = None, *, return_exceptions: bool = False,
                      **kwargs: Any) -> list[Any]:
-        return await arun_batch(self, self._targets(), inputs, config, return_exceptions, kwargs)
+        return await self._abatch_routed(self._targets(), inputs, config, return_exceptions, kwargs)
 
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
-        d = self.decide(input, config)
-        targets = self._targets()
-        for _, chunk in stream_with_fallback(
-                d, lambda dd: targets[dd.route].stream(input, routed_config(config, dd), **kwargs),
-                self._fallback_policy()):
-            yield chunk
+        yield from self._stream_routed(self._targets(), input, config, kwargs, wrap=False)
 
     async def astream(self, input: Any, config: RunnableConfig | None = None,
                       **kwargs: Any) -> AsyncIterator[Any]:
-        d = await run_in_executor(config, self.decide, input, config)
-        targets = self._targets()
-        async for _, chunk in astream_with_fallback(
-                d, lambda dd: targets[dd.route].astream(input, routed_config(config, dd), **kwargs),
-                self._fallback_policy()):
+        async for chunk in self._astream_routed(self._targets(), input, config, kwargs, wrap=False):
             yield chunk
+
+
+__all__ = ["RouterRunnable", "default_query_text", "query_from_messages", "routed_config", "with_decision"]

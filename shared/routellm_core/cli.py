@@ -103,10 +103,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         from routellm_core.training import expand_spec
 
         prompts = [p for f in args.calibrate for p in read_prompts(expand_spec(f))]
+    decontaminate = not args.no_decontaminate
+    if decontaminate and not args.eval_data_dir and all(s.startswith("store:") for s in args.data):
+        from routellm_core.data.specs import default_data_dir
+
+        if default_data_dir() is None:  # the user's own traffic, and no benchmark copies to check it against
+            decontaminate = False
+            print("not decontaminated: the data is your traffic store and no evaluation sets are set "
+                  "(--eval-data-dir or ROUTELLM_DATA_DIR); hold queries out for promote with --holdout")
     result = train_router(
         args.router, args.data, params=params, aliases=aliases or None,
-        eval_data_dir=None if args.no_decontaminate else eval_data_dir(args.eval_data_dir),
-        decontaminate=not args.no_decontaminate, calibration_prompts=prompts,
+        eval_data_dir=eval_data_dir(args.eval_data_dir) if decontaminate else None,
+        decontaminate=decontaminate, calibration_prompts=prompts,
         calibration_source=", ".join(args.calibrate or []), seed=args.seed, holdout=args.holdout, init=init,
         show_progress=not args.quiet, command=command_line(),
     )
@@ -393,7 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--router", required=True,
                    help="router type: random, sw_ranking, mf, bert, causal_llm")
     p.add_argument("--data", action="append", required=True, metavar="SPEC",
-                   help="KIND:PATH with KIND in arena, gold, judge, jsonl; {data} = the data dir")
+                   help="KIND:PATH with KIND in arena, gold, judge, jsonl, or store:PATH_OR_URL (a traffic "
+                        "store); {data} = the data dir")
     p.add_argument("--out", required=True, help="checkpoint directory to write")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a constructor parameter of the router, e.g. epochs=30 (repeatable)")

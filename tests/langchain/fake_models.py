@@ -19,7 +19,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Tool
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from langchain_routellm.runnables import message_text
+from routellm_core.calls import content_text
 
 
 class FakeToolChatModel(BaseChatModel):
@@ -51,11 +51,11 @@ class FakeToolChatModel(BaseChatModel):
                 kwargs: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         self.calls += 1
         tools = kwargs.get("tools") or []
-        last_user = next((message_text(m) for m in reversed(messages) if m.type == "human"), "")
+        last_user = next((content_text(m.content) for m in reversed(messages) if m.type == "human"), "")
         if tools and messages and not isinstance(messages[-1], ToolMessage) and kwargs.get("tool_choice") != "none":
             return "", [self._tool_call(tools, kwargs.get("tool_choice"), last_user)]
         if messages and isinstance(messages[-1], ToolMessage):
-            text = f"The result is {message_text(messages[-1]) or messages[-1].content}"
+            text = f"The result is {content_text(messages[-1].content) or messages[-1].content}"
         else:
             text = f"[{self.model_name}] {last_user}"
         for s in stop or []:
@@ -86,7 +86,7 @@ class FakeToolChatModel(BaseChatModel):
         return {"name": fn["name"], "args": args, "id": f"call_{self.calls}", "type": "tool_call"}
 
     def _usage(self, messages: list[BaseMessage], text: str) -> dict[str, int]:
-        inp = sum(len(message_text(m).split()) + 1 for m in messages)
+        inp = sum(len(content_text(m.content).split()) + 1 for m in messages)
         out = max(1, len(text.split()))
         return {"input_tokens": inp, "output_tokens": out, "total_tokens": inp + out}
 
@@ -148,7 +148,7 @@ class FlakyChatModel(FakeToolChatModel):
     failures: int = 0
 
     def _fail_now(self, messages: list[BaseMessage]) -> bool:
-        last_user = next((message_text(m) for m in reversed(messages) if m.type == "human"), "")
+        last_user = next((content_text(m.content) for m in reversed(messages) if m.type == "human"), "")
         return fails(self.model_name, last_user, self.fail_percent)
 
     def _delay(self, messages: list[BaseMessage]) -> float:

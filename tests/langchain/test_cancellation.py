@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from routellm_core.checkpoints import load_router
 
 from langchain_routellm import ChatRouteLLM, RouterRunnable, get_routing_cost_callback
+from routellm_core.checkpoints import load_router
 from tests.langchain.fake_models import FlakyChatModel
 
 

@@ -18,10 +18,10 @@ from langchain_core.tools import tool
 
 import langchain_routellm
 from langchain_routellm import ChatRouteLLM, RouterRunnable, get_routing_cost_callback
-from routellm_core.costs import UnknownPriceWarning
 from routellm_core.checkpoints import load_router
+from routellm_core.costs import UnknownPriceWarning
 from routellm_core.encoders import QueryEncoder
-from routellm_core.policy import RouterFailure, get_default_router
+from routellm_core.routing import RouterFailure, shared_router
 from tests.langchain.fake_models import FakeToolChatModel
 
 PRICES = {"fake-strong": (10.0, 30.0), "fake-weak": (0.5, 1.5)}
@@ -29,7 +29,7 @@ PRICES = {"fake-strong": (10.0, 30.0), "fake-weak": (0.5, 1.5)}
 
 @pytest.fixture(scope="module")
 def router():
-    return get_default_router()
+    return shared_router("default")
 
 
 def make(router: Any = None, **kw: Any) -> ChatRouteLLM:
@@ -56,8 +56,9 @@ def test_all_is_sorted_and_resolves():
 
 def test_construction_is_cheap_and_shares_the_default_router():
     llm = make(router=None)
-    assert llm.router is None                       # nothing loaded at construction
-    assert llm._router() is get_default_router() is llm._router()
+    assert llm.router is None and llm._pool._router is None   # nothing loaded at construction
+    assert llm.route("hi").router == shared_router("default").name
+    assert llm._pool._router is None and llm._pool._load() is shared_router("default")  # shared, by reference
 
 
 def test_decision_is_on_the_child_run_and_in_response_metadata(router):
@@ -204,7 +205,7 @@ def test_bad_settings_are_clear_errors(router):
     with pytest.raises(ValueError, match="failure_policy"):
         make(router, failure_policy="cheap")
     with pytest.raises(ValueError, match="give threshold"):
-        ChatRouteLLM(strong=FakeToolChatModel(), weak=FakeToolChatModel())
+        ChatRouteLLM(strong=FakeToolChatModel(model_name="a"), weak=FakeToolChatModel(model_name="b"))
 
 
 def test_router_failure_follows_the_recorded_policy():
@@ -231,9 +232,9 @@ async def test_async_paths_route_and_stream(router):
 
 def test_query_from_all_user_and_callable(router):
     convo = [HumanMessage("Prove that sqrt(2) is irrational."), AIMessage("ok"), HumanMessage("thanks!")]
-    last = make(router).decide(convo)
-    both = make(router, query_from="all_user").decide(convo)
-    custom = make(router, query_from=lambda ms: ms[0].content).decide(convo)
+    last = make(router).route(convo)
+    both = make(router, query_from="all_user").route(convo)
+    custom = make(router, query_from=lambda ms: ms[0].content).route(convo)
     assert last.win_rate == pytest.approx(router.win_rate(["thanks!"])[0])
     assert both.win_rate == pytest.approx(router.win_rate(["Prove that sqrt(2) is irrational.\n\nthanks!"])[0])
     assert custom.win_rate == pytest.approx(router.win_rate(["Prove that sqrt(2) is irrational."])[0])

@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 from langchain_core.runnables import RunnableLambda
-from routellm_core.fallback import FallbackPolicy
-from routellm_core.policy import get_default_router
 
 from langchain_routellm import ChatRouteLLM, RouterRunnable, get_routing_cost_callback
+from routellm_core.routing import FallbackPolicy, shared_router
 from tests.langchain.fake_models import FakeModelError, FlakyChatModel
 
 PRICES = {"fake-strong": (10.0, 30.0), "fake-weak": (0.5, 1.5)}
@@ -22,7 +21,7 @@ Q = "Write a haiku about tea."
 
 @pytest.fixture(scope="module")
 def router():
-    return get_default_router()
+    return shared_router("default")
 
 
 def make(router: Any, *, weak_fails: int = 0, strong_fails: int = 0, route: str = "weak",
@@ -72,7 +71,7 @@ def test_strong_failures_raise_by_default_and_fall_back_to_weak_when_asked(route
     with get_routing_cost_callback(PRICES) as cb, pytest.raises(FakeModelError, match="overloaded"):
         make(router, strong_fails=100, route="strong").invoke(Q)
     check_ledger(cb, calls=0, failed=1, fallbacks=0)
-    for mode in ("both", "strong_to_weak", FallbackPolicy(weak_to_strong=False, strong_to_weak=True)):
+    for mode in ("both", "strong_to_weak", FallbackPolicy(mode="strong_to_weak")):
         msg = make(router, strong_fails=100, route="strong", fallback=mode).invoke(Q)
         assert msg.response_metadata["routellm_route"] == "weak"
         assert msg.response_metadata["routellm_fallback_from"] == "strong"
@@ -224,7 +223,7 @@ def test_the_readme_fallback_example_runs_as_written():
 
     from tests.readme_snippets import section_code
 
-    (block,) = [b for b in section_code("Production notes") if "fallback=" in b]
+    (block,) = [b for b in section_code(doc="docs/failure-policy.md") if "fallback=" in b]
     namespace: dict[str, Any] = {"big": FlakyChatModel(model_name="fake-strong"),
                                  "small": FlakyChatModel(model_name="fake-weak", fail_percent=100)}
     out = io.StringIO()

@@ -10,13 +10,11 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.tools import tool
-from routellm_core.encoders import QueryEncoder
-from routellm_core.fallback import NWayFallbackPolicy
-from routellm_core.nway import load_nway_router
-from routellm_core.nway.policy import NWayRouterFailure, get_default_nway_router
-from routellm_core.policy import get_default_router
 
 from langchain_routellm import ChatRouteLLM, get_routing_cost_callback
+from routellm_core.encoders import QueryEncoder
+from routellm_core.nway import load_nway_router
+from routellm_core.routing import FallbackPolicy, RouterFailure, shared_router
 from tests.langchain.fake_models import (
     FakeModelError,
     FakeToolChatModel,
@@ -64,16 +62,16 @@ def test_routes_among_three_models_with_lambdas_per_call():
         "What is the capital of France?", config={"configurable": COSTLY}
     )
     assert costly.content.startswith(f"[{BIG}]")
-    default = llm.decide("What is the capital of France?")
+    default = llm.route("What is the capital of France?")
     assert default.lambdas == {"cost": 0.1} and default.model in (BIG, MID, SMALL)
 
 
 def test_decision_matches_the_core_objective():
     llm = make()
-    router = get_default_nway_router()
+    router = shared_router("default", nway=True)
     text = "Write a Python function that merges two sorted lists."
-    d = llm.decide(text, {"configurable": {"routellm_lambdas": {"cost": 0.05}}})
-    core = router.select([text], lambdas={"cost": 0.05}, models=[BIG, MID, SMALL])[0]
+    d = llm.route(text, {"configurable": {"routellm_lambdas": {"cost": 0.05}}})
+    core = router.route([text], lambdas={"cost": 0.05}, models=[BIG, MID, SMALL])[0]
     assert d.model == core.model and d.scores == pytest.approx(core.scores)
 
 
@@ -144,14 +142,14 @@ def test_own_costs_and_constraints_replace_the_router_s():
 
 def test_router_failure_policy():
     broken = load_nway_router("default", encoder=QueryEncoder("/nonexistent/encoder"))
-    d = make(router=broken).decide("hello")
+    d = make(router=broken).route("hello")
     assert d.router_failed and d.model == BIG and d.error_type == "RuntimeError"
     assert (
         make(router=broken, failure_policy=SMALL)
         .invoke("hello")
         .content.startswith(f"[{SMALL}]")
     )
-    with pytest.raises(NWayRouterFailure, match="failed while scoring"):
+    with pytest.raises(RouterFailure, match="failed while scoring"):
         make(router=broken, failure_policy="raise").invoke("hello")
 
 
@@ -178,7 +176,7 @@ def test_bad_settings_and_input_are_clear_errors():
 
 
 def test_pair_and_pool_settings_do_not_mix():
-    pair = {"strong": FakeToolChatModel(), "weak": FakeToolChatModel()}
+    pair = {"strong": FakeToolChatModel(model_name="a"), "weak": FakeToolChatModel(model_name="b")}
     pool = {name: FakeToolChatModel(model_name=name) for name in (BIG, SMALL)}
     with pytest.raises(ValueError, match="not both"):
         ChatRouteLLM(models=pool, **pair)
@@ -186,13 +184,13 @@ def test_pair_and_pool_settings_do_not_mix():
         ChatRouteLLM(strong=FakeToolChatModel(), threshold=0.5)
     with pytest.raises(ValueError, match="routed by lambdas"):
         ChatRouteLLM(models=pool, threshold=0.5)
-    with pytest.raises(ValueError, match=r"\['lambdas'\] apply to N-way routing"):
+    with pytest.raises(ValueError, match=r"\['lambdas'\] apply to several models"):
         ChatRouteLLM(**pair, threshold=0.5, lambdas={"cost": 1.0})
-    with pytest.raises(TypeError, match="needs an N-way router"):
-        ChatRouteLLM(models=pool, router=get_default_router())
-    with pytest.raises(TypeError, match="need a binary router"):
-        ChatRouteLLM(**pair, threshold=0.5, router=get_default_nway_router())
-    with pytest.raises(ValueError, match="fallback for N-way routing must be one of"):
+    with pytest.raises(TypeError, match="need an N-way router"):
+        ChatRouteLLM(models=pool, router=shared_router("default"))
+    with pytest.raises(TypeError, match="needs a binary router"):
+        ChatRouteLLM(**pair, threshold=0.5, router=shared_router("default", nway=True))
+    with pytest.raises(ValueError, match="is a direction of a strong/weak pair"):
         ChatRouteLLM(models=pool, fallback="weak_to_strong")
 
 
@@ -202,7 +200,7 @@ def test_a_failing_model_falls_back_to_the_next_best_and_both_calls_are_recorded
     with get_routing_cost_callback(prices=prices) as cb:
         out = llm.invoke("hello there", config={"configurable": CHEAP})
     meta = out.response_metadata
-    ranking = llm.decide("hello there", {"configurable": CHEAP}).ranking()
+    ranking = llm.route("hello there", {"configurable": CHEAP}).ranking()
     assert ranking[0] == SMALL and meta["routellm_model"] == ranking[1]
     assert meta["routellm_fallback_from"] == SMALL and meta["routellm_tried"] == [SMALL]
     assert meta["routellm_fallback_error_type"] == "FakeModelError"
@@ -221,7 +219,7 @@ def test_fallback_walks_the_ranking_and_raises_the_first_error_when_all_fail():
     assert MID in notes and BIG in notes
     with pytest.raises(FakeModelError, match=SMALL):
         make(failing=(SMALL,), fallback="none").invoke("hi", config={"configurable": CHEAP})
-    one_hop = make(failing=(SMALL, MID), fallback=NWayFallbackPolicy(max_fallbacks=1))
+    one_hop = make(failing=(SMALL, MID), fallback=FallbackPolicy(max_fallbacks=1))
     with pytest.raises(FakeModelError, match=SMALL):
         one_hop.invoke("hi", config={"configurable": CHEAP})
 

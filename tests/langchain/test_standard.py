@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
-from routellm_core.policy import get_default_router
 
 from langchain_routellm import ChatRouteLLM
+from routellm_core.routing import shared_router
 from tests.langchain.fake_models import FakeToolChatModel
 
 
@@ -17,7 +17,7 @@ def _params() -> dict[str, Any]:
     return {
         "strong": FakeToolChatModel(model_name="fake-strong"),
         "weak": FakeToolChatModel(model_name="fake-weak"),
-        "router": get_default_router(),      # real, embedded default, shared
+        "router": shared_router("default"),      # real, embedded default, shared
         "strong_fraction": 0.5,
     }
 
@@ -32,6 +32,12 @@ class _ChatRouteLLMSettings:
     @property
     def chat_model_params(self) -> dict[str, Any]:
         return _params()
+
+    @property
+    def standard_chat_model_params(self) -> dict[str, Any]:
+        params = super().standard_chat_model_params  # type: ignore[misc]
+        params.pop("api_key", None)  # ChatRouteLLM calls no API itself: it rejects api_key
+        return params
 
     @property
     def has_tool_calling(self) -> bool:
@@ -69,12 +75,10 @@ class TestChatRouteLLMIntegration(_ChatRouteLLMSettings, ChatModelIntegrationTes
 
 
 def _nway_params() -> dict[str, Any]:
-    from routellm_core.nway.policy import get_default_nway_router
-
     names = ("llama-3.1-nemotron-51b-instruct", "llama-3.1-8b-instruct", "gemma-2-9b-it")
     return {
         "models": {name: FakeToolChatModel(model_name=name) for name in names},
-        "router": get_default_nway_router(),  # real, embedded N-way default, shared
+        "router": shared_router("default", nway=True),  # real, embedded N-way default, shared
         "lambdas": {"cost": 0.1},
     }
 

@@ -308,6 +308,7 @@ def decontaminate(
     if not any(evals.values()):
         raise ValueError("no evaluation prompts given: nothing to decontaminate against")
 
+    groups: list[list[str]]
     if isinstance(data, ScoreMatrix):
         queries, unit = list(data.queries), "queries"
         groups = [queries]

@@ -134,7 +134,7 @@ class ScoreMatrix:
         models: canonical model names, one per column.
         scores: ``(n_queries, n_models)`` float array; NaN marks a missing score.
         source: where the data came from, e.g. ``"routerbench:arc_challenge_train"``.
-        tags: optional per-query task or cluster label.
+        tags: optional per-query task or cluster label (``None`` where a row has none).
         costs: optional ``(n_queries, n_models)`` dollars per query where the data has them.
         dropped: rows of the source file skipped for lack of text.
 
@@ -150,7 +150,7 @@ class ScoreMatrix:
     models: list[str]
     scores: np.ndarray
     source: str = ""
-    tags: list[str] | None = None
+    tags: list[str | None] | None = None
     costs: np.ndarray | None = None
     dropped: int = field(default=0, compare=False)
 
@@ -240,13 +240,13 @@ class ScoreMatrix:
             return make_battles([])
         q = np.concatenate(q_idx)
         order = np.argsort(q, kind="stable")
-        names = np.asarray(self.models, dtype=object)
+        model_names = np.asarray(self.models, dtype=object)
         queries = np.asarray(self.queries, dtype=object)
         out = pd.DataFrame(
             {
                 "query": queries[q[order]],
-                "model_a": names[np.concatenate(a_idx)[order]],
-                "model_b": names[np.concatenate(b_idx)[order]],
+                "model_a": model_names[np.concatenate(a_idx)[order]],
+                "model_b": model_names[np.concatenate(b_idx)[order]],
                 "winner": np.concatenate(winners)[order],
                 "source": self.source,
             }

@@ -207,12 +207,13 @@ def matrix_from_rows(
     canon = [canonical_name(raw_models[c], aliases) for c in cols]
     if len(set(canon)) != len(canon):
         raise ValueError(f"{p}: model columns {[raw_models[c] for c in cols]} collide as {canon}")
+    col_idx = np.asarray(cols, dtype=np.intp)
     return ScoreMatrix(
-        queries=[texts[i] for i in rows],  # type: ignore[misc]
+        queries=[t for t in texts if t is not None],
         models=canon,
-        scores=scores[np.ix_(rows, cols)],
+        scores=scores[np.ix_(rows, col_idx)],
         source=source,
         tags=None if tags is None else [tags[i] for i in rows],
-        costs=None if costs is None else costs[np.ix_(rows, cols)],
+        costs=None if costs is None else costs[np.ix_(rows, col_idx)],
         dropped=n_dropped,
     )

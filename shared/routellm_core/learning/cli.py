@@ -69,8 +69,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
     candidate, current = load_router(args.candidate), load_router(args.current)
     battles, _ = load_training_battles(args.data)
-    holdout = args.holdout or candidate.card_.get("holdout", {}).get("fraction")
-    seed = args.seed if args.holdout else candidate.card_.get("holdout", {}).get("seed", args.seed)
+    recorded = (candidate.card_ or {}).get("holdout", {})
+    holdout = args.holdout or recorded.get("fraction")
+    seed = args.seed if args.holdout else recorded.get("seed", args.seed)
     if not holdout:
         raise ValueError("promote evaluates on held-out traffic: pass --holdout FRACTION (the one the candidate "
                          "was trained with; its card records none)")

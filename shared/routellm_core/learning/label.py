@@ -255,7 +255,8 @@ async def alabel(
                                      retries=retries, backoff=backoff)
         cost_a, cost_b = ledger.price(a, [p.query]), ledger.price(b, [p.query])
         judged = [ledger.price(g, [p.query, a.text, b.text]) for g in verdict.calls]
-        cost_judge = None if None in judged else sum(judged, Decimal(0))  # type: ignore[arg-type]
+        priced = [c for c in judged if c is not None]
+        cost_judge = sum(priced, Decimal(0)) if len(priced) == len(judged) else None
         store.add_battle(query=p.query, model_a=names[0], model_b=names[1], winner=verdict.winner, source=source,
                          judge=verdict.judge, judge_prompt=verdict.prompt, verdict_first=verdict.first,
                          verdict_second=verdict.second, answer_a=a.text, answer_b=b.text, cost_a=cost_a,

@@ -184,7 +184,8 @@ class ShadowLabeller:
         names = (decision.model, decision.models[other]) if chosen_is_a else (decision.models[other], decision.model)
         verdict = await self.judge.compare(query, a, b)
         judged = [self._charge(g, "judge", [query, a, b]) for g in verdict.calls]
-        cost_judge = None if None in judged else sum(judged, Decimal(0))  # type: ignore[arg-type]
+        priced = [c for c in judged if c is not None]
+        cost_judge = sum(priced, Decimal(0)) if len(priced) == len(judged) else None
         self.store.add_battle(query=query, model_a=names[0], model_b=names[1], winner=verdict.winner, source="shadow",
                               judge=verdict.judge, judge_prompt=verdict.prompt, verdict_first=verdict.first,
                               verdict_second=verdict.second, answer_a=a, answer_b=b,

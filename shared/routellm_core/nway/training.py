@@ -134,7 +134,7 @@ def constraints_from_prices(
         )
     ]
     raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    sizes = {
+    sizes: dict[str, Any] = {
         canonical_model_name(k): v.get("size")
         for k, v in raw.items()
         if isinstance(v, dict)
@@ -178,9 +178,8 @@ def train_nway_router(
     from routellm_core.nway import get_nway_router_class
 
     cls = get_nway_router_class(router_type)
-    router = cls(
-        **dict(params or {}), **({"aliases": dict(aliases)} if aliases else {})
-    )
+    alias_arg: dict[str, Any] = {"aliases": dict(aliases)} if aliases else {}
+    router = cls(**dict(params or {}), **alias_arg)
     matrix, entries = load_score_matrix(data_specs, aliases=aliases)
     card: dict[str, Any] = {
         "router_type": router_type,

@@ -246,7 +246,8 @@ class CausalLLMRouter(TorchClassifierRouter):
         model = self.model_
         out_emb, in_emb = model.get_output_embeddings(), model.get_input_embeddings()
         label_ids = torch.tensor(self.label_token_ids_, device=self.device_)
-        holder = torch.nn.Module()
+        # a bag for the trained parts (label_rows, net); torch types such attributes Tensor | Module
+        holder: Any = torch.nn.Module()
         holder.label_rows = torch.nn.Parameter(
             out_emb.weight.detach()[label_ids].clone()
         )
@@ -287,7 +288,7 @@ class CausalLLMRouter(TorchClassifierRouter):
 
         from routellm_core.training.torch_loop import restore_params
 
-        holder = self._holder
+        holder: Any = self._holder
         del self._holder
         if best is not None:
             restore_params(holder, best)

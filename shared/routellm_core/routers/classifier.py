@@ -79,6 +79,9 @@ class TorchClassifierRouter(Router):
 
     uses_encoder = False
     fitted_attributes: ClassVar[tuple[str, ...]] = ("model_", "ratings_")
+    # None when a checkpoint does not record them
+    best_step_: int | None
+    n_train_queries_: int | None
 
     def __init__(
         self,

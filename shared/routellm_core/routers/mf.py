@@ -59,6 +59,10 @@ class MatrixFactorizationRouter(Router):
     router_type: ClassVar[str] = "mf"
     fitted_attributes: ClassVar[tuple[str, ...]] = (
         "models_", "model_vectors_", "projection_", "classifier_")
+    models_: list[str]
+    model_vectors_: np.ndarray
+    projection_: np.ndarray
+    classifier_: np.ndarray
 
     def __init__(
         self,
@@ -177,7 +181,7 @@ class MatrixFactorizationRouter(Router):
         train_rows = np.flatnonzero(~val)
         val_rows = torch.from_numpy(np.flatnonzero(val))
         bce = torch.nn.functional.binary_cross_entropy_with_logits
-        best = (float("inf"), None, 0)
+        best: tuple[float, tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None, int] = (float("inf"), None, 0)
         history: list[dict[str, float]] = []
         bar = tqdm(range(self.epochs), desc="mf epochs", disable=not show_progress)
         for epoch in bar:
@@ -205,7 +209,10 @@ class MatrixFactorizationRouter(Router):
                 best = (val_loss, (P.detach().clone(), W.detach().clone(), w.detach().clone()), epoch)
             elif epoch - best[2] >= self.patience:
                 break
-        P_best, W_best, w_best = best[1]  # type: ignore[misc]
+        if best[1] is None:
+            raise ValueError("mf training never reached a finite validation loss: "
+                             "lower lr or check the battles and embeddings for NaN")
+        P_best, W_best, w_best = best[1]
         self.models_ = list(models)
         self.model_vectors_ = P_best.numpy().astype(np.float32)
         self.projection_ = W_best.numpy().astype(np.float32)

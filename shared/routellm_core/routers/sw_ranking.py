@@ -53,6 +53,8 @@ class SWRankingRouter(Router):
 
     router_type: ClassVar[str] = "sw_ranking"
     fitted_attributes: ClassVar[tuple[str, ...]] = ("tiers_", "query_embeddings_", "counts_")
+    # None when loaded from a checkpoint saved before digests were kept
+    query_digests_: np.ndarray | None
 
     def __init__(self, *, n_tiers: int = 10, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -179,10 +181,11 @@ class SWRankingRouter(Router):
         self.query_embeddings_ = np.concatenate([self.query_embeddings_, new_emb])
         self.counts_ = np.concatenate([self.counts_, counts.astype(np.float32)])
         self.n_battles_ = int(self.n_battles_ + keep.sum())
-        if getattr(self, "query_digests_", None) is not None:
+        old_digests = getattr(self, "query_digests_", None)
+        if old_digests is not None:
             boiler = SharedBoilerplate(frozenset(self.template_lines_))
             digests = np.stack([text_digests(queries), text_digests([boiler.strip(q) for q in queries])], axis=1)
-            self.query_digests_ = np.concatenate([self.query_digests_, digests])
+            self.query_digests_ = np.concatenate([old_digests, digests])
         return self
 
     def trained_on(self, texts: Sequence[str]) -> np.ndarray:
@@ -194,10 +197,11 @@ class SWRankingRouter(Router):
         saved before digests were kept cannot answer and raises ``ValueError``.
         """
         self._check_fitted()
-        if getattr(self, "query_digests_", None) is None:
+        digests = getattr(self, "query_digests_", None)
+        if digests is None:
             raise ValueError("this sw_ranking checkpoint keeps no query digests: retrain it to check")
         boiler = SharedBoilerplate(frozenset(self.template_lines_))
-        known = np.unique(self.query_digests_)
+        known = np.unique(digests)
         raw = text_digests(list(texts))
         stripped = text_digests([boiler.strip(t) for t in texts])
         return np.isin(raw, known) | np.isin(stripped, known)
@@ -223,13 +227,16 @@ class SWRankingRouter(Router):
 
     # ----------------------------------------------------------------- checkpoint hooks
     def _state(self) -> dict[str, np.ndarray]:
-        counts = self.counts_
+        counts: np.ndarray = self.counts_
         half = counts.astype(np.float16)
         if np.array_equal(half.astype(np.float32), counts):  # unweighted counts are small integers
             counts = half
-        state = {"query_embeddings": self.query_embeddings_.astype(np.float16), "counts": counts}
-        if getattr(self, "query_digests_", None) is not None:
-            state["query_digests"] = self.query_digests_
+        state: dict[str, np.ndarray] = {
+            "query_embeddings": self.query_embeddings_.astype(np.float16), "counts": counts
+        }
+        digests = getattr(self, "query_digests_", None)
+        if digests is not None:
+            state["query_digests"] = digests
         return state
 
     def _extra_state(self) -> dict[str, Any]:

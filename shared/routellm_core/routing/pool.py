@@ -28,7 +28,7 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from routellm_core.encoders import validate_texts
 from routellm_core.routing.decision import Decision
 from routellm_core.routing.failure import RouterFailure, check_failure_policy, report_router_failure
 from routellm_core.routing.fallback import FallbackPolicy
+
+if TYPE_CHECKING:
+    from routellm_core.nway.constraints import Constraint
 
 Setting = Any  # what Pool.setting returns: (threshold, strong_fraction) for a pair, lambdas for a pool
 RouterSpec = Any  # a loaded router, None / "default", a checkpoint path or a Hub id
@@ -100,6 +103,7 @@ class Pool(ABC):
     """
 
     rule: str = ""
+    _settings: dict[str, Any]  # the constructor's keyword arguments, for with_router
 
     def __init__(self, models: Mapping[str, str], *, reference: str, failure_policy: str | None,
                  fallback: Any) -> None:
@@ -216,7 +220,7 @@ class Pool(ABC):
             from routellm_core.checkpoints import load_router
 
             router = load_router(os.fspath(router))
-        return type(self)(router, **self._settings)  # type: ignore[call-arg]
+        return type(self)(router, **self._settings)
 
     def _failure_fields(self, exc: BaseException) -> dict[str, Any]:
         route = self.failure_policy
@@ -400,7 +404,7 @@ class NWayPool(Pool):
         self.default_setting = check_lambdas(lambdas, self.constraints)
         self._cols = [router.known_models.index(c) for c in self.canonical]
 
-    def _rekey(self, c: Any, constraint_type: type) -> Any:
+    def _rekey(self, c: Any, constraint_type: type[Constraint]) -> Constraint:
         if not isinstance(c, constraint_type):
             raise TypeError(f"constraints must be Constraint objects, got {type(c).__name__}")
         unknown = [k for k in c.values if k not in self.models]
@@ -450,6 +454,12 @@ class NWayPool(Pool):
         return f"NWayPool(router={self.router.name!r}, names={list(self.models)}, lambdas={self.default_setting})"
 
 
+@overload
+def _pair_setting(threshold: float | None, strong_fraction: float | None, lambdas: Any, *,
+                  required: Literal[True]) -> tuple[float | None, float | None]: ...
+@overload
+def _pair_setting(threshold: float | None, strong_fraction: float | None, lambdas: Any, *,
+                  required: bool) -> tuple[float | None, float | None] | None: ...
 def _pair_setting(threshold: float | None, strong_fraction: float | None, lambdas: Any, *,
                   required: bool) -> tuple[float | None, float | None] | None:
     if lambdas is not None:
