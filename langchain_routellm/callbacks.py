@@ -69,14 +69,8 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
         ledger: where records go (a new :class:`CostLedger` by default).
 
     Example:
-        >>> print(RoutingCostCallbackHandler())
-        Routed calls: 0
-        Tokens Used: 0
-          Prompt Tokens: 0
-          Completion Tokens: 0
-        Total Cost (USD): $0.000000
-        All-strong Cost (USD): $0.000000
-        Savings (USD): $0.000000
+        >>> str(RoutingCostCallbackHandler()).splitlines()[0]
+        'Routed calls: 0 (strong: 0, 0.0%)'
     """
 
     raise_error = False
@@ -151,10 +145,7 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
         return self.totals.summary()
 
     def __repr__(self) -> str:
-        t = self.totals
-        return (f"RoutingCostCallbackHandler(calls={t.calls}, strong_share={t.strong_share:.3f}, "
-                f"tokens={t.input_tokens + t.output_tokens}, total_cost={float(t.total_cost):.6f}, "
-                f"strong_cost={float(t.strong_cost):.6f}, savings={float(t.savings):.6f})")
+        return f"RoutingCostCallbackHandler({self.totals.brief()})"
 
 
 _cost_callback_var: ContextVar[RoutingCostCallbackHandler | None] = ContextVar(

@@ -100,10 +100,7 @@ class RoutingCostEventHandler(BaseEventHandler):
         return self.totals.summary()
 
     def __repr__(self) -> str:
-        t = self.totals
-        return (f"RoutingCostEventHandler(calls={t.calls}, strong_share={t.strong_share:.3f}, "
-                f"tokens={t.input_tokens + t.output_tokens}, total_cost={float(t.total_cost):.6f}, "
-                f"strong_cost={float(t.strong_cost):.6f}, savings={float(t.savings):.6f})")
+        return f"RoutingCostEventHandler({self.totals.brief()})"
 
     def detach(self, dispatcher_name: str | None = None) -> None:
         """Remove this handler from the dispatcher it was added to (the root by default)."""

@@ -128,9 +128,9 @@ def lc_messages(draw: Any) -> list[Any]:
 
 
 def lc_query(messages: list[Any]) -> str | None:
-    from langchain_routellm.runnables import message_text
+    from routellm_core.calls import content_text
 
-    users = [message_text(m) for m in messages if m.type == "human"]
+    users = [content_text(m.content) for m in messages if m.type == "human"]
     return users[-1] if users else None
 
 
@@ -192,9 +192,9 @@ def li_messages(draw: Any) -> list[ChatMessage]:
 
 
 def li_query(messages: list[ChatMessage]) -> str | None:
-    from llamaindex_routellm.llms import message_text
+    from routellm_core.calls import content_text
 
-    users = [message_text(m) for m in messages if m.role == MessageRole.USER]
+    users = [content_text(m.blocks) for m in messages if m.role == MessageRole.USER]
     return users[-1] if users else None
 
 

@@ -59,8 +59,6 @@ def test_settings_are_checked_in_one_place_and_the_wrong_rule_is_named():
         pool.setting(lambdas={"latency": 1.0})
     with pytest.raises(TypeError, match="lambdas must be a mapping"):
         pool.setting(lambdas=0.3)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="give threshold"):
-        Pool.pair(strong="a", weak="b")
     with pytest.raises(ValueError, match=r"\['lambdas'\] apply to several models"):
         make_pool(strong="a", weak="b", threshold=0.5, lambdas={"cost": 1})
     with pytest.raises(ValueError, match="not both"):
@@ -170,3 +168,23 @@ def test_settings_the_lazily_loaded_default_cannot_serve_are_errors_not_router_f
     lazy = Pool.pair(None, strong="gpt-4o", weak="mini", threshold=0.5, aliases={"gpt-4o": "gpt-9"})
     with pytest.raises(ValueError, match="does not know"):       # never absorbed by the failure policy
         lazy.route(["hello"])
+
+
+def test_a_newcomers_settings_give_a_mix_of_routes_or_a_clear_warning():
+    from routellm_core.routing import RoutingSettingWarning
+    from tests.routing_fixtures import EASY, HARD
+
+    texts = [*HARD, *EASY]
+    auto = Pool.pair(strong="a", weak="b")            # neither setting: half the calls strong, calibrated
+    routes = [d.route for d in auto.route(texts)]
+    assert auto.route(["hi"])[0].threshold == pytest.approx(shared_router("default").calibration_.threshold_for(0.5))
+    assert "strong" in routes or "weak" in routes
+    for t in (0.6, 0.7):                                # above every win rate of the default: all weak
+        with pytest.warns(RoutingSettingWarning, match=rf"threshold={t} sends 0% of router .* strong_fraction="):
+            Pool.pair(strong="a", weak="b", threshold=t).route(texts)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RoutingSettingWarning)
+        mid = shared_router("default").calibration_.threshold_for(0.5)
+        Pool.pair(strong="a", weak="b", threshold=mid).route(texts)   # a threshold inside the band: no warning

@@ -438,6 +438,17 @@ class CostTotals:
             by_model={k: ModelTotals(**v.__dict__) for k, v in self.by_model.items()},
         )
 
+    def brief(self) -> str:
+        """The totals on one line (what the adapters' cost handlers show as their ``repr``).
+
+        Example:
+            >>> CostTotals().brief()
+            'calls=0, strong_share=0.000, tokens=0, total_cost=0.000000, strong_cost=0.000000, savings=0.000000'
+        """
+        return (f"calls={self.calls}, strong_share={self.strong_share:.3f}, "
+                f"tokens={self.input_tokens + self.output_tokens}, total_cost={float(self.total_cost):.6f}, "
+                f"strong_cost={float(self.strong_cost):.6f}, savings={float(self.savings):.6f}")
+
     def summary(self) -> str:
         """What the routed calls cost, in a few lines (as LangChain's OpenAI callback prints):
         calls and strong share, calls per model, fallbacks and failures, tokens, the total cost,

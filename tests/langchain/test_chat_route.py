@@ -204,8 +204,9 @@ def test_bad_settings_are_clear_errors(router):
         make(router, threshold=0.5, strong_fraction=0.5)
     with pytest.raises(ValueError, match="failure_policy"):
         make(router, failure_policy="cheap")
-    with pytest.raises(ValueError, match="give threshold"):
-        ChatRouteLLM(strong=FakeToolChatModel(model_name="a"), weak=FakeToolChatModel(model_name="b"))
+    auto = ChatRouteLLM(strong=FakeToolChatModel(model_name="a"), weak=FakeToolChatModel(model_name="b"))
+    d = auto.route("hello")  # neither setting: half the calls strong, by the default's calibration table
+    assert d.threshold == pytest.approx(router.calibration_.threshold_for(0.5))
 
 
 def test_router_failure_follows_the_recorded_policy():

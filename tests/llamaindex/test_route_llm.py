@@ -124,7 +124,6 @@ def test_metadata_is_honest_for_the_pair_and_construction_shares_the_router():
 
 @pytest.mark.parametrize("kw, match", [
     ({"threshold": 1.5}, "threshold"),
-    ({"threshold": None}, "give threshold"),
     ({"threshold": 0.5, "strong_fraction": 0.5}, "not both"),
     ({"threshold": 0.5, "failure_policy": "maybe"}, "failure_policy"),
     ({"threshold": 0.5, "query_from": "first_user"}, "query_from"),

@@ -28,7 +28,15 @@ from routellm_core.routing.fallback import (
     note_fallback_failure,
     stream_with_fallback,
 )
-from routellm_core.routing.pool import NWayPool, PairPool, Pool, Setting, make_pool, shared_router
+from routellm_core.routing.pool import (
+    NWayPool,
+    PairPool,
+    Pool,
+    RoutingSettingWarning,
+    Setting,
+    make_pool,
+    shared_router,
+)
 
 __all__ = [
     "FALLBACK_MODES",
@@ -39,6 +47,7 @@ __all__ = [
     "PairPool",
     "Pool",
     "RouterFailure",
+    "RoutingSettingWarning",
     "Setting",
     "acall_with_fallback",
     "add_note",

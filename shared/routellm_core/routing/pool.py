@@ -117,8 +117,9 @@ class Pool(ABC):
     def pair(cls, router: RouterSpec = None, *, strong: str, weak: str, threshold: float | None = None,
              strong_fraction: float | None = None, failure_policy: str | None = None,
              fallback: Any = "auto", aliases: Mapping[str, str] | None = None) -> PairPool:
-        """A strong / weak pair under the threshold rule (exactly one of ``threshold`` or
-        ``strong_fraction``)."""
+        """A strong / weak pair under the threshold rule: at most one of ``threshold`` or
+        ``strong_fraction``; with neither, half the calls go strong by the router's calibration
+        table (:data:`DEFAULT_STRONG_FRACTION`; threshold 0.5 for a router without one)."""
         return PairPool(router, strong=strong, weak=weak, threshold=threshold,
                         strong_fraction=strong_fraction, failure_policy=failure_policy,
                         fallback=fallback, aliases=aliases)
@@ -251,7 +252,8 @@ class PairPool(Pool):
                           "failure_policy": failure_policy, "fallback": fallback, "aliases": aliases}
         super().__init__({"strong": strong, "weak": weak}, reference="strong",
                          failure_policy=failure_policy, fallback=fallback)
-        self.default_setting = _pair_setting(threshold, strong_fraction, None, required=True)
+        self.default_setting = _pair_setting(threshold, strong_fraction, None, required=False) or (None, None)
+        self._checked_thresholds: set[float] = set()
         self.aliases = _check_aliases(aliases, (strong, weak))
         router = check_router_spec(router)
         from routellm_core.nway.base import NWayRouter
@@ -332,15 +334,29 @@ class PairPool(Pool):
         self._check_loaded(router)
         return self._score(router, validate_texts(texts))
 
+    def _threshold(self, router: Any, setting: Setting) -> float:
+        """The threshold of a setting: as given, from the calibration table for a
+        strong_fraction, or, when neither is set, the table's threshold for half the calls
+        (:data:`DEFAULT_STRONG_FRACTION`) and 0.5 for a router without a table. A given threshold
+        that would send (almost) every calibration prompt one way is warned about, once."""
+        t, f = setting
+        if t is None and f is None:
+            t, f = (None, DEFAULT_STRONG_FRACTION) if router.calibration_ is not None else (0.5, None)
+        elif t is not None and router.calibration_ is not None and t not in self._checked_thresholds:
+            if len(self._checked_thresholds) < 64:
+                self._checked_thresholds.add(t)
+            warn_one_sided(router, t)
+        return router.resolve_threshold(t, f)
+
     def _decide(self, router: Any, score: Any, setting: Setting) -> Decision:
-        threshold = router.resolve_threshold(*setting)
+        threshold = self._threshold(router, setting)
         return Decision.by_threshold(float(score), threshold, self.models, router=router.name)
 
     def _failed(self, exc: BaseException, setting: Setting, router: Any) -> Decision:
-        t, f = setting
-        if t is None and router is not None:
+        t = setting[0]
+        if router is not None:
             try:
-                t = router.resolve_threshold(None, f)
+                t = self._threshold(router, setting)
             except Exception:  # a router without a calibration table: the threshold is unknown
                 t = None
         return Decision(router=router.name if router is not None else self.router_name, win_rate=None,
@@ -348,7 +364,7 @@ class PairPool(Pool):
 
     def __repr__(self) -> str:
         t, f = self.default_setting
-        rule = f"threshold={t}" if t is not None else f"strong_fraction={f}"
+        rule = f"threshold={t}" if t is not None else f"strong_fraction={f}" if f is not None else "calibrated 50%"
         return f"PairPool(router={self.router_name!r}, strong={self.models['strong']!r}, " \
                f"weak={self.models['weak']!r}, {rule})"
 
@@ -477,6 +493,32 @@ def _pair_setting(threshold: float | None, strong_fraction: float | None, lambda
     return None, check_strong_fraction(strong_fraction)  # type: ignore[arg-type]
 
 
+DEFAULT_STRONG_FRACTION = 0.5  # with neither threshold nor strong_fraction: half the calls strong
+ONE_SIDED_SHARE = 0.02  # a threshold that sends less than this share, or more than 1 - it, one way is warned about
+
+
+class RoutingSettingWarning(UserWarning):
+    """A routing setting that is valid but (almost) never or always chooses the strong model."""
+
+
+def warn_one_sided(router: Any, threshold: float) -> None:
+    """Warn when ``threshold`` would send (almost) all of the router's calibration prompts to one
+    model: a raw threshold set by intuition on a router whose win rates sit in a narrow band."""
+    table = router.calibration_
+    share = table.strong_fraction_for(threshold)
+    if ONE_SIDED_SHARE <= share <= 1 - ONE_SIDED_SHARE:
+        return
+    low, high = min(table.thresholds), max(table.thresholds)
+    import warnings
+
+    warnings.warn(
+        f"threshold={threshold} sends {share:.0%} of router {router.name!r}'s calibration prompts "
+        f"({table.n_prompts}, {table.source or 'no source recorded'}) to the strong model: its win rates "
+        f"there lie between {low:.3f} and {high:.3f}. Set strong_fraction= (a share of strong calls) "
+        "instead, or calibrate on your own prompts (routellm calibrate).",
+        RoutingSettingWarning, stacklevel=4)
+
+
 def _check_aliases(aliases: Mapping[str, str] | None, names: Sequence[str]) -> dict[str, str]:
     if aliases is None:
         return {}
@@ -523,4 +565,15 @@ def make_pool(*, strong: str | None = None, weak: str | None = None, models: Seq
                    failure_policy=failure_policy, fallback=fallback, aliases=aliases)
 
 
-__all__ = ["NWayPool", "PairPool", "Pool", "Setting", "check_router_spec", "make_pool", "shared_router"]
+__all__ = [
+    "DEFAULT_STRONG_FRACTION",
+    "NWayPool",
+    "PairPool",
+    "Pool",
+    "RoutingSettingWarning",
+    "Setting",
+    "check_router_spec",
+    "make_pool",
+    "shared_router",
+    "warn_one_sided",
+]
