@@ -70,6 +70,7 @@ IMAGE_CAPTIONS = {
     "default_mmlu_cv5": "Embedded default on MMLU, 5-fold in-domain adaptation",
     "default_gsm8k": "Embedded default on GSM8K, out of domain",
     "default_gsm8k_cv5": "Embedded default on GSM8K, 5-fold in-domain adaptation",
+    "learning_curve": "Learning curves: APGR of the default plus k labelled in-domain questions",
     "nway_llmrouter_quality": "N-way: quality router (the embedded default) on LLMRouter's test split",
     "nway_llmrouter_zooter": "N-way: zooter on LLMRouter's test split",
     "nway_routerbench_quality": "N-way: quality router on RouterBench's test splits",
@@ -264,10 +265,14 @@ def load_table(root: Path) -> str:
     d = load(root, "load")
     names = {"langchain": "`ChatRouteLLM.ainvoke`", "llamaindex": "`RouteLLM.achat`"}
     kinds = {"cold": "new (each one encoded)", "warm": "repeated (embedding cached)",
+             "warm+capture": "repeated, `capture=` a SQLite store",
+             "warm+capture+shadow": "repeated, capture and `shadow=` 10% of calls",
              "direct": "no router (the fake model alone)"}
     rows = []
     for adapter, label in names.items():
         for kind, text in kinds.items():
+            if kind not in d["results"][adapter]:
+                continue
             r = d["results"][adapter][kind]
             rows.append([label, text, f"{r['calls_per_s']:.1f}", fmt_ms(r["overhead_p50_ms"]),
                          fmt_ms(r["overhead_p99_ms"])])
@@ -299,6 +304,31 @@ def ray_table(root: Path) -> str:
     )
 
 
+def learning_curve(root: Path) -> str:
+    d = load(root, "learning_curve")
+    names = {"mmlu": "MMLU (gold)", "gsm8k": "GSM8K (gold)", "alpacaeval": "AlpacaEval (GPT-4 judge)"}
+    ks = sorted({p["k"] for r in d["results"] for p in r["points"]})
+    rows = []
+    for r in d["results"]:
+        by_k = {p["k"]: p for p in r["points"]}
+        cells = []
+        for k in ks:
+            p = by_k.get(k)
+            if p is None:
+                cells.append("-")
+                continue
+            base = p["baseline_apgr_mean"]
+            cells.append(f"{p['router_apgr_mean']:.3f} ± {p['router_apgr_std']:.3f}"
+                         + (f" ({base:.3f})" if base is not None else ""))
+        rows.append([names.get(r["dataset"], r["dataset"]), *cells])
+    return (
+        f"APGR on held-out questions (mean ± std over {d['seeds']} seeds; at most {d['eval_size']:,} held-out "
+        f"questions per run); in brackets, logistic regression on the k labels alone. Machine: {d['machine']}; "
+        f"`{d['command']}`, {d['seconds'] / 60:.0f} minutes.\n\n"
+        + table(["data", *[f"k = {k}" for k in ks]], rows)
+    )
+
+
 PAGES: dict[str, dict[str, Callable[[Path], str]]] = {
     "README.md": {"readme-default": readme_default},
     "docs/results.md": {
@@ -308,6 +338,7 @@ PAGES: dict[str, dict[str, Callable[[Path], str]]] = {
         "nway": nway,
         "images": images,
     },
+    "docs/learning.md": {"learning-curve": learning_curve},
     "docs/speed.md": {
         "routing-speed": routing_speed,
         "classifier-speed": classifier_speed,
