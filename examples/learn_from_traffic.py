@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     prompts = PROMPTS[: args.limit]
     print(f"labelling {len(prompts)} prompts: {strong.model_name} vs {weak.model_name}, judged by "
           f"{judge.model_name} (both answer orders)", flush=True)
+    local = {m.model_name: (0.0, 0.0) for m in (strong, weak, judge)}  # local models: no price per token
     report = label(prompts, strong=strong, weak=weak, judge=judge, store=store, judge_prompts=args.judge_prompts,
-                   concurrency=1, progress=sys.stderr.isatty())
+                   prices=local, concurrency=1, progress=sys.stderr.isatty())
     print(report.summary())
     battles = store.training_battles()
     print("judged:", battles["winner"].value_counts().to_dict())
