@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -150,24 +149,6 @@ def after_answer(*, capture: Any, shadow: Any, call_id: uuid.UUID | str, query: 
                            type(exc).__name__, str(exc)[:200])
 
 
-def load_for(pool: Pool, router: Any) -> Any:
-    """``router`` (a spec) loaded for ``pool``'s rule: a checkpoint path or Hub id is read
-    afresh from disk (a binary router for a pair, an N-way one for several models);
-    ``None`` / ``"default"`` and loaded routers are returned as they are."""
-    from routellm_core.routing.pool import check_router_spec
-
-    router = check_router_spec(router)
-    if not isinstance(router, (str, os.PathLike)) or os.fspath(router) == "default":
-        return router
-    if pool.rule == "utility":
-        from routellm_core.nway import load_nway_router
-
-        return load_nway_router(os.fspath(router))
-    from routellm_core.checkpoints import load_router
-
-    return load_router(os.fspath(router))
-
-
 def rate_call(capture: Any, call_id: Any, rating: str | float, comment: str | None) -> None:
     """Store a rating of a captured call in ``capture``'s store (see :meth:`ChatRouteLLM.rate`)."""
     if capture is None:
@@ -186,4 +167,4 @@ def rate_call(capture: Any, call_id: Any, rating: str | float, comment: str | No
 
 
 __all__ = ["CALL_ID_KEY", "Collected", "PoolHolder", "after_answer", "answer_text", "check_capture",
-           "check_shadow", "load_for", "new_call_id", "rate_call"]
+           "check_shadow", "new_call_id", "rate_call"]

@@ -27,7 +27,6 @@ from langchain_routellm.learning import (
     PoolHolder,
     after_answer,
     check_capture,
-    load_for,
     new_call_id,
     rate_call,
 )
@@ -53,10 +52,9 @@ from routellm_core.routing import (
     note_fallback_failure,
     stream_with_fallback,
 )
-from routellm_core.routing.pool import RouterSpec, check_router_spec
+from routellm_core.routing.pool import RouterSpec, check_router_spec, fresh_router
 
 PRICES_KEY = "routellm_prices"
-_RULE_KEYS = {"threshold": ("routellm_threshold", "routellm_strong_fraction"), "utility": ("routellm_lambdas",)}
 
 
 # --------------------------------------------------------------------------- query text
@@ -210,7 +208,7 @@ class _RoutingMixin:
         ``configurable`` keys of this model's rule (those of the other rule are for other
         routed models of a chain), else the model's own."""
         conf = config.get("configurable") or {}
-        ambient = {k: conf[k] for k in _RULE_KEYS[pool.rule] if k in conf}
+        ambient = pool.own_settings(conf)
         return pool.setting(**first_settings(call, ambient))
 
     def _route_inputs(self, inputs: Sequence[Any], configs: Sequence[RunnableConfig],
@@ -284,7 +282,7 @@ class _RoutingMixin:
                 models, names it does not know); the old router then stays.
         """
         pool = self._pool
-        loaded = load_for(pool, router)
+        loaded = fresh_router(router)
         self._routing.pool = pool.with_router(loaded)
         self.__dict__["router"] = loaded  # for copies rebuilt from the fields (configurable_fields)
 

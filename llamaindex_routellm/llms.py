@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping, Sequence
@@ -56,7 +55,7 @@ from routellm_core.routing import (
     make_pool,
     stream_with_fallback,
 )
-from routellm_core.routing.pool import check_router_spec
+from routellm_core.routing.pool import fresh_router
 
 if TYPE_CHECKING:
     from routellm_core.learning.capture import TrafficCapture
@@ -79,7 +78,6 @@ MISPLACED: dict[str, str] = {
 
 dispatcher = get_dispatcher(__name__)
 
-_RULE_SETTINGS = {"threshold": ("threshold", "strong_fraction"), "utility": ("lambdas",)}
 _DECISION_KWARG = "routellm_decision"
 # (owner id, query text, routing settings) set by predict()/stream() for the calls inside
 _call_ctx: ContextVar[tuple[int, str | None, dict[str, Any]] | None] = ContextVar(
@@ -408,12 +406,10 @@ class RouteLLM(FunctionCallingLLM):
         """A copy routed with another threshold or strong share (a pair) or other ``lambdas``
         (several models), sharing the models, the router, ``capture`` and ``shadow``; a
         :meth:`swap_router` on either swaps both."""
-        if self._pool.rule == "utility":
-            if lambdas is None or threshold is not None or strong_fraction is not None:
-                raise ValueError("a RouteLLM over models={...} is routed by lambdas: give with_routing(lambdas=...)")
-        elif lambdas is not None or (threshold is None) == (strong_fraction is None):
-            raise ValueError("a strong/weak RouteLLM is routed by a threshold or a strong share: give "
-                             "with_routing(threshold=...) or with_routing(strong_fraction=...)")
+        if threshold is None and strong_fraction is None and lambdas is None:
+            raise ValueError("give with_routing a setting: threshold= or strong_fraction= (a strong/weak pair), "
+                             "lambdas= (several models)")
+        self._pool.setting(threshold=threshold, strong_fraction=strong_fraction, lambdas=lambdas)  # the rule's check
         data = {name: getattr(self, name) for name in type(self).model_fields}
         data.update(threshold=threshold, strong_fraction=strong_fraction,
                     lambdas=None if lambdas is None else dict(lambdas),
@@ -456,11 +452,7 @@ class RouteLLM(FunctionCallingLLM):
             TypeError / ValueError: as ``router=`` of the constructor (a binary router for
                 a strong/weak pair, an N-way one for ``models=``); nothing is swapped then.
         """
-        router = check_router_spec(router)
-        if isinstance(router, (str, os.PathLike)) and os.fspath(router) != "default":
-            from routellm_core.checkpoints import load_router
-
-            router = load_router(os.fspath(router))  # read once, for every copy
+        router = fresh_router(router)  # read once, for every copy
         with self._shared.lock:
             members = self._shared.members()
             pools = [m._pool.with_router(router) for m in members]  # all checked before any is swapped
@@ -480,7 +472,7 @@ class RouteLLM(FunctionCallingLLM):
         ``kwargs``. The call's keywords come first, then those of a ``predict()``, then
         :func:`routing_overrides` (its settings of this pool's rule), then this model's own."""
         own = pop_settings(kwargs)
-        ambient = {k: v for k, v in (_overrides.get() or {}).items() if k in _RULE_SETTINGS[self._pool.rule]}
+        ambient = self._pool.own_settings(_overrides.get())
         return self._pool.setting(**first_settings(own, self._ctx()[1], ambient))
 
     def _query(self, messages: Sequence[ChatMessage] | None, prompt: str | None) -> str:

@@ -75,6 +75,19 @@ def shared_router(spec: str | os.PathLike[str] = "default", *, nway: bool = Fals
     return router
 
 
+def fresh_router(router: RouterSpec) -> RouterSpec:
+    """``router`` with a checkpoint path or Hub id loaded afresh from disk (not from the
+    per-process cache of :func:`shared_router`, so a checkpoint that ``routellm promote``
+    replaced is read again; binary or N-way, as the checkpoint says); ``None``, ``"default"``
+    and loaded routers are returned as they are, after :func:`check_router_spec`."""
+    router = check_router_spec(router)
+    if isinstance(router, (str, os.PathLike)) and os.fspath(router) != "default":
+        from routellm_core.checkpoints import load_router
+
+        return load_router(os.fspath(router))
+    return router
+
+
 def check_router_spec(router: RouterSpec) -> RouterSpec:
     """``router`` if it is a loaded router, ``None``, ``"default"``, or a non-empty path / Hub
     id string; else a ``TypeError`` saying what is accepted."""
@@ -103,6 +116,7 @@ class Pool(ABC):
     """
 
     rule: str = ""
+    setting_names: tuple[str, ...] = ()  # the per-call settings of this rule
     _settings: dict[str, Any]  # the constructor's keyword arguments, for with_router
 
     def __init__(self, models: Mapping[str, str], *, reference: str, failure_policy: str | None,
@@ -139,6 +153,19 @@ class Pool(ABC):
     def routes(self) -> tuple[str, ...]:
         """The candidate routes, in order."""
         return tuple(self.models)
+
+    def own_settings(self, ambient: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The settings of this pool's rule in ambient settings (a chain's or a block's, keyed by
+        the ``routellm_*`` keywords or the plain names): those of the other rule are meant for
+        other routed models and are left out.
+
+        Example:
+            >>> Pool.pair(strong="a", weak="b").own_settings({"routellm_threshold": 0.7, "routellm_lambdas": {}})
+            {'routellm_threshold': 0.7}
+        """
+        from routellm_core.calls import SETTING_KEYS
+
+        return {k: v for k, v in (ambient or {}).items() if SETTING_KEYS.get(k, k) in self.setting_names}
 
     @abstractmethod
     def setting(self, *, threshold: float | None = None, strong_fraction: float | None = None,
@@ -216,12 +243,7 @@ class Pool(ABC):
             >>> pool.with_router("default").models == pool.models
             True
         """
-        router = check_router_spec(router)
-        if isinstance(router, (str, os.PathLike)) and os.fspath(router) != "default":
-            from routellm_core.checkpoints import load_router
-
-            router = load_router(os.fspath(router))
-        return type(self)(router, **self._settings)
+        return type(self)(fresh_router(router), **self._settings)
 
     def _failure_fields(self, exc: BaseException) -> dict[str, Any]:
         route = self.failure_policy
@@ -241,6 +263,7 @@ class PairPool(Pool):
     """
 
     rule = "threshold"
+    setting_names = ("threshold", "strong_fraction")
 
     def __init__(self, router: RouterSpec = None, *, strong: str, weak: str, threshold: float | None = None,
                  strong_fraction: float | None = None, failure_policy: str | None = None,
@@ -378,6 +401,7 @@ class NWayPool(Pool):
     """
 
     rule = "utility"
+    setting_names = ("lambdas",)
 
     def __init__(self, router: RouterSpec, names: Sequence[str], *, lambdas: Mapping[str, float] | None = None,
                  costs: Mapping[str, float] | None = None, constraints: Sequence[Any] | None = None,
@@ -573,6 +597,7 @@ __all__ = [
     "RoutingSettingWarning",
     "Setting",
     "check_router_spec",
+    "fresh_router",
     "make_pool",
     "shared_router",
     "warn_one_sided",
