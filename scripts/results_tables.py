@@ -329,8 +329,21 @@ def learning_curve(root: Path) -> str:
     )
 
 
+def readme_learning(root: Path) -> str:
+    d = load(root, "learning_curve")
+    names = {"mmlu": "MMLU", "gsm8k": "GSM8K", "alpacaeval": "AlpacaEval (chat, judge labels)"}
+    rows = []
+    for r in d["results"]:
+        by_k = {p["k"]: p for p in r["points"]}
+        if 0 in by_k and 500 in by_k:
+            rows.append([names.get(r["dataset"], r["dataset"]), f"{by_k[0]['router_apgr_mean']:.3f}",
+                         f"{by_k[500]['router_apgr_mean']:.3f}", f"{by_k[500]['baseline_apgr_mean']:.3f}"])
+    return table(["APGR on held-out questions", "default", "default + 500 labels",
+                  "logistic regression on the 500 labels"], rows)
+
+
 PAGES: dict[str, dict[str, Callable[[Path], str]]] = {
-    "README.md": {"readme-default": readme_default},
+    "README.md": {"readme-default": readme_default, "readme-learning": readme_learning},
     "docs/results.md": {
         "binary-data": binary_data,
         "binary-apgr": binary_apgr,
