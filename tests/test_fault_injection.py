@@ -224,13 +224,14 @@ def test_a_corrupt_router_checkpoint_is_refused_naming_the_file(tmp_path, damage
 def test_a_corrupt_default_checkpoint_loaded_at_call_time_follows_the_policy(tmp_path, monkeypatch):
     """``router=None`` loads the embedded default on the first call; if its checkpoint is corrupt,
     that call (and each one after, until it loads) is routed by the failure policy."""
-    from routellm_core import checkpoints, policy
+    from routellm_core import checkpoints
+    from routellm_core.routing import pool as pools
 
     broken = tmp_path / "default_router"
     shutil.copytree(DEFAULT_DIR, broken)
     (broken / "model.safetensors").write_bytes(b"corrupt" * 100)
     monkeypatch.setattr(checkpoints, "DEFAULT_DIR", broken)
-    monkeypatch.setattr(policy, "_default_router", None)
+    monkeypatch.setattr(pools, "_shared", {})  # no router loaded yet in this process
 
     lc = langchain_llm(None, failure_policy="weak")
     md = lc.invoke(Q).response_metadata
@@ -250,7 +251,7 @@ def test_a_corrupt_default_checkpoint_loaded_at_call_time_follows_the_policy(tmp
     assert resp.additional_kwargs["routellm_route"] == "strong" and resp.additional_kwargs["routellm_router_failed"]
     with pytest.raises(RouterFailure, match="could not be loaded"):
         llamaindex_llm(None, failure_policy="raise").complete(Q)
-    assert policy._default_router is None       # nothing half-loaded was kept
+    assert ("pair", "default") not in pools._shared       # nothing half-loaded was kept
 
     monkeypatch.setattr(checkpoints, "DEFAULT_DIR", DEFAULT_DIR)   # repaired: routing resumes
     assert langchain_llm(None).invoke(Q).response_metadata["routellm_router_failed"] is False
