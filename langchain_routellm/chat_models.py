@@ -140,7 +140,8 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
     ``capture=`` (a ``TrafficCapture``, a ``TrafficStore``, a SQLite path or a SQLAlchemy URL)
     stores each answered call: the routed query (after the capture's ``redact`` hook), the
     final decision (after fallbacks), the chosen model, tokens and cost. Calls whose every
-    model raised, and streams not read to the end, are not stored. The call id
+    model raised are not stored; a stream the caller stopped reading is stored with what it
+    got (as the cost callback counts it) but not shadowed. The call id
     (``routellm_call_id``, in the answer's ``response_metadata`` and a stream's first chunk)
     is the run id of the chosen model's run: your ``config["run_id"]`` when you give one (kept
     after a fallback), else a new one; :meth:`rate` takes it. ``shadow=`` (a

@@ -193,9 +193,10 @@ class _RoutingMixin:
         return self.capture is not None or getattr(self, "shadow", None) is not None
 
     def _learn(self, targets: Mapping[str, Runnable], input: Any, query: str | None, decision: Decision,
-               call_id: Any, output: Any) -> None:
-        """Hand an answered call to ``capture`` / ``shadow`` (off the call path; never raises)."""
-        shadow = getattr(self, "shadow", None)
+               call_id: Any, output: Any, *, shadowed: bool = True) -> None:
+        """Hand an answered call to ``capture`` / ``shadow`` (off the call path; never raises);
+        a stream the caller stopped early is captured but not shadowed."""
+        shadow = getattr(self, "shadow", None) if shadowed else None
         if (self.capture is None and shadow is None) or query is None:
             return
         after_answer(capture=self.capture, shadow=shadow, call_id=call_id, query=query, decision=decision,
@@ -325,13 +326,19 @@ class _RoutingMixin:
         collected = Collected() if self._learns() else None
         first = True
         used = d
-        for used, chunk in stream_with_fallback(
-                d, lambda dd: targets[dd.route].stream(input, attempts.config_for(dd), **kwargs),
-                self._pool.fallback):
-            if collected is not None:
-                collected.add(chunk)
-            yield with_decision(chunk, used, attempts.call_id) if first and wrap else chunk
-            first = False
+        try:
+            for used, chunk in stream_with_fallback(
+                    d, lambda dd: targets[dd.route].stream(input, attempts.config_for(dd), **kwargs),
+                    self._pool.fallback):
+                if collected is not None:
+                    collected.add(chunk)
+                out = with_decision(chunk, used, attempts.call_id) if first and wrap else chunk
+                first = False
+                yield out
+        except GeneratorExit:  # the caller stopped reading: an answered call, as the cost callback counts it
+            if collected is not None and not first:
+                self._learn(targets, input, query, used, attempts.call_id, collected.value, shadowed=False)
+            raise
         if collected is not None:
             self._learn(targets, input, query, used, attempts.call_id, collected.value)
 
@@ -344,13 +351,19 @@ class _RoutingMixin:
         collected = Collected() if self._learns() else None
         first = True
         used = d
-        async for used, chunk in astream_with_fallback(
-                d, lambda dd: targets[dd.route].astream(input, attempts.config_for(dd), **kwargs),
-                self._pool.fallback):
-            if collected is not None:
-                collected.add(chunk)
-            yield with_decision(chunk, used, attempts.call_id) if first and wrap else chunk
-            first = False
+        try:
+            async for used, chunk in astream_with_fallback(
+                    d, lambda dd: targets[dd.route].astream(input, attempts.config_for(dd), **kwargs),
+                    self._pool.fallback):
+                if collected is not None:
+                    collected.add(chunk)
+                out = with_decision(chunk, used, attempts.call_id) if first and wrap else chunk
+                first = False
+                yield out
+        except (GeneratorExit, asyncio.CancelledError):  # stopped or cancelled after chunks: answered
+            if collected is not None and not first:
+                self._learn(targets, input, query, used, attempts.call_id, collected.value, shadowed=False)
+            raise
         if collected is not None:
             self._learn(targets, input, query, used, attempts.call_id, collected.value)
 

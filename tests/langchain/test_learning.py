@@ -240,7 +240,8 @@ def test_streams_are_shadowed_when_they_end_and_tools_are_not(tmp_path, router, 
     call_id = chunks[0].response_metadata[CALL_ID]
     assert battles["call_id"].tolist() == [call_id]
     assert battles.iloc[0]["answer_b"] == "".join(c.content for c in chunks)
-    assert set(llm.capture.store.calls()["query"]) == {Q_LO, Q_TOOL}  # the stopped stream is not stored
+    # the stopped stream is an answered call (as the cost callback counts it): captured, not shadowed
+    assert set(llm.capture.store.calls()["query"]) == {Q_LO, Q_TOOL, "Tell me about the weather on Mars."}
 
 
 # --------------------------------------------------------------------------- feedback
