@@ -41,6 +41,7 @@ import pandas as pd  # noqa: E402
 
 from routellm_core.evaluation.benchmarks import Benchmark, load_benchmark  # noqa: E402
 from routellm_core.evaluation.metrics import apgr, routing_curve  # noqa: E402
+from routellm_core.routers.battles import balanced_weight  # noqa: E402
 from routellm_core.routing import shared_router  # noqa: E402
 
 KS = (0, 50, 100, 200, 500, 1000)
@@ -124,7 +125,7 @@ def run(name: str, root: Path, ks: list[int], seeds: int, eval_size: int) -> dic
             test = bench.subset(held)
             router = default
             if k:
-                weight = max(default.n_battles_, len(labelled)) / len(labelled)
+                weight = balanced_weight(default.n_battles_, len(labelled))
                 router = copy.copy(default).partial_fit(battles_of(bench, labelled), embeddings=None,
                                                         sample_weight=np.full(len(labelled), weight))
             router_scores.append(apgr_of(sw_rates(router, emb[held]), test))

@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     from routellm_core.checkpoints import load_router
     from routellm_core.learning import TrafficStore, label
     from routellm_core.local_models import LocalChatModel
+    from routellm_core.routers.battles import balanced_weight
     from routellm_core.routing import Pool, shared_router
 
     strong_file = LocalChatModel(resolve_model_path("qwen2.5-coder-1.5b-instruct"), n_threads=args.threads)
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     default = shared_router("default")
     updated = load_router("default")  # a copy of its own, to update
     updated.set_params(aliases=aliases)
-    weight = max(updated.n_battles_, len(battles)) / max(len(battles), 1)  # as `routellm eval --cv` weighs
+    weight = balanced_weight(updated.n_battles_, len(battles))  # as `routellm train --init` weighs them
     updated.partial_fit(battles, sample_weight=[weight] * len(battles))
 
     before = Pool.pair(default, strong=strong.model_name, weak=weak.model_name, strong_fraction=0.5)

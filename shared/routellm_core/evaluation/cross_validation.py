@@ -28,6 +28,7 @@ from routellm_core.evaluation.benchmarks import Benchmark
 from routellm_core.evaluation.metrics import evaluate_win_rates
 from routellm_core.progress import progress_wanted, win_rates_in_chunks
 from routellm_core.routers import Router
+from routellm_core.routers.battles import balanced_weight
 
 
 def benchmark_battles(benchmark: Benchmark, indices: np.ndarray) -> pd.DataFrame:
@@ -95,7 +96,7 @@ def cross_validated_win_rates(
         # In-domain labels are few next to the general data: give both halves equal weight.
         weights = np.concatenate([
             np.ones(len(general)),
-            np.full(len(domain), max(len(general), len(domain)) / len(domain) * domain_weight),
+            np.full(len(domain), balanced_weight(len(general), len(domain), domain_weight)),
         ])
         adapted = clone(router, seed=seed)
         if router.uses_encoder:

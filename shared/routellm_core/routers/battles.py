@@ -30,6 +30,21 @@ def check_sample_weight(sample_weight: np.ndarray | None, n: int) -> np.ndarray:
     return w
 
 
+def balanced_weight(n_general: int, n_domain: int, domain_weight: float = 1.0) -> float:
+    """The weight of each in-domain battle added to ``n_general`` general ones so that the
+    in-domain battles together weigh as much as the general data (times ``domain_weight``):
+    few labels of the user's own domain would otherwise vanish among the general battles.
+    ``routellm eval --cv`` and ``routellm train --init`` both use it.
+
+    Example:
+        >>> balanced_weight(56_000, 500)
+        112.0
+    """
+    if n_domain < 1:
+        raise ValueError(f"no in-domain battles to weigh (n_domain={n_domain})")
+    return max(n_general, n_domain) / n_domain * domain_weight
+
+
 def battle_arrays(
     battles: pd.DataFrame, models: list[str] | None = None
 ) -> tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from routellm_core.routers import Router, get_router_class
@@ -166,8 +167,11 @@ def train_router(
     card["models"] = sorted(set(battles["model_a"]) | set(battles["model_b"]))
     if init is None:
         router.fit(battles, show_progress=show_progress)
-    elif hasattr(router, "partial_fit"):
-        router.partial_fit(battles, show_progress=show_progress)
+    elif hasattr(router, "partial_fit"):  # the new battles together weigh as much as the router's own
+        from routellm_core.routers.battles import balanced_weight
+
+        weight = balanced_weight(int(getattr(router, "n_battles_", 0)), len(battles))
+        router.partial_fit(battles, show_progress=show_progress, sample_weight=np.full(len(battles), weight))
     elif "warm_start" in router.get_params():
         router.set_params(warm_start=True)
         router.fit(battles, show_progress=show_progress)
