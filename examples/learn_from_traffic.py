@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     spread_after = float(rates_after[0] - rates_after[1])
     print(f"\nwin-rate gap between the coding and the chat query: {spread_before:.3f} before, {spread_after:.3f} "
           "after the update")
+    sys.stdout.flush()  # llama.cpp's native teardown may end the process before Python flushes a piped stdout
     return 0
 
 

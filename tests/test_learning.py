@@ -390,7 +390,9 @@ def test_train_init_updates_the_default_router_with_labelled_traffic(tmp_path, c
     assert main(["train", "--router", "sw_ranking", "--init", "default", "--data", f"store:{tmp_path / 't.db'}",
                  "--alias", "gpt-4o=gpt-4-1106-preview", "--alias", "gpt-4o-mini=mixtral-8x7b-instruct-v0.1",
                  "--no-decontaminate", "--out", str(out), "--quiet"]) == 0
-    assert "(from default)" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "(from default)" in printed.out
+    assert "warning: 20 labelled battles weigh as much as the router's own evidence" in printed.err
     updated, default = load_router(str(out)), shared_router("default")
     assert updated.n_battles_ == default.n_battles_ + 20 and updated.card_["init"]["battles"]
     q = ["Prove a lemma about prime gaps."]

@@ -32,6 +32,8 @@ from routellm_core.cli_common import (
     quiet_libraries,
 )
 
+FEW_LABELS = 100  # below this, the learning curves (benchmarks/learning_curve.py) dip under the default
+
 # Router parameters with an option of their own.
 RESERVED_PARAMS = {
     "strong_model": "--strong", "weak_model": "--weak", "aliases": "--alias",
@@ -91,6 +93,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ValueError(f"--init {args.init} is a {init.router_type} router, not {args.router}")
         _check_alias_targets(aliases, sorted(set(models) | set(init.known_models or [])))
         strong, weak, how = args.strong or init.strong_model, args.weak or init.weak_model, f"from {args.init}"
+        if len(battles) < FEW_LABELS:
+            print(f"warning: {len(battles)} labelled battles weigh as much as the router's own evidence; below "
+                  f"about {FEW_LABELS} the update can route worse than {args.init} (see the learning curves in "
+                  "docs/learning.md): check it with routellm promote before you use it", file=sys.stderr)
         params.update({k: v for k, v in (("strong_model", args.strong), ("weak_model", args.weak)) if v})
     else:
         _check_alias_targets(aliases, models)
