@@ -422,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         records += run_query_engine(models, routing, INDEX_QUESTIONS)
     print()
     print_totals(records)
+    sys.stdout.flush()  # llama.cpp's native teardown may end the process before Python flushes a piped stdout
     return 0
 
 
