@@ -17,6 +17,7 @@ prompts takes several minutes: most of it is the judge reading two answers, twic
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=len(PROMPTS), help="label only the first N prompts")
     parser.add_argument("--max-tokens", type=int, default=96, help="answer length of both models")
     parser.add_argument("--threads", type=int, help="llama.cpp threads")
+    parser.add_argument("--json", help="also write the figures printed here to this JSON file")
     args = parser.parse_args(argv)
 
     from local_model_files import resolve_model_path
@@ -117,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     spread_after = float(rates_after[0] - rates_after[1])
     print(f"\nwin-rate gap between the coding and the chat query: {spread_before:.3f} before, {spread_after:.3f} "
           "after the update")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "labelled": report.labelled, "unparsable": report.unparsable, "failed": report.failed,
+            "judged": {str(k): int(v) for k, v in battles["winner"].value_counts().items()},
+            "queries": NEW, "win_rates_before": [float(r) for r in rates_before],
+            "win_rates_after": [float(r) for r in rates_after]}, indent=1) + "\n")
     sys.stdout.flush()  # llama.cpp's native teardown may end the process before Python flushes a piped stdout
     return 0
 

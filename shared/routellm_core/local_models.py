@@ -214,8 +214,12 @@ def chat_messages(
     return out
 
 
+_LLAMA_LOCK = threading.RLock()
+
+
 class LocalChatModel:
-    """A GGUF chat model run by llama.cpp on the CPU; calls are serialised by a lock.
+    """A GGUF chat model run by llama.cpp on the CPU; calls are serialised by one lock for every
+    local model of the process (llama-cpp-python swaps the process's stdout / stderr while it runs).
 
     Args:
         model_path: a ``.gguf`` file (checked to exist and to be GGUF at construction).
@@ -257,7 +261,10 @@ class LocalChatModel:
             raise TypeError(f"verify_runtime must be True or False, got {verify_runtime!r}")
         self.verify_runtime = verify_runtime
         self._llama: Any = None
-        self._lock = threading.Lock()
+        # One lock for every local model of the process: llama-cpp-python hides llama.cpp's output
+        # by swapping the process's stdout / stderr file descriptors while it loads and generates,
+        # and two models doing that in two threads at once can leave them pointing at /dev/null.
+        self._lock = _LLAMA_LOCK
 
     def __repr__(self) -> str:
         return (
