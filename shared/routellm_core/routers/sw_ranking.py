@@ -43,6 +43,19 @@ def similarity_weights(similarities: np.ndarray) -> np.ndarray:
     return 10.0 * np.power(10.0, sims / max_sim)
 
 
+def tier_pair_counts(n_queries: int, n_tiers: int, ta: np.ndarray, tb: np.ndarray, q_idx: np.ndarray,
+                     label: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query weighted win counts of every ordered tier pair ``(n_queries, n_tiers**2)``, and
+    the mask of battles between two tiers (a battle inside one tier adds nothing to the
+    likelihood). RouteLLM duplicates every battle: a win counts twice, a tie once for each side."""
+    keep = ta != tb
+    counts = np.zeros((n_queries, n_tiers * n_tiers), dtype=np.float64)
+    wk = weights[keep]
+    np.add.at(counts, (q_idx[keep], ta[keep] * n_tiers + tb[keep]), 2.0 * label[keep] * wk)
+    np.add.at(counts, (q_idx[keep], tb[keep] * n_tiers + ta[keep]), 2.0 * (1.0 - label[keep]) * wk)
+    return counts, keep
+
+
 class SWRankingRouter(Router):
     """Similarity-weighted Bradley-Terry ranking over Elo tiers.
 
@@ -100,13 +113,7 @@ class SWRankingRouter(Router):
             embeddings = self.encoder_.encode(queries, show_progress=show_progress)
         tier_of = np.array([tiers[m] for m in models])
         n_t = int(tier_of.max()) + 1
-        ta, tb = tier_of[a_idx], tier_of[b_idx]
-        keep = ta != tb  # a battle inside one tier adds nothing to the likelihood
-        counts = np.zeros((len(queries), n_t * n_t), dtype=np.float64)
-        # RouteLLM duplicates every battle: a win counts twice, a tie once for each side.
-        wk = weights[keep]
-        np.add.at(counts, (q_idx[keep], ta[keep] * n_t + tb[keep]), 2.0 * label[keep] * wk)
-        np.add.at(counts, (q_idx[keep], tb[keep] * n_t + ta[keep]), 2.0 * (1.0 - label[keep]) * wk)
+        counts, keep = tier_pair_counts(len(queries), n_t, tier_of[a_idx], tier_of[b_idx], q_idx, label, weights)
         self.tiers_ = tiers
         self.ratings_ = {m: float(r) for m, r in ratings.items()}
         # Queries whose battles all sit inside one tier stay: they still set max_sim.
@@ -171,12 +178,7 @@ class SWRankingRouter(Router):
             embeddings = self.encoder_.encode(queries, show_progress=show_progress)
         n_t = int(round(np.sqrt(self.counts_.shape[1])))
         tier_of = np.array([self.tiers_[m] for m in models])
-        ta, tb = tier_of[a_idx], tier_of[b_idx]
-        keep = ta != tb
-        counts = np.zeros((len(queries), n_t * n_t), dtype=np.float64)
-        wk = weights[keep]
-        np.add.at(counts, (q_idx[keep], ta[keep] * n_t + tb[keep]), 2.0 * label[keep] * wk)
-        np.add.at(counts, (q_idx[keep], tb[keep] * n_t + ta[keep]), 2.0 * (1.0 - label[keep]) * wk)
+        counts, keep = tier_pair_counts(len(queries), n_t, tier_of[a_idx], tier_of[b_idx], q_idx, label, weights)
         new_emb = np.asarray(embeddings, dtype=np.float16).astype(np.float32)
         self.query_embeddings_ = np.concatenate([self.query_embeddings_, new_emb])
         self.counts_ = np.concatenate([self.counts_, counts.astype(np.float32)])
