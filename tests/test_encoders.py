@@ -145,6 +145,7 @@ CACHE_TEXTS = ["What is the capital of Peru?", "Prove that sqrt(3) is irrational
 def _cache_file(tmp_path):
     enc = QueryEncoder(cache_dir=tmp_path, cache_size=0)
     enc.encode(CACHE_TEXTS)
+    enc.flush_cache()  # rows are written off the caller's path; wait for them
     (path,) = tmp_path.glob("embeddings-*.sqlite")
     return path
 
@@ -157,6 +158,7 @@ def _encode_warns_once(cache_dir, reference, texts=CACHE_TEXTS, expect_warning=T
         warnings.simplefilter("always")
         for _ in range(3):
             np.testing.assert_allclose(enc.encode(texts), reference, atol=1e-5)
+        enc.flush_cache()  # a failing write warns from the writer thread: wait for it
     mine = [w for w in caught if "embedding cache" in str(w.message)]
     assert len(mine) == (1 if expect_warning else 0), [str(w.message) for w in mine]
     return mine

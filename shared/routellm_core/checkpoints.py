@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from routellm_core.encoder_probe import check_probe, encoder_probe
 from routellm_core.encoders import QueryEncoder
 from routellm_core.estimator import EstimatorParams, check_is_fitted
 from routellm_core.nway import NWAY_ROUTERS, NWayRouter
@@ -62,6 +63,9 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 DEFAULT_DIR = Path(__file__).parent / "default_router"
+#: The embedded default's recipe on the fast static encoder (``"default-fast"``).
+FAST_DEFAULT_DIR = Path(__file__).parent / "default_router_fast"
+EMBEDDED = {"default": DEFAULT_DIR, "default-fast": FAST_DEFAULT_DIR}
 HUB_PREFIX = "hf://"
 NWAY_DEFAULT_DIR = Path(__file__).parent / "nway" / "default"
 
@@ -163,6 +167,7 @@ def save_router(
         "params": router.get_params(),
         "state": router._extra_state(),
         "calibration": router.calibration_.to_dict() if router.calibration_ else None,
+        "encoder_probe": encoder_probe(router.encoder_) if router.uses_encoder else None,
         "card": card_data,
         "files": {},
     }
@@ -476,7 +481,9 @@ def load_checkpoint_dir(
 ) -> Router:
     """Load a router from a local checkpoint directory after :func:`verify_checkpoint`.
 
-    ``encoder`` replaces the recorded encoder (which is then neither checked nor used).
+    ``encoder`` replaces the recorded encoder; before the router embeds anything it must
+    reproduce the checkpoint's probe vectors (:class:`~routellm_core.encoder_probe.EncoderMismatchError`
+    otherwise; checkpoints saved before probes were recorded are not checked).
     """
     from safetensors import SafetensorError, safe_open
     from safetensors.numpy import load as load_safetensors
@@ -552,6 +559,11 @@ def load_checkpoint_dir(
             router.calibration_ = CalibrationTable.from_dict(config["calibration"])
         except ValueError as exc:
             raise CheckpointError(f"{directory}: {exc}") from exc
+    if config.get("encoder_probe") is not None:
+        try:
+            router.encoder_probe_ = check_probe(config["encoder_probe"])
+        except ValueError as exc:
+            raise CheckpointError(f"{directory}: {exc}") from exc
     card = config.get("card") or {}
     if not isinstance(card, dict):
         raise CheckpointError(f"{directory}: 'card' must be a JSON object, got {type(card).__name__}")
@@ -586,13 +598,16 @@ def load_router(
     encoder: QueryEncoder | str | None = None,
     **router_params: Any,
 ) -> Router:
-    """Load a router: ``"default"`` (embedded), ``"random"``, a local directory, or a Hub repo id.
+    """Load a router: ``"default"`` or ``"default-fast"`` (embedded), ``"random"``, a local
+    directory, or a Hub repo id.
 
     Every checkpoint is verified first (see the module docstring): a pickle, an unlisted or
     modified file, or anything pointing outside the checkpoint raises :class:`CheckpointError`.
 
     Args:
-        name_or_path: ``"default"``; ``"random"`` (the untrained baseline); a checkpoint
+        name_or_path: ``"default"`` (all-MiniLM-L6-v2 encoder); ``"default-fast"`` (the same
+            recipe on the static encoder distilled from it: about 0.1 ms a query to encode, see
+            :mod:`routellm_core.static_encoder`); ``"random"`` (the untrained baseline); a checkpoint
             directory; or a Hugging Face Hub repo: ``"hf://org/name"``, or ``"org/name"`` with
             a ``revision`` (a bare ``"org/name"`` that is not a local directory is an error
             that says so, never a silent fetch).
@@ -613,8 +628,8 @@ def load_router(
         raise TypeError(
             f"unexpected parameters for a checkpoint: {sorted(router_params)}"
         )
-    if target == "default":
-        return load_checkpoint_dir(DEFAULT_DIR, encoder=encoder)
+    if target in EMBEDDED:
+        return load_checkpoint_dir(EMBEDDED[target], encoder=encoder)
     explicit = target.startswith(HUB_PREFIX)
     if explicit:
         target = target[len(HUB_PREFIX):]
@@ -624,7 +639,7 @@ def load_router(
             return load_checkpoint_dir(local, encoder=encoder)
     if target.count("/") != 1 or target.startswith((".", "/")) or target.endswith("/"):
         raise CheckpointError(
-            f"{name_or_path!r} is neither 'default', 'random', an existing checkpoint directory, "
+            f"{name_or_path!r} is neither 'default', 'default-fast', 'random', an existing checkpoint directory, "
             f"nor a Hugging Face Hub repo id ('{HUB_PREFIX}org/name', or 'org/name' with revision=)"
         )
     if not explicit and revision is None:
@@ -684,8 +699,11 @@ def as_router(
     """
     if isinstance(router, Router):
         return router
-    enc = QueryEncoder(encoder, cache_dir=cache_dir) if (encoder or cache_dir) else None
-    return load_router(router, revision=revision, encoder=enc)
+    loaded = load_router(router, revision=revision,
+                         encoder=QueryEncoder(encoder, cache_dir=cache_dir) if encoder else None)
+    if cache_dir and not encoder and loaded.uses_encoder:  # the recorded encoder, with the cache
+        loaded.encoder = QueryEncoder(loaded.encoder, cache_dir=cache_dir)
+    return loaded
 
 
 def _repo_root(snapshot: Path) -> Path:

@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from routellm_core.cli_common import (
+    ENCODER_HELP,
     add_common_options,
     cache_dir,
     command_line,
     eval_data_dir,
+    load_for_command,
     package_version,
     parse_aliases,
     parse_params,
@@ -49,7 +51,7 @@ def _load(args: argparse.Namespace) -> Any:
     from routellm_core.checkpoints import load_router
 
     extra = {"seed": args.seed} if args.router == "random" else {}
-    return load_router(args.router, revision=getattr(args, "revision", None), encoder=_encoder(args), **extra)
+    return load_for_command(load_router, args.router, args, revision=getattr(args, "revision", None), **extra)
 
 
 def cmd_route(args: argparse.Namespace) -> int:
@@ -88,7 +90,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.init:
         from routellm_core.checkpoints import load_router
 
-        init = load_router(args.init, encoder=_encoder(args))
+        init = load_for_command(load_router, args.init, args)
         if init.router_type != args.router:
             raise ValueError(f"--init {args.init} is a {init.router_type} router, not {args.router}")
         _check_alias_targets(aliases, sorted(set(models) | set(init.known_models or [])))
@@ -416,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weak", help="weak model (default: the other model of the data)")
     p.add_argument("--alias", action="append", default=[], metavar="NAME=KNOWN",
                    help="another name of a model of the data, stored in the checkpoint (repeatable)")
-    p.add_argument("--encoder", help="sentence-transformers id or path (default all-MiniLM-L6-v2)")
+    p.add_argument("--encoder", help=ENCODER_HELP)
     p.add_argument("--eval-data-dir", help="evaluation sets to decontaminate against "
                    "(default {data}/routellm_evals)")
     p.add_argument("--no-decontaminate", action="store_true")

@@ -21,13 +21,11 @@ import importlib.metadata
 import inspect
 import json
 import logging
-import os
 import shlex
 import sys
 import types
 import typing
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -64,7 +62,17 @@ def package_version() -> str:
 
 def cache_dir() -> str:
     """The on-disk cache: ``$ROUTELLM_CACHE_DIR``, else ``~/.cache/routellm``."""
-    return os.environ.get("ROUTELLM_CACHE_DIR", str(Path.home() / ".cache" / "routellm"))
+    from routellm_core.static_encoder import cache_root
+
+    return str(cache_root())
+
+
+ENCODER_HELP = (
+    "query encoder: a sentence-transformers id or path (default all-MiniLM-L6-v2); "
+    "static:ID for static embeddings distilled from that model on first use "
+    "(static:sentence-transformers/all-MiniLM-L6-v2, about 0.1 ms a query); model2vec:ID for a "
+    "ready model2vec model"
+)
 
 
 def query_encoder(name: str | None, *, no_cache: bool) -> Any:
@@ -72,6 +80,20 @@ def query_encoder(name: str | None, *, no_cache: bool) -> Any:
     from routellm_core.encoders import QueryEncoder
 
     return QueryEncoder(name, cache_dir=None if no_cache else cache_dir())
+
+
+def load_for_command(loader: Any, spec: Any, args: Any, **kwargs: Any) -> Any:
+    """``loader(spec)`` (``load_router`` / ``load_nway_router``) for a command: with ``--encoder``
+    when given, else with the encoder the checkpoint records; either way through the on-disk
+    embedding cache unless ``--no-cache``."""
+    from routellm_core.encoders import QueryEncoder
+
+    name = getattr(args, "encoder", None)
+    router = loader(spec, encoder=query_encoder(name, no_cache=args.no_cache) if name else None, **kwargs)
+    if not name and getattr(router, "uses_encoder", False) and not args.no_cache \
+            and not isinstance(router.encoder, QueryEncoder):
+        router.encoder = QueryEncoder(router.encoder, cache_dir=cache_dir())
+    return router
 
 
 def eval_data_dir(given: str | None) -> str:

@@ -14,6 +14,7 @@ avoid re-encoding fixed data sets).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import sqlite3
@@ -25,6 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from routellm_core.static_encoder import FAST_ENCODER, encode_static, load_static, parse_static_name
+
+__all__ = ["DEFAULT_ENCODER", "FAST_ENCODER", "QueryEncoder", "get_encoder", "scoring_text", "validate_texts"]
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -87,11 +92,16 @@ class _DiskCache:
     It only ever speeds things up: the first error (a corrupt, truncated, read-only or locked
     file, a directory that cannot be made) is a warning, after which the cache is bypassed; a
     row that is not a finite unit vector of the expected size is ignored (and overwritten).
+    Writes leave the caller's path: :meth:`put_many` hands the rows to a writer thread (reads
+    see them at once), and whatever is still waiting is written at exit (:meth:`flush`).
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection
+        self._pending_lock = threading.Lock()
+        self._pending: dict[str, np.ndarray] = {}
+        self._writer: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self.broken = False
         try:
@@ -101,6 +111,7 @@ class _DiskCache:
             self._conn.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
         except (OSError, sqlite3.Error) as exc:
             self._fail(exc)
+        atexit.register(self.flush)
 
     def _fail(self, exc: BaseException) -> None:
         if not self.broken:
@@ -114,8 +125,14 @@ class _DiskCache:
 
     def get_many(self, keys: list[str], dim: int | None) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
-        if self.broken or self._conn is None:
+        with self._pending_lock:
+            for k in keys:
+                if k in self._pending:
+                    out[k] = self._pending[k]
+        keys = [k for k in keys if k not in out]
+        if self.broken or self._conn is None or not keys:
             return out
+        found: dict[str, np.ndarray] = {}
         try:
             with self._lock:
                 if dim is None:  # the size this cache's model writes, recorded with the rows
@@ -127,16 +144,54 @@ class _DiskCache:
                     for k, v in self._conn.execute(q, chunk):
                         vec = _valid_row(v, dim)
                         if vec is not None:
-                            out[k] = vec
+                            found[k] = vec
         except (sqlite3.Error, OSError, ValueError) as exc:
             self._fail(exc)
-            return {}
-        if dim is None and out:  # a cache from before sizes were recorded: the common size
-            sizes = np.bincount([v.size for v in out.values()])
-            out = {k: v for k, v in out.items() if v.size == int(sizes.argmax())}
+            return out
+        if dim is None and found:  # a cache from before sizes were recorded: the common size
+            sizes = np.bincount([v.size for v in found.values()])
+            found = {k: v for k, v in found.items() if v.size == int(sizes.argmax())}
+        out.update(found)
         return out
 
     def put_many(self, items: dict[str, np.ndarray]) -> None:
+        """Queue ``items`` for the writer thread (started when none is running)."""
+        if self.broken or self._conn is None or not items:
+            return
+        with self._pending_lock:
+            self._pending.update(items)
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="routellm-embedding-cache", daemon=True)
+                self._writer.start()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._pending_lock:
+                items = dict(self._pending)
+                if not items:
+                    self._writer = None
+                    return
+            self._write(items)
+            with self._pending_lock:  # drop what was written, unless a newer vector replaced it
+                for k, v in items.items():
+                    if self._pending.get(k) is v:
+                        del self._pending[k]
+
+    def flush(self) -> None:
+        """Write every queued row now and wait for the writer thread (also called at exit)."""
+        with self._pending_lock:
+            items = dict(self._pending)
+            writer = self._writer
+        if writer is not None:
+            writer.join()
+        if items:
+            self._write(items)
+            with self._pending_lock:
+                for k, v in items.items():
+                    if self._pending.get(k) is v:
+                        del self._pending[k]
+
+    def _write(self, items: dict[str, np.ndarray]) -> None:
         if self.broken or self._conn is None:
             return
         try:
@@ -145,9 +200,8 @@ class _DiskCache:
                     "INSERT OR REPLACE INTO emb VALUES (?, ?)",
                     [(k, np.asarray(v, np.float32).tobytes()) for k, v in items.items()],
                 )
-                if items:
-                    size = str(np.asarray(next(iter(items.values()))).size)
-                    self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('dim', ?)", (size,))
+                size = str(np.asarray(next(iter(items.values()))).size)
+                self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('dim', ?)", (size,))
                 self._conn.commit()
         except (sqlite3.Error, OSError) as exc:
             self._fail(exc)
@@ -234,7 +288,14 @@ class QueryEncoder:
                 self._model = self._load()
             return self._model
 
+    @property
+    def is_static(self) -> bool:
+        """Whether this is a static (model2vec) encoder: ``static:...`` or ``model2vec:...``."""
+        return parse_static_name(self.model_name_or_path) is not None
+
     def _load(self) -> Any:
+        if self.is_static:
+            return load_static(self.name)
         from sentence_transformers import SentenceTransformer
 
         target = self.model_name_or_path
@@ -257,17 +318,25 @@ class QueryEncoder:
     def dim(self) -> int:
         """Embedding dimension."""
         model = self.model
+        if self.is_static:
+            return int(model.dim)
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get_dim())
 
     def _disk_cache(self) -> _DiskCache | None:
-        if self.cache_dir is None:
+        if self.cache_dir is None or self.is_static:  # a static model embeds faster than SQLite reads
             return None
         with self._lock:  # one connection per encoder, also when threads ask at once
             if self._disk is None:
                 safe = _key(f"{self.name}|{self.max_seq_length}")[:16]
                 self._disk = _DiskCache(Path(self.cache_dir) / f"embeddings-{safe}.sqlite")
             return self._disk
+
+    def flush_cache(self) -> None:
+        """Write the embeddings still queued for the on-disk cache now (they are written in the
+        background, off the caller's path, and at exit)."""
+        if self._disk is not None:
+            self._disk.flush()
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         """Embed ``texts`` -> ``(len(texts), dim)`` float32, L2-normalised rows."""
@@ -338,6 +407,8 @@ class QueryEncoder:
             start += len(p.texts)
 
     def _model_encode(self, model: Any, texts: list[str], show_progress: bool) -> np.ndarray:
+        if self.is_static:
+            return encode_static(model, texts, max_length=self.max_seq_length, show_progress=show_progress)
         vecs = model.encode(
             texts,
             batch_size=self.batch_size,

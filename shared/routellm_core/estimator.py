@@ -110,10 +110,16 @@ class EstimatorParams:
 
     @property
     def encoder_(self) -> QueryEncoder:
-        """The query encoder (a shared instance when given by name)."""
-        if isinstance(self.encoder, QueryEncoder):
-            return self.encoder
-        return get_encoder(self.encoder)
+        """The query encoder (a shared instance when given by name). A loaded router first checks
+        that it reproduces the checkpoint's probe vectors (:mod:`routellm_core.encoder_probe`)."""
+        enc = self.encoder if isinstance(self.encoder, QueryEncoder) else get_encoder(self.encoder)
+        probe = getattr(self, "encoder_probe_", None)
+        if probe is not None and self.__dict__.get("_probe_checked") is not enc:
+            from routellm_core.encoder_probe import check_encoder
+
+            check_encoder(enc, probe, router=self.name)
+            self.__dict__["_probe_checked"] = enc
+        return enc
 
 
 def is_fitted(router: EstimatorParams) -> bool:

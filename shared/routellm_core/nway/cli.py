@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from routellm_core.cli_common import (
+    ENCODER_HELP,
     add_common_options,
     command_line,
     eval_data_dir,
+    load_for_command,
     parse_params,
     query_encoder,
 )
@@ -36,7 +38,7 @@ def _encoder(args: argparse.Namespace) -> Any:
 def _load(args: argparse.Namespace) -> Any:
     from routellm_core.nway import load_nway_router
 
-    return load_nway_router(args.router, encoder=_encoder(args))
+    return load_for_command(load_nway_router, args.router, args)
 
 
 def _lambdas(pairs: list[str]) -> dict[str, float]:
@@ -169,10 +171,7 @@ def add_nway_parser(sub: Any) -> None:
     nsub = nway.add_subparsers(dest="nway_command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--encoder",
-            help="sentence-transformers id or path (default all-MiniLM-L6-v2)",
-        )
+        p.add_argument("--encoder", help=ENCODER_HELP)
         add_common_options(p)
 
     p = nsub.add_parser(

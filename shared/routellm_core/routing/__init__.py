@@ -15,6 +15,7 @@ Example:
     True
 """
 
+from routellm_core.routing.batcher import RouteBatcher
 from routellm_core.routing.decision import Decision
 from routellm_core.routing.failure import RouterFailure, report_router_failure
 from routellm_core.routing.fallback import (
@@ -39,6 +40,7 @@ from routellm_core.routing.pool import (
 )
 
 __all__ = [
+    "RouteBatcher",
     "FALLBACK_MODES",
     "Decision",
     "FallbackPolicy",

@@ -232,6 +232,20 @@ class Pool(ABC):
             return [self._failed(exc, settings[0], router)]
         return [self._decide(router, row, s) for row, s in zip(scores, settings)]
 
+    async def aroute(self, texts: Sequence[str], settings: Sequence[Setting] | None = None) -> list[Decision]:
+        """:meth:`route` for async callers: the concurrent calls of an event loop share one
+        router call in one worker thread (:class:`~routellm_core.routing.batcher.RouteBatcher`),
+        instead of a thread and an encoder call each. Same arguments, decisions and errors."""
+        texts = validate_texts(texts)
+        if settings is None:
+            settings = [self.setting()] * len(texts)
+        batcher = self.__dict__.get("_batcher")
+        if batcher is None:
+            from routellm_core.routing.batcher import RouteBatcher
+
+            batcher = self.__dict__.setdefault("_batcher", RouteBatcher(self.route))
+        return await batcher.route(texts, settings)
+
     def with_router(self, router: RouterSpec) -> Pool:
         """This pool's models and settings with another router: a loaded one, or a checkpoint
         path / Hub id loaded afresh (not from the per-process cache, so a checkpoint replaced

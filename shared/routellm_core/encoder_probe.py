@@ -1,0 +1,91 @@
+"""Which encoder a router was trained with, checked by behaviour: probe texts and their vectors.
+
+A checkpoint records the vectors its encoder gave for a few fixed texts. Before a loaded router
+embeds anything, the encoder it is given must reproduce them (cosine >= 0.99 for every probe),
+whatever it is called: a local copy of the same model passes, another model or another
+distillation fails with :class:`EncoderMismatchError`, instead of scoring with vectors the
+router's weights were never fitted to.
+
+Example:
+    >>> from routellm_core.encoders import QueryEncoder
+    >>> probe = encoder_probe(QueryEncoder())
+    >>> check_encoder(QueryEncoder(), probe, router="sw_ranking")   # the same model: passes
+    >>> check_encoder(QueryEncoder("static:sentence-transformers/all-MiniLM-L6-v2"), probe,
+    ...               router="sw_ranking")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    routellm_core.encoder_probe.EncoderMismatchError: ...
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from routellm_core.encoders import QueryEncoder
+
+PROBE_TEXTS = (
+    "What is the capital of France?",
+    "Write a Python function that reverses a singly linked list in place.",
+    "Prove that there are infinitely many prime numbers.",
+)
+MIN_COSINE = 0.99
+
+
+class EncoderMismatchError(ValueError):
+    """The encoder given to a router is not the one its checkpoint was trained with."""
+
+
+def encoder_probe(encoder: QueryEncoder) -> dict[str, Any]:
+    """The probe record saved in checkpoints: encoder name, probe texts, their vectors."""
+    vecs = encoder.encode(list(PROBE_TEXTS))
+    return {
+        "encoder": encoder.name,
+        "texts": list(PROBE_TEXTS),
+        "embeddings": [[round(float(x), 5) for x in row] for row in vecs],
+    }
+
+
+def check_probe(probe: Any) -> dict[str, Any]:
+    """``probe`` if it is a well-formed probe record, else ``ValueError`` saying what is wrong."""
+    if not isinstance(probe, Mapping):
+        raise ValueError(f"encoder_probe must be a JSON object, got {type(probe).__name__}")
+    texts, rows = probe.get("texts"), probe.get("embeddings")
+    if not isinstance(texts, list) or not 1 <= len(texts) <= 16 or not all(
+        isinstance(t, str) and t.strip() for t in texts
+    ):
+        raise ValueError("encoder_probe.texts must be a list of 1-16 non-empty strings")
+    if not isinstance(rows, list) or len(rows) != len(texts):
+        raise ValueError("encoder_probe.embeddings must hold one vector per probe text")
+    sizes = {len(r) if isinstance(r, list) else -1 for r in rows}
+    if len(sizes) != 1 or not 1 <= sizes.pop() <= 8192 or not all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for r in rows for x in r
+    ):
+        raise ValueError("encoder_probe.embeddings must be equal-length lists of finite numbers")
+    return dict(probe)
+
+
+def check_encoder(encoder: QueryEncoder, probe: Mapping[str, Any], *, router: str) -> None:
+    """:class:`EncoderMismatchError` unless ``encoder`` reproduces ``probe``'s vectors."""
+    want = np.asarray(probe["embeddings"], dtype=np.float64)
+    recorded = probe.get("encoder") or "its training encoder"
+    hint = (
+        f"; load it with the encoder it was trained with ({recorded!r}, the default when you pass "
+        "none) or retrain it on this one"
+    )
+    got = encoder.encode(list(probe["texts"])).astype(np.float64)
+    if got.shape != want.shape:
+        raise EncoderMismatchError(
+            f"{router} router was trained with {recorded!r} ({want.shape[1]}-dim vectors), but "
+            f"the encoder {encoder.name!r} gives {got.shape[1]}-dim vectors{hint}"
+        )
+    cos = np.sum(got * want, axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
+    if float(cos.min()) < MIN_COSINE:
+        raise EncoderMismatchError(
+            f"{router} router was trained with {recorded!r}, but the encoder {encoder.name!r} embeds "
+            f"its probe texts differently (cosine {float(cos.min()):.3f} < {MIN_COSINE}){hint}"
+        )
