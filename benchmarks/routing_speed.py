@@ -4,8 +4,9 @@ Prints the figures and writes them to a JSON file (default ``benchmarks/results/
 
     python benchmarks/routing_speed.py [--json OUT] [--refit-queries 5]
 
-1. Median latency of one routing decision with the embedded default (encoder included, each
-   query new to the encoder's cache), for short questions (about 12 words) and for real
+1. Median (p90, p99) latency of one routing decision with the embedded default (encoder
+   included, each query new to the encoder's cache) and, side by side, with ``default-fast``
+   (the same recipe on the static encoder distilled from MiniLM), for short questions (about 12 words) and for real
    Arena-Hard prompts (long, most fill the encoder's 256-token window), and for a repeated
    query (cache hit).
 2. Batch throughput: win rates for 1,000 distinct prompts in one call, short and Arena-Hard.
@@ -66,10 +67,20 @@ def distinct_prompts(n: int, *, short: bool = False) -> list[str]:
     return [f"{p} ({k})" for k, p in enumerate(prompts[:n])]
 
 
-def bench_decision(n: int) -> dict[str, float]:
-    router = load_router("default")
-    router.win_rate(["warm-up"])  # loads torch and the encoder weights once
-    out: dict[str, float] = {"decision_queries": n}
+#: The routers compared side by side: the accurate default and the fast one (issue 18).
+ROUTERS = {"minilm": "default", "fast": "default-fast"}
+
+
+def _key(prefix: str, name: str) -> str:
+    # the MiniLM default keeps the key names of earlier runs; the fast one is prefixed
+    return name if prefix == "minilm" else f"{prefix}_{name}"
+
+
+def bench_decision(n: int, which: str = "minilm") -> dict[str, object]:
+    router = load_router(ROUTERS[which])
+    router.win_rate(["warm-up"])  # loads the encoder weights once
+    out: dict[str, object] = {_key(which, "decision_queries"): n, _key(which, "router"): ROUTERS[which],
+                              _key(which, "encoder"): router.encoder_.name}
     for kind, short in (("short", True), ("arena_hard", False)):
         prompts = distinct_prompts(n, short=short)
         times = []
@@ -77,26 +88,27 @@ def bench_decision(n: int) -> dict[str, float]:
             t0 = time.perf_counter()
             router.route([p], strong_fraction=0.5)
             times.append(time.perf_counter() - t0)
-        out[f"decision_{kind}_median_ms"] = 1000 * statistics.median(times)
-        out[f"decision_{kind}_p90_ms"] = 1000 * float(np.percentile(times, 90))
+        out[_key(which, f"decision_{kind}_median_ms")] = 1000 * statistics.median(times)
+        out[_key(which, f"decision_{kind}_p90_ms")] = 1000 * float(np.percentile(times, 90))
+        out[_key(which, f"decision_{kind}_p99_ms")] = 1000 * float(np.percentile(times, 99))
     cached = []
     for _ in range(n):
         t0 = time.perf_counter()
         router.route([prompts[0]], strong_fraction=0.5)
         cached.append(time.perf_counter() - t0)
-    out["decision_cached_median_ms"] = 1000 * statistics.median(cached)
+    out[_key(which, "decision_cached_median_ms")] = 1000 * statistics.median(cached)
     return out
 
 
-def bench_batch(n: int) -> dict[str, float]:
-    router = load_router("default")
+def bench_batch(n: int, which: str = "minilm") -> dict[str, object]:
+    router = load_router(ROUTERS[which])
     router.win_rate(["warm-up"])
-    out: dict[str, float] = {"batch_size": n}
+    out: dict[str, object] = {_key(which, "batch_size"): n}
     for kind, short in (("short", True), ("arena_hard", False)):
         prompts = [f"batch {p}" for p in distinct_prompts(n, short=short)]
         t0 = time.perf_counter()
         router.win_rate(prompts)
-        out[f"batch_{kind}_queries_per_second"] = n / (time.perf_counter() - t0)
+        out[_key(which, f"batch_{kind}_queries_per_second")] = n / (time.perf_counter() - t0)
     return out
 
 
@@ -168,6 +180,19 @@ def bench_classifier(name: str, checkpoint: str, n_decisions: int, n_batch: int)
     return out
 
 
+def print_side_by_side(results: dict[str, object]) -> None:
+    """One row per figure: the MiniLM default and the fast default in two columns."""
+    def show(value: object) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    fast = {k[len("fast_"):]: v for k, v in results.items() if k.startswith("fast_")}
+    rows = [(k, show(v), show(fast[k]) if k in fast else "") for k, v in results.items() if not k.startswith("fast_")]
+    width = max(len(k) for k, _, _ in rows)
+    print(f"{'':<{width}}  {'default (MiniLM)':>24}  {'default-fast (static)':>24}" if fast else "")
+    for key, old, new in rows:
+        print(f"{key:<{width}}  {old:>24}  {new:>24}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", help="output file (default: results/routing_speed.json, or "
@@ -175,6 +200,8 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=200)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--refit-queries", type=int, default=5)
+    parser.add_argument("--routers", nargs="+", choices=list(ROUTERS), default=list(ROUTERS),
+                        help="which embedded routers to time: minilm (default) and fast (default-fast)")
     parser.add_argument("--bert", metavar="CHECKPOINT", help="also time this trained BERT router")
     parser.add_argument("--causal-llm", metavar="CHECKPOINT", help="also time this causal-LLM router")
     parser.add_argument("--classifier-decisions", type=int, default=50)
@@ -191,16 +218,15 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
     }
     if not args.classifiers_only:
-        results.update(bench_decision(args.decisions))
-        results.update(bench_batch(args.batch))
+        for which in args.routers:
+            results.update(bench_decision(args.decisions, which))
+            results.update(bench_batch(args.batch, which))
         results.update(bench_sw(args.refit_queries))
     for name, checkpoint in (("bert", args.bert), ("causal_llm", args.causal_llm)):
         if checkpoint:
             results.update(bench_classifier(name, checkpoint, args.classifier_decisions,
                                             args.classifier_batch))
-    width = max(len(k) for k in results)
-    for key, value in results.items():
-        print(f"{key:<{width}}  {value:.4g}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+    print_side_by_side(results)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {args.json}")

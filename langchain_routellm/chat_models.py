@@ -8,13 +8,13 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.runnables.config import ensure_config, run_in_executor
+from langchain_core.runnables.config import ensure_config
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from langchain_routellm.learning import (
@@ -40,7 +40,7 @@ from routellm_core.calls import check_arguments, content_text, pop_settings
 from routellm_core.costs import PriceSource, count_tokens, estimate_message_tokens
 from routellm_core.nway.constraints import Constraint
 from routellm_core.queries import check_query_mode
-from routellm_core.routing import call_with_fallback, make_pool
+from routellm_core.routing import Decision, acall_with_fallback, call_with_fallback, make_pool
 from routellm_core.routing.pool import check_router_spec
 
 _TARGETS_KWARG = "routellm_targets"
@@ -370,7 +370,7 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
             targets = self._targets(kwargs)
             call = pop_settings(kwargs)
             cfg = ensure_config(self._own_config(config))
-            d = (await run_in_executor(cfg, self._decide, [input], [cfg], call))[0]
+            d = (await self._adecide([input], [cfg], call))[0]
             return await targets[d.route].astream_events(
                 input, routed_config(cfg, d, self._prices), version="v3", **self._call_kwargs(stop, kwargs))
 
@@ -381,15 +381,40 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
         """The ``generate()`` path: here this model's own LLM run records the call and its usage
         (the chosen model is called without callbacks so nothing is counted twice); per-call
         ``configurable`` thresholds are not seen on this path (routing keywords are), use ``invoke``."""
+        pool = self._pool  # one pool for the whole call, even when the router is swapped meanwhile
         targets = self._targets(kwargs)
         call = pop_settings(kwargs)
-        d, query = self._route_inputs([messages], [ensure_config(None)], call)[0]
+        d, query = self._route_inputs([messages], [ensure_config(None)], call, pool=pool)[0]
+        chat_models = self._generate_models(targets)
+        kw = self._call_kwargs(stop, kwargs)
+        result, d = call_with_fallback(
+            d, lambda dd: chat_models[dd.route]._generate(messages, **kw), pool.fallback)
+        return self._generated(targets, messages, query, d, result, run_manager)
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        """The ``agenerate()`` path, as :meth:`_generate`: routed by :meth:`Pool.aroute` (batched
+        with the event loop's other calls), the chosen model called by its ``_agenerate``."""
+        pool = self._pool  # one pool for the whole call, even when the router is swapped meanwhile
+        targets = self._targets(kwargs)
+        call = pop_settings(kwargs)
+        d, query = (await self._aroute_inputs(pool, [messages], [ensure_config(None)], call))[0]
+        chat_models = self._generate_models(targets)
+        kw = self._call_kwargs(stop, kwargs)
+        result, d = await acall_with_fallback(
+            d, lambda dd: chat_models[dd.route]._agenerate(messages, **kw), pool.fallback)
+        return self._generated(targets, messages, query, d, result, run_manager)
+
+    @staticmethod
+    def _generate_models(targets: Mapping[str, Runnable]) -> dict[str, BaseChatModel]:
         chat_models = {r: t for r, t in targets.items() if isinstance(t, BaseChatModel)}
         if len(chat_models) != len(targets):
             raise NotImplementedError("generate() on a model with bound tools or structured output; use invoke()")
-        kw = self._call_kwargs(stop, kwargs)
-        result, d = call_with_fallback(
-            d, lambda dd: chat_models[dd.route]._generate(messages, **kw), self._pool.fallback)
+        return chat_models
+
+    def _generated(self, targets: dict[str, Runnable], messages: list[BaseMessage], query: str | None,
+                   d: Decision, result: ChatResult, run_manager: Any) -> ChatResult:
+        """The chosen model's result with the decision and call id on its messages, learned from."""
         call_id = run_manager.run_id if run_manager is not None else uuid.uuid4()
         for g in result.generations:
             g.message = with_decision(g.message, d, call_id)

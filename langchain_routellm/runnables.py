@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import BaseMessage, BaseMessageChunk
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
-from langchain_core.runnables.config import ensure_config, get_config_list, run_in_executor
+from langchain_core.runnables.config import ensure_config, get_config_list
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from langchain_routellm.learning import (
@@ -212,14 +212,17 @@ class _RoutingMixin:
         ambient = pool.own_settings(conf)
         return pool.setting(**first_settings(call, ambient))
 
-    def _route_inputs(self, inputs: Sequence[Any], configs: Sequence[RunnableConfig],
-                      call: Mapping[str, Any] | None = None,
-                      return_exceptions: bool = False) -> list[tuple[Any, str | None]]:
-        """``(decision, query text)`` per input, scoring all the valid ones in a single router
-        call; with ``return_exceptions`` an input's bad query or setting is its exception."""
-        pool = self._pool  # one pool for the whole call, even when the router is swapped meanwhile
+    def _prepare_inputs(self, pool: Pool, inputs: Sequence[Any], configs: Sequence[RunnableConfig],
+                        call: Mapping[str, Any] | None, return_exceptions: bool
+                        ) -> tuple[list[tuple[Any, str | None]], list[int], list[str], list[Any]]:
+        """The cheap part of routing, before the router: each input's setting and query text.
+        Returns ``(out, idx, texts, settings)``: ``out`` holds ``(exception, None)`` for each
+        bad input (with ``return_exceptions``; without, the first one raises), ``idx`` the
+        positions of the valid inputs whose ``texts`` / ``settings`` the router is to score."""
         out: list[tuple[Any, str | None]] = [(None, None)] * len(inputs)
-        texts, settings, idx = [], [], []
+        texts: list[str] = []
+        settings: list[Any] = []
+        idx: list[int] = []
         for i, (inp, cfg) in enumerate(zip(inputs, configs)):
             try:
                 setting = self._setting_for(pool, cfg, call)
@@ -232,8 +235,30 @@ class _RoutingMixin:
             texts.append(text)
             settings.append(setting)
             idx.append(i)
+        return out, idx, texts, settings
+
+    def _route_inputs(self, inputs: Sequence[Any], configs: Sequence[RunnableConfig],
+                      call: Mapping[str, Any] | None = None, return_exceptions: bool = False,
+                      pool: Pool | None = None) -> list[tuple[Any, str | None]]:
+        """``(decision, query text)`` per input, scoring all the valid ones in a single router
+        call; with ``return_exceptions`` an input's bad query or setting is its exception.
+        ``pool``: the one the call captured (default: this model's now)."""
+        pool = pool if pool is not None else self._pool  # one pool for the whole call, even across a swap
+        out, idx, texts, settings = self._prepare_inputs(pool, inputs, configs, call, return_exceptions)
         if texts:
             for i, text, d in zip(idx, texts, pool.route(texts, settings)):
+                out[i] = (d, text)
+        return out
+
+    async def _aroute_inputs(self, pool: Pool, inputs: Sequence[Any], configs: Sequence[RunnableConfig],
+                             call: Mapping[str, Any] | None = None,
+                             return_exceptions: bool = False) -> list[tuple[Any, str | None]]:
+        """:meth:`_route_inputs` for async calls: the settings and query texts on the event
+        loop, then :meth:`Pool.aroute`, which scores the concurrent calls of the loop together
+        in the pool's one routing thread."""
+        out, idx, texts, settings = self._prepare_inputs(pool, inputs, configs, call, return_exceptions)
+        if texts:
+            for i, text, d in zip(idx, texts, await pool.aroute(texts, settings)):
                 out[i] = (d, text)
         return out
 
@@ -241,6 +266,11 @@ class _RoutingMixin:
                 call: Mapping[str, Any] | None = None, return_exceptions: bool = False) -> list[Any]:
         """One decision per input (see :meth:`_route_inputs`)."""
         return [d for d, _ in self._route_inputs(inputs, configs, call, return_exceptions)]
+
+    async def _adecide(self, inputs: Sequence[Any], configs: Sequence[RunnableConfig],
+                       call: Mapping[str, Any] | None = None, return_exceptions: bool = False) -> list[Any]:
+        """One decision per input, routed by :meth:`_aroute_inputs`."""
+        return [d for d, _ in await self._aroute_inputs(self._pool, inputs, configs, call, return_exceptions)]
 
     def route(self, input: Any, config: RunnableConfig | None = None, **settings: Any) -> Decision:
         """The routing decision for ``input`` under ``config`` and the routing keywords
@@ -290,12 +320,13 @@ class _RoutingMixin:
     # ------------------------------------------------------------------ the call forms
     def _invoke_routed(self, targets: dict[str, Runnable], input: Any, config: Any, kwargs: dict[str, Any],
                        wrap: bool) -> Any:
+        pool = self._pool  # one pool for the whole call, even when the router is swapped meanwhile
         call = pop_settings(kwargs)
         config = ensure_config(config)
-        d, query = self._route_inputs([input], [config], call)[0]
+        d, query = self._route_inputs([input], [config], call, pool=pool)[0]
         attempts = _Attempts(config, self._prices)
         out, d = call_with_fallback(
-            d, lambda dd: targets[dd.route].invoke(input, attempts.config_for(dd), **kwargs), self._pool.fallback)
+            d, lambda dd: targets[dd.route].invoke(input, attempts.config_for(dd), **kwargs), pool.fallback)
         self._learn(targets, input, query, d, attempts.call_id, out)
         return with_decision(out, d, attempts.call_id) if wrap else out
 
@@ -303,14 +334,15 @@ class _RoutingMixin:
                               wrap: bool) -> Any:
         """Each attempt runs with a run id known here, so that a cancelled call ends its model
         run (:func:`end_cancelled_runs`)."""
+        pool = self._pool  # one pool for the whole call, even when the router is swapped meanwhile
         call = pop_settings(kwargs)
         config = ensure_config(config)
-        d, query = (await run_in_executor(config, self._route_inputs, [input], [config], call))[0]
+        d, query = (await self._aroute_inputs(pool, [input], [config], call))[0]
         attempts = _Attempts(config, self._prices)
         try:
             out, d = await acall_with_fallback(
                 d, lambda dd: targets[dd.route].ainvoke(input, attempts.config_for(dd), **kwargs),
-                self._pool.fallback)
+                pool.fallback)
         except asyncio.CancelledError:
             await end_cancelled_runs(attempts.started[-1:])
             raise
@@ -319,9 +351,10 @@ class _RoutingMixin:
 
     def _stream_routed(self, targets: dict[str, Runnable], input: Any, config: Any, kwargs: dict[str, Any],
                        wrap: bool) -> Iterator[Any]:
+        pool = self._pool  # one pool for the whole call, even when the router is swapped meanwhile
         call = pop_settings(kwargs)
         config = ensure_config(config)
-        d, query = self._route_inputs([input], [config], call)[0]
+        d, query = self._route_inputs([input], [config], call, pool=pool)[0]
         attempts = _Attempts(config, self._prices)
         collected = Collected() if self._learns() else None
         first = True
@@ -329,7 +362,7 @@ class _RoutingMixin:
         try:
             for used, chunk in stream_with_fallback(
                     d, lambda dd: targets[dd.route].stream(input, attempts.config_for(dd), **kwargs),
-                    self._pool.fallback):
+                    pool.fallback):
                 if collected is not None:
                     collected.add(chunk)
                 out = with_decision(chunk, used, attempts.call_id) if first and wrap else chunk
@@ -344,9 +377,10 @@ class _RoutingMixin:
 
     async def _astream_routed(self, targets: dict[str, Runnable], input: Any, config: Any, kwargs: dict[str, Any],
                               wrap: bool) -> AsyncIterator[Any]:
+        pool = self._pool  # one pool for the whole call, even when the router is swapped meanwhile
         call = pop_settings(kwargs)
         config = ensure_config(config)
-        d, query = (await run_in_executor(config, self._route_inputs, [input], [config], call))[0]
+        d, query = (await self._aroute_inputs(pool, [input], [config], call))[0]
         attempts = _Attempts(config, self._prices)
         collected = Collected() if self._learns() else None
         first = True
@@ -354,7 +388,7 @@ class _RoutingMixin:
         try:
             async for used, chunk in astream_with_fallback(
                     d, lambda dd: targets[dd.route].astream(input, attempts.config_for(dd), **kwargs),
-                    self._pool.fallback):
+                    pool.fallback):
                 if collected is not None:
                     collected.add(chunk)
                 out = with_decision(chunk, used, attempts.call_id) if first and wrap else chunk
@@ -369,10 +403,11 @@ class _RoutingMixin:
 
     def _batch_routed(self, targets: dict[str, Runnable], inputs: list[Any], config: Any, return_exceptions: bool,
                       kwargs: dict[str, Any]) -> list[Any]:
+        pool = self._pool  # one pool for the whole call, even when the router is swapped meanwhile
         call = pop_settings(kwargs)
         configs = get_config_list(config, len(inputs))
-        batch = _BatchRound(self._route_inputs(inputs, configs, call, return_exceptions), configs,
-                            self._pool.fallback)
+        batch = _BatchRound(self._route_inputs(inputs, configs, call, return_exceptions, pool=pool), configs,
+                            pool.fallback)
         for n, groups in enumerate(batch.rounds()):
             for route, idx in groups:
                 res = targets[route].batch([inputs[i] for i in idx], batch.configs_for(idx, n, self._prices),
@@ -383,11 +418,11 @@ class _RoutingMixin:
 
     async def _abatch_routed(self, targets: dict[str, Runnable], inputs: list[Any], config: Any,
                              return_exceptions: bool, kwargs: dict[str, Any]) -> list[Any]:
+        pool = self._pool  # one pool for the whole call, even when the router is swapped meanwhile
         call = pop_settings(kwargs)
         configs = get_config_list(config, len(inputs))
-        routed = await run_in_executor(configs[0] if configs else None, self._route_inputs, inputs,
-                                       configs, call, return_exceptions)
-        batch = _BatchRound(routed, configs, self._pool.fallback)
+        routed = await self._aroute_inputs(pool, inputs, configs, call, return_exceptions)
+        batch = _BatchRound(routed, configs, pool.fallback)
         for n, groups in enumerate(batch.rounds()):
             # run ids known here, to end the runs of a cancelled round
             round_configs = {route: batch.configs_for(idx, n, self._prices) for route, idx in groups}

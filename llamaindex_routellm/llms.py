@@ -467,13 +467,15 @@ class RouteLLM(FunctionCallingLLM):
             return None, {}
         return ctx[1], ctx[2]
 
-    def _setting(self, kwargs: dict[str, Any]) -> Any:
-        """The call's setting, checked by the pool, and the routing keywords removed from
-        ``kwargs``. The call's keywords come first, then those of a ``predict()``, then
-        :func:`routing_overrides` (its settings of this pool's rule), then this model's own."""
+    def _setting(self, kwargs: dict[str, Any], pool: Pool | None = None) -> Any:
+        """The call's setting, checked by the pool (default: this model's now), and the routing
+        keywords removed from ``kwargs``. The call's keywords come first, then those of a
+        ``predict()``, then :func:`routing_overrides` (its settings of this pool's rule), then
+        this model's own."""
+        pool = pool if pool is not None else self._pool
         own = pop_settings(kwargs)
-        ambient = self._pool.own_settings(_overrides.get())
-        return self._pool.setting(**first_settings(own, self._ctx()[1], ambient))
+        ambient = pool.own_settings(_overrides.get())
+        return pool.setting(**first_settings(own, self._ctx()[1], ambient))
 
     def _query(self, messages: Sequence[ChatMessage] | None, prompt: str | None) -> str:
         query, _ = self._ctx()
@@ -492,25 +494,42 @@ class RouteLLM(FunctionCallingLLM):
                                  "routellm_lambdas": routellm_lambdas})
         return self._pool.route([self._query(messages, prompt)], [setting])[0]
 
-    def _route(self, call: str, messages: Sequence[ChatMessage] | None, prompt: str | None,
-               kwargs: dict[str, Any], tools: bool = False) -> tuple[_Call, dict[str, Any]]:
-        kwargs = dict(kwargs)
+    def _prepare(self, call: str, pool: Pool, messages: Sequence[ChatMessage] | None, prompt: str | None,
+                 kwargs: dict[str, Any]) -> tuple[_Call | None, Any, str]:
+        """The cheap part of routing, before the router (``kwargs`` loses the routing keywords):
+        ``(the call, None, "")`` for a call decided by :meth:`_prepare_chat_with_tools`, else
+        ``(None, setting, query text)``."""
         pinned = kwargs.pop(_DECISION_KWARG, None)
         if pinned is not None:  # decided in _prepare_chat_with_tools
             pop_settings(kwargs)
-            return _Call(call, pinned.decision, pinned.id, pinned.query, shadow=False), kwargs
-        setting = self._setting(kwargs)
-        query = self._query(messages, prompt)
-        d = self._pool.route([query], [setting])[0]
+            return _Call(call, pinned.decision, pinned.id, pinned.query, shadow=False), None, ""
+        setting = self._setting(kwargs, pool)
+        return None, setting, self._query(messages, prompt)
+
+    def _decided(self, call: str, d: Decision, query: str, tools: bool) -> _Call:
         event = RoutingDecisionEvent.from_decision(d, call)
         dispatcher.event(event)
-        return _Call(call, d, event.id_, query, shadow=not tools and not _structured.get()), kwargs
+        return _Call(call, d, event.id_, query, shadow=not tools and not _structured.get())
+
+    def _route(self, call: str, messages: Sequence[ChatMessage] | None, prompt: str | None,
+               kwargs: dict[str, Any], tools: bool = False) -> tuple[_Call, dict[str, Any]]:
+        kwargs = dict(kwargs)
+        pool = self._pool  # one pool for the whole call, even when the router is swapped meanwhile
+        pinned, setting, query = self._prepare(call, pool, messages, prompt, kwargs)
+        if pinned is not None:
+            return pinned, kwargs
+        return self._decided(call, pool.route([query], [setting])[0], query, tools), kwargs
 
     async def _aroute(self, call: str, messages: Sequence[ChatMessage] | None, prompt: str | None,
                       kwargs: dict[str, Any], tools: bool = False) -> tuple[_Call, dict[str, Any]]:
-        if _DECISION_KWARG in kwargs:
-            return self._route(call, messages, prompt, kwargs, tools)
-        return await asyncio.to_thread(self._route, call, messages, prompt, kwargs, tools)
+        """:meth:`_route` for async calls: the setting and query text on the event loop, then
+        :meth:`Pool.aroute`, which scores the loop's concurrent calls together in one thread."""
+        kwargs = dict(kwargs)
+        pool = self._pool  # one pool for the whole call, even when the router is swapped meanwhile
+        pinned, setting, query = self._prepare(call, pool, messages, prompt, kwargs)
+        if pinned is not None:
+            return pinned, kwargs
+        return self._decided(call, (await pool.aroute([query], [setting]))[0], query, tools), kwargs
 
     def _child(self, d: Decision) -> LLM:
         return self._children()[d.route]

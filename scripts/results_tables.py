@@ -205,15 +205,29 @@ def ms(value: float) -> str:
 
 def routing_speed(root: Path) -> str:
     r = load(root, "routing_speed")
+    fast = "fast_decision_queries" in r
+
+    def both(fmt: Callable[[str], str]) -> list[str]:
+        return [fmt("")] + ([fmt("fast_")] if fast else [])
+
+    def decision(kind: str) -> Callable[[str], str]:
+        return lambda p: (f"{ms(r[f'{p}decision_{kind}_median_ms'])} (p99 {ms(r[f'{p}decision_{kind}_p99_ms'])})"
+                          if f"{p}decision_{kind}_p99_ms" in r else
+                          f"{ms(r[f'{p}decision_{kind}_median_ms'])} (p90 {ms(r[f'{p}decision_{kind}_p90_ms'])})")
+
     rows = [
-        ["one routing decision, short question (about 12 words), encoder included",
-         f"{ms(r['decision_short_median_ms'])} (p90 {ms(r['decision_short_p90_ms'])})"],
-        ["one routing decision, real Arena-Hard prompt (most fill the 256-token window)",
-         f"{ms(r['decision_arena_hard_median_ms'])} (p90 {ms(r['decision_arena_hard_p90_ms'])})"],
-        ["one routing decision, repeated query (encoder cache hit)", ms(r["decision_cached_median_ms"])],
-        [f"batch of {r['batch_size']:,} distinct prompts, one `win_rate` call",
-         f"{r['batch_short_queries_per_second']:.0f} short prompts/s; "
-         f"{r['batch_arena_hard_queries_per_second']:.0f} Arena-Hard prompts/s"],
+        ["encoder", *both(lambda p: f"`{r.get(f'{p}encoder', 'sentence-transformers/all-MiniLM-L6-v2')}`")],
+        ["one routing decision, short question (about 12 words), encoder included", *both(decision("short"))],
+        ["one routing decision, real Arena-Hard prompt", *both(decision("arena_hard"))],
+        ["one routing decision, repeated query (encoder cache hit)",
+         *both(lambda p: ms(r[f"{p}decision_cached_median_ms"]))],
+        [f"batch of {r['batch_size']:,} distinct short prompts, one `win_rate` call",
+         *both(lambda p: f"{r[f'{p}batch_short_queries_per_second']:,.0f} prompts/s")],
+        [f"batch of {r['batch_size']:,} distinct Arena-Hard prompts",
+         *both(lambda p: f"{r[f'{p}batch_arena_hard_queries_per_second']:,.0f} prompts/s")],
+    ]
+    header = ["what", "`default` (MiniLM)"] + (["`default-fast` (static)"] if fast else [])
+    sw = [
         [f"SW ranking, one decision over {r['sw_battles']:,} battles of {r['sw_source']} "
          f"({r['sw_unique_queries']:,} queries, {r['sw_tiers']} tiers), embedding cached",
          f"{r['sw_decision_median_ms']:.2f} ms"],
@@ -222,9 +236,28 @@ def routing_speed(root: Path) -> str:
         [f"largest difference between the two methods' win rates ({r['sw_queries_compared']} queries)",
          f"{r['sw_max_abs_win_rate_difference']:.1e}"],
     ]
-    return f"Machine: {r['machine']}; medians of {r['decision_queries']} decisions.\n\n" + table(
-        ["what", "figure"], rows
-    )
+    return (f"Machine: {r['machine']}; medians of {r['decision_queries']} decisions.\n\n" + table(header, rows)
+            + "\n\n" + table(["SW ranking", "figure"], sw))
+
+
+def encoder_quality(root: Path) -> str:
+    d = load(root, "encoder_quality")
+    m, f = d["results"]["minilm"]["figures"], d["results"]["static"]["figures"]
+    rows_spec = [
+        ("MMLU APGR, out of domain", "RouteLLM's MMLU, 14,037 questions", "mmlu", "mmlu_random"),
+        ("GSM8K APGR, out of domain", "RouteLLM's GSM8K, 1,307 questions", "gsm8k", "gsm8k_random"),
+        ("MMLU APGR, `--cv 5`", "the same, 5 folds by question", "mmlu_cv5", "mmlu_cv5_random"),
+        ("GSM8K APGR, `--cv 5`", "the same, 5 folds by question", "gsm8k_cv5", "gsm8k_cv5_random"),
+        ("N-way `quality` AIQ, LLMRouter", "9 models, test split", "nway_llmrouter_aiq", "nway_llmrouter_random_aiq"),
+        ("N-way `quality` AIQ, RouterBench", "11 models, three test splits", "nway_routerbench_aiq",
+         "nway_routerbench_random_aiq"),
+    ]
+    rows = [[label, data, f"{m[k]:.3f}", f"{f[k]:.3f}", f"{f[k] - m[k]:+.3f}", f"{m[rnd]:.3f}"]
+            for label, data, k, rnd in rows_spec if k in m and k in f]
+    verdict = "within" if d["within_0.01"] else "not within"
+    return (table(["figure", "data / split", "MiniLM", "static", "static - MiniLM", "random"], rows)
+            + f"\n\nThe static encoder is {verdict} 0.01 APGR of MiniLM on every binary figure "
+            f"(`within_0.01: {str(d['within_0.01']).lower()}`).")
 
 
 def classifier_speed(root: Path) -> str:
@@ -268,19 +301,21 @@ def load_table(root: Path) -> str:
              "warm+capture": "repeated, `capture=` a SQLite store",
              "warm+capture+shadow": "repeated, capture and `shadow=` 10% of calls",
              "direct": "no router (the fake model alone)"}
+    routers = [("results", "`default`"), ("results_fast", "`default-fast`")]
     rows = []
     for adapter, label in names.items():
-        for kind, text in kinds.items():
-            if kind not in d["results"][adapter]:
-                continue
-            r = d["results"][adapter][kind]
-            rows.append([label, text, f"{r['calls_per_s']:.1f}", fmt_ms(r["overhead_p50_ms"]),
-                         fmt_ms(r["overhead_p99_ms"])])
+        for key, router in routers:
+            for kind, text in kinds.items():
+                r = d.get(key, {}).get(adapter, {}).get(kind)
+                if r is None or (kind == "direct" and key != "results"):
+                    continue
+                rows.append([label, "-" if kind == "direct" else router, text, f"{r['calls_per_s']:.1f}",
+                             fmt_ms(r["overhead_p50_ms"]), fmt_ms(r["overhead_p99_ms"])])
     m = d["machine"]
     return (
         f"Machine: {m['cpus']} CPUs, Python {m['python']}; {d['n_concurrent']:,} calls started at once, "
         f"the fake models take {d['model_delay_s'] * 1000:.0f} ms.\n\n"
-        + table(["adapter", "queries", "calls/s", "router overhead per call, p50", "p99"], rows)
+        + table(["adapter", "router", "queries", "calls/s", "router overhead per call, p50", "p99"], rows)
     )
 
 
@@ -357,6 +392,7 @@ PAGES: dict[str, dict[str, Callable[[Path], str]]] = {
         "classifier-speed": classifier_speed,
         "langchain-overhead": langchain_overhead,
         "load": load_table,
+        "encoder-quality": encoder_quality,
         "ray": ray_table,
     },
 }

@@ -10,6 +10,7 @@ Example:
 
 from routellm_core.calibration import CalibrationTable
 from routellm_core.checkpoints import CheckpointError, load_router, save_router
+from routellm_core.encoder_probe import EncoderMismatchError
 from routellm_core.encoders import QueryEncoder
 from routellm_core.nway import NWayRouter, load_nway_router
 from routellm_core.routers import (
@@ -24,6 +25,7 @@ __all__ = [
     "CalibrationTable",
     "CheckpointError",
     "Decision",
+    "EncoderMismatchError",
     "NWayRouter",
     "NotFittedError",
     "Pool",

@@ -65,7 +65,11 @@ CARD_NAME = "README.md"
 DEFAULT_DIR = Path(__file__).parent / "default_router"
 #: The embedded default's recipe on the fast static encoder (``"default-fast"``).
 FAST_DEFAULT_DIR = Path(__file__).parent / "default_router_fast"
-EMBEDDED = {"default": DEFAULT_DIR, "default-fast": FAST_DEFAULT_DIR}
+EMBEDDED = ("default", "default-fast")
+
+
+def _embedded_dir(name: str) -> Path:
+    return DEFAULT_DIR if name == "default" else FAST_DEFAULT_DIR  # read at call time: tests patch them
 HUB_PREFIX = "hf://"
 NWAY_DEFAULT_DIR = Path(__file__).parent / "nway" / "default"
 
@@ -629,7 +633,7 @@ def load_router(
             f"unexpected parameters for a checkpoint: {sorted(router_params)}"
         )
     if target in EMBEDDED:
-        return load_checkpoint_dir(EMBEDDED[target], encoder=encoder)
+        return load_checkpoint_dir(_embedded_dir(target), encoder=encoder)
     explicit = target.startswith(HUB_PREFIX)
     if explicit:
         target = target[len(HUB_PREFIX):]
@@ -701,8 +705,8 @@ def as_router(
         return router
     loaded = load_router(router, revision=revision,
                          encoder=QueryEncoder(encoder, cache_dir=cache_dir) if encoder else None)
-    if cache_dir and not encoder and loaded.uses_encoder:  # the recorded encoder, with the cache
-        loaded.encoder = QueryEncoder(loaded.encoder, cache_dir=cache_dir)
+    if cache_dir and not encoder and loaded.uses_encoder and not isinstance(loaded.encoder, QueryEncoder):
+        loaded.encoder = QueryEncoder(loaded.encoder, cache_dir=cache_dir)  # the recorded encoder, cached
     return loaded
 
 

@@ -3,16 +3,18 @@
 Two kinds of names, both understood by :class:`~routellm_core.encoders.QueryEncoder`:
 
 - ``static:<sentence-transformers id or path>``: distilled from that model with model2vec on
-  first use (about 15 s for all-MiniLM-L6-v2 on two cores, offline, from the local weights), then
+  first use (about 20 s for all-MiniLM-L6-v2 on two cores, offline, from the local weights), then
   loaded from the cache folder ``$ROUTELLM_CACHE_DIR/encoders`` (default ``~/.cache/routellm``).
   :data:`FAST_ENCODER` is the one distilled from the packaged all-MiniLM-L6-v2.
 - ``model2vec:<Hub id or path>``: a ready model2vec model (for example ``minishlab/potion-base-8M``
   once it is in the local Hub cache).
 
-Distillation keeps the teacher's 384 dimensions and skips PCA: an eigendecomposition's signs may
-differ from one machine to the next, and a router trained on one machine's vectors must score
-with the same vectors on the next (checkpoints also record probe vectors and refuse an encoder
-that does not reproduce them, :mod:`routellm_core.encoder_probe`).
+Distillation uses model2vec's recipe (PCA to 256 dimensions, which also removes the direction
+all token vectors share, and Zipf weighting). An eigendecomposition's signs may differ from one
+machine to the next, and a router trained on one machine's vectors must score with the same
+vectors on the next, so each component's sign is then fixed by a rule (its largest entry is
+positive); checkpoints also record probe vectors and refuse an encoder that does not reproduce
+them (:mod:`routellm_core.encoder_probe`).
 
 Example:
     >>> from routellm_core.static_encoder import parse_static_name
@@ -38,7 +40,7 @@ import numpy as np
 DEFAULT_TEACHER = "sentence-transformers/all-MiniLM-L6-v2"
 FAST_ENCODER = f"static:{DEFAULT_TEACHER}"
 #: Settings of :func:`distil`; part of the cache key, so a change distils anew.
-DISTIL_SETTINGS: dict[str, Any] = {"pca_dims": None, "sif_coefficient": 1e-4, "quantize_to": "float32"}
+DISTIL_SETTINGS: dict[str, Any] = {"pca_dims": 256, "sif_coefficient": 1e-4, "quantize_to": "float32"}
 _DISTIL_LOCK = threading.Lock()
 
 
@@ -88,7 +90,7 @@ def distil(teacher: str, out: Path) -> Path:
 
     warnings.warn(
         f"distilling the static encoder {FAST_ENCODER if teacher == DEFAULT_TEACHER else 'static:' + teacher} "
-        f"once (about 15 s on two cores); it is kept at {out}",
+        f"once (about 20 s on two cores); it is kept at {out}",
         RuntimeWarning,
         stacklevel=4,
     )
@@ -101,6 +103,7 @@ def distil(teacher: str, out: Path) -> Path:
     finally:
         for lg, level in zip(quiet, levels):
             lg.setLevel(level)
+    model.embedding = fix_signs(np.asarray(model.embedding, dtype=np.float32))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
     try:
@@ -113,6 +116,20 @@ def distil(teacher: str, out: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def fix_signs(embedding: np.ndarray) -> np.ndarray:
+    """``embedding`` with each column's sign chosen so that its largest-magnitude entry is
+    positive: PCA components are defined up to sign, and this makes them the same everywhere.
+
+    Example:
+        >>> fix_signs(np.array([[1.0, 2.0], [-3.0, 0.5]])).tolist()
+        [[-1.0, 2.0], [3.0, 0.5]]
+    """
+    rows = np.abs(embedding).argmax(axis=0)
+    signs = np.sign(embedding[rows, np.arange(embedding.shape[1])])
+    signs[signs == 0] = 1.0
+    return embedding * signs
 
 
 def load_static(name: str) -> Any:

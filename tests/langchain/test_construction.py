@@ -65,7 +65,7 @@ def test_router_by_checkpoint_path(tmp_path):
 
 
 def test_bad_router_specs_are_short_clear_errors(tmp_path):
-    with pytest.raises(Exception, match="neither 'default', 'default-fast', 'random', an existing checkpoint directory"):
+    with pytest.raises(Exception, match="neither 'default', 'default-fast', 'random', an existing checkpoint"):
         ChatRouteLLM(**models(), router="no/such/dir/here", threshold=0.5)
     with pytest.raises(Exception, match="no checkpoint directory 'org/name'"):
         ChatRouteLLM(**models(), router="org/name", threshold=0.5)

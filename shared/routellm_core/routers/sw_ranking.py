@@ -36,13 +36,22 @@ from routellm_core.routers.base import Router
 from routellm_core.routers.battles import battle_arrays, check_sample_weight
 
 LN10 = float(np.log(10.0))
+SCORE_CHUNK = 256  # queries scored together in win_rate_embeddings
 
 
 def similarity_weights(similarities: np.ndarray) -> np.ndarray:
     """The paper's weighting ``10 * 10 ** (sim / max_sim)``, row-wise for a 2-D input."""
     sims = np.atleast_2d(similarities)
-    max_sim = sims.max(axis=1, keepdims=True)
-    return 10.0 * np.exp(LN10 * (sims / max_sim))  # 10 ** x, faster; float32 stays float32
+    scale = LN10 / sims.max(axis=1, keepdims=True)
+    return 10.0 * np.exp(sims * scale)  # 10 ** x, faster; float32 stays float32
+
+
+def _similarity_weights_inplace(sims: np.ndarray) -> np.ndarray:
+    """:func:`similarity_weights` of a 2-D array, written over it (no temporaries)."""
+    sims *= LN10 / sims.max(axis=1, keepdims=True)
+    np.exp(sims, out=sims)
+    sims *= 10.0
+    return sims
 
 
 def tier_pair_counts(n_queries: int, n_tiers: int, ta: np.ndarray, tb: np.ndarray, q_idx: np.ndarray,
@@ -218,14 +227,17 @@ class SWRankingRouter(Router):
         """Win rates from query embeddings, for canonical model names (no checks)."""
         n_t = int(np.sqrt(self.counts_.shape[1]))
         s, w = self.tiers_[strong], self.tiers_[weak]
-        sims = embeddings.astype(np.float32) @ self.query_embeddings_.T
-        # float32 products (the counts are float32 already); the small per-query sums go to float64
-        stats = (similarity_weights(sims) @ self.counts_).astype(np.float64)
         out = np.full(len(embeddings), np.nan)
-        ok = np.all(np.isfinite(stats), axis=1)  # not finite: corrupt weights, a router failure upstream
-        if ok.any():
-            r = fit_bradley_terry_batch(stats[ok].reshape(-1, n_t, n_t))
-            out[ok] = 1.0 / (1.0 + 10.0 ** (r[:, w] - r[:, s]))
+        # in chunks, each with one large array written in place: fresh large allocations are
+        # slow (page faults) and a chunk stays in cache
+        for start in range(0, len(embeddings), SCORE_CHUNK):
+            sims = embeddings[start : start + SCORE_CHUNK].astype(np.float32, copy=False) @ self.query_embeddings_.T
+            # float32 products (the counts are float32 already); the per-query sums go to float64
+            stats = (_similarity_weights_inplace(sims) @ self.counts_).astype(np.float64)
+            ok = np.all(np.isfinite(stats), axis=1)  # not finite: corrupt weights, a router failure upstream
+            if ok.any():
+                r = fit_bradley_terry_batch(stats[ok].reshape(-1, n_t, n_t))
+                out[start : start + len(stats)][ok] = 1.0 / (1.0 + 10.0 ** (r[:, w] - r[:, s]))
         return out
 
     # ----------------------------------------------------------------- checkpoint hooks
