@@ -1,4 +1,4 @@
-"""The shipped default router holds no question of the evaluation sets its figures are read on.
+"""The shipped default routers hold no question of the evaluation sets their figures are read on.
 
 The default keeps a digest of each training query's normalised text (with and without the
 template lines its training data shares) and the query's embedding; both are checked against
@@ -17,9 +17,10 @@ from routellm_core.data.templates import normalize_text
 pytestmark = pytest.mark.data
 
 
-@pytest.fixture(scope="module")
-def default():
-    return load_router("default")
+@pytest.fixture(scope="module", params=["default", "default-fast"])
+def default(request):
+    """Each embedded router: the MiniLM default and ``default-fast`` (same data, static encoder)."""
+    return load_router(request.param)
 
 
 @pytest.fixture(scope="module")

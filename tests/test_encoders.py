@@ -40,6 +40,7 @@ def test_repeated_texts_are_not_re_encoded(encoder, monkeypatch):
 def test_disk_cache_survives_a_new_encoder(tmp_path):
     first = QueryEncoder(cache_dir=tmp_path)
     a = first.encode(["persist me"])
+    first.flush_cache()  # written in the background; a later process finds it on disk
     second = QueryEncoder(cache_dir=tmp_path)
     assert np.array_equal(second.encode(["persist me"]), a)
     assert second._model is None  # served from disk: the weights were never loaded

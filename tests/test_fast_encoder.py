@@ -37,10 +37,10 @@ def fast_router(fast):
 
 
 # --------------------------------------------------------------------------- the static encoder
-def test_static_encoder_gives_unit_vectors_of_the_teachers_size_fast(fast):
+def test_static_encoder_gives_unit_vectors_fast(fast):
     texts = ["What is 2 + 2?", "hi!", "Prove that there are infinitely many primes."]
     vecs = fast.encode(texts)
-    assert vecs.shape == (3, 384) and vecs.dtype == np.float32
+    assert vecs.shape == (3, 256) and vecs.dtype == np.float32  # model2vec's PCA to 256 dimensions
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(fast.encode(texts[::-1]), vecs[::-1], atol=1e-6)  # order-free, stable
     one = QueryEncoder(FAST_ENCODER, cache_size=0)
@@ -50,6 +50,16 @@ def test_static_encoder_gives_unit_vectors_of_the_teachers_size_fast(fast):
         one.encode([f"new question {i}: how do tides work?"])
     # generous bound for a loaded CI machine; the benchmark measures about 0.1 ms
     assert (time.perf_counter() - t) / 200 < 0.02
+
+
+def test_component_signs_are_fixed_whatever_signs_pca_returned():
+    from routellm_core.static_encoder import fix_signs
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(500, 16)).astype(np.float32)
+    flipped = emb * rng.choice([-1.0, 1.0], size=16).astype(np.float32)  # another machine's eigh
+    np.testing.assert_array_equal(fix_signs(flipped), fix_signs(emb))
+    assert np.all(fix_signs(emb)[np.abs(emb).argmax(axis=0), np.arange(16)] > 0)
 
 
 def test_static_encoder_separates_topics_like_its_teacher(fast):
@@ -79,15 +89,24 @@ def test_a_checkpoint_refuses_an_encoder_other_than_its_own(tmp_path, fast_route
     config = json.loads((tmp_path / "fast" / "config.json").read_text())
     assert config["params"]["encoder"] == FAST_ENCODER
     assert config["encoder_probe"]["encoder"] == FAST_ENCODER
-    assert len(config["encoder_probe"]["embeddings"][0]) == 384
+    assert len(config["encoder_probe"]["embeddings"][0]) == 256
 
     same = load_router(tmp_path / "fast")  # the recorded encoder: scores as trained
     texts = ["Compute the determinant of [[1, 2], [3, 4]].", "Hello, how are you?"]
     np.testing.assert_allclose(same.win_rate(texts), fast_router.win_rate(texts), atol=1e-6)
 
     other = load_router(tmp_path / "fast", encoder=QueryEncoder(DEFAULT_ENCODER))
-    with pytest.raises(EncoderMismatchError, match="static:sentence-transformers/all-MiniLM-L6-v2.*cosine"):
+    with pytest.raises(EncoderMismatchError, match="static:sentence-transformers/all-MiniLM-L6-v2.*384-dim"):
         other.win_rate(texts)
+
+
+def test_an_encoder_of_the_same_size_but_other_vectors_is_refused(tmp_path, fast_router):
+    path = save_router(fast_router, tmp_path / "fast")
+    config = json.loads((path / "config.json").read_text())
+    config["encoder_probe"]["embeddings"] = [row[::-1] for row in config["encoder_probe"]["embeddings"]]
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(EncoderMismatchError, match="embeds its probe texts differently .cosine"):
+        load_router(path).win_rate(["Hello there"])
 
 
 def test_a_copy_of_the_same_encoder_under_another_name_passes(tmp_path):

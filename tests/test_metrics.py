@@ -342,3 +342,29 @@ def test_plot_curves_writes_a_png(tmp_path):
     with pytest.raises(ValueError, match="apgr"):
         plot_curves({"curve": [], "random_curve": [], "strong_score": 1, "weak_score": 0},
                     tmp_path / "x.png")
+
+
+# --------------------------------------------------------------------------- win rates as probabilities
+def test_reliability_is_small_for_calibrated_and_large_for_overconfident_win_rates():
+    from routellm_core.evaluation import pair_outcomes, reliability
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.0, 1.0, 20_000)
+    calibrated = reliability(p, (rng.uniform(size=p.size) < p).astype(float))
+    assert calibrated["ece"] < 0.02 and len(calibrated["bins"]) == 10
+    assert calibrated["win_rate_p05"] < 0.1 and calibrated["win_rate_p95"] > 0.9
+    ties = pair_outcomes([1, 0, 1, 0], [1, 0, 0, 1])
+    assert ties.tolist() == [0.5, 0.5, 1.0, 0.0]
+    assert reliability(np.full(4, 0.9), ties, bins=1)["ece"] == pytest.approx(0.4)  # 0.9 against 0.5 on average
+    assert reliability(np.full(4, 0.9), ties)["ece"] == pytest.approx(0.45)  # a bin per query: 0.4, 0.4, 0.1, 0.9
+
+
+@pytest.mark.parametrize("rates, outcomes, bins, match", [
+    ([], [], 10, "non-empty"), ([0.5, np.nan], [1.0, 0.0], 10, "NaN"),
+    ([0.5, 0.6], [1.0], 10, "one per query"), ([0.5], [1.0], 0, "bins"),
+])
+def test_reliability_rejects_bad_input(rates, outcomes, bins, match):
+    from routellm_core.evaluation import reliability
+
+    with pytest.raises(ValueError, match=match):
+        reliability(rates, outcomes, bins=bins)

@@ -332,6 +332,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     fmt = lambda x: f"{100 * x:.1f}%" if x is not None else "n/a"  # noqa: E731
     print(f"{router.name:<14}{result['apgr']:>8.3f}{fmt(result['cpt50']):>10}{fmt(result['cpt80']):>10}")
     print(f"{'random':<14}{result['random_apgr']:>8.3f}{fmt(result['random_cpt50']):>10}{fmt(result['random_cpt80']):>10}")
+    rel = result["reliability"]
+    print(f"win rates as probabilities: expected calibration error {rel['ece']:.3f} (10 equal-count bins); "
+          f"win rates span {rel['win_rate_p05']:.3f}-{rel['win_rate_p95']:.3f} (5th-95th percentile), "
+          f"outcomes average {rel['mean_outcome']:.3f} (1 strong better, 0.5 tie, 0 weak better)")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")

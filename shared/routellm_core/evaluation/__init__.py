@@ -21,8 +21,10 @@ from routellm_core.evaluation.metrics import (
     evaluate_win_rates,
     fine_curve,
     optimal_score,
+    pair_outcomes,
     pgr,
     random_baseline,
+    reliability,
     routing_curve,
 )
 from routellm_core.evaluation.plots import plot_curves
@@ -40,8 +42,10 @@ __all__ = [
     "fine_curve",
     "load_benchmark",
     "optimal_score",
+    "pair_outcomes",
     "pgr",
     "plot_curves",
     "random_baseline",
+    "reliability",
     "routing_curve",
 ]

@@ -302,6 +302,37 @@ def random_baseline(
     }
 
 
+def pair_outcomes(strong_scores: ArrayLike, weak_scores: ArrayLike) -> np.ndarray:
+    """What a win rate predicts, per query: 1 when the strong model scored higher, 0 when the
+    weak one did, 0.5 for a tie (both right or both wrong on a correctness benchmark)."""
+    s, w = np.asarray(strong_scores, dtype=np.float64), np.asarray(weak_scores, dtype=np.float64)
+    return 0.5 + 0.5 * np.sign(s - w)
+
+
+def reliability(win_rates: ArrayLike, outcomes: ArrayLike, bins: int = 10) -> dict[str, Any]:
+    """How well win rates behave as probabilities on labelled queries: the expected
+    calibration error over ``bins`` equal-count bins of the win rate (``ece``: the
+    count-weighted mean of ``|mean win rate - mean outcome|``), each bin's means, and the spread
+    of the win rates (their 5th to 95th percentile).
+
+    Example:
+        >>> r = reliability([0.1, 0.2, 0.8, 0.9], [0.0, 0.5, 1.0, 1.0], bins=2)
+        >>> round(r["ece"], 3), [b["mean_outcome"] for b in r["bins"]]
+        (0.125, [0.25, 1.0])
+    """
+    w = _vector(win_rates, "win_rates")
+    y = _vector(outcomes, "outcomes", len(w))
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    order = np.argsort(w, kind="stable")
+    parts = [part for part in np.array_split(order, min(bins, len(w))) if len(part)]
+    table = [{"n": int(len(idx)), "mean_win_rate": float(w[idx].mean()), "mean_outcome": float(y[idx].mean())}
+             for idx in parts]
+    ece = sum(b["n"] * abs(b["mean_win_rate"] - b["mean_outcome"]) for b in table) / len(w)
+    return {"ece": float(ece), "bins": table, "win_rate_p05": float(np.percentile(w, 5)),
+            "win_rate_p95": float(np.percentile(w, 95)), "mean_outcome": float(y.mean())}
+
+
 def evaluate_win_rates(
     benchmark: Benchmark,
     win_rates: ArrayLike,
@@ -332,6 +363,7 @@ def evaluate_win_rates(
     curve = routing_curve(w, s, wk, num_results=num_results, scale=scale)
     fine = fine_curve(w, s, wk, points=fine_points, scale=scale)
     rand = random_baseline(s, wk, seeds=seeds, num_results=num_results, scale=scale)
+    calib = reliability(w, pair_outcomes(s, wk))
     return {
         "benchmark": benchmark.name,
         "router": router_name,
@@ -351,6 +383,8 @@ def evaluate_win_rates(
         "random_cpt50": rand["cpt50"],
         "random_cpt80": rand["cpt80"],
         "random_seeds": int(seeds),
+        "ece": calib["ece"],
+        "reliability": calib,
         "curve": [p.to_dict() for p in curve],
         "fine_curve": [p.to_dict() for p in fine],
         "random_curve": [p.to_dict() for p in rand["curve"]],
