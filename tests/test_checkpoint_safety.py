@@ -293,7 +293,8 @@ def test_a_symlinked_folder_is_refused(ckpt, tmp_path):
 
 @pytest.mark.parametrize(
     "encoder",
-    ["/tmp/some-model", "~/models/enc", "../enc", "enc/../../x", "C:\\models\\enc"],
+    ["/tmp/some-model", "~/models/enc", "../enc", "enc/../../x", "C:\\models\\enc",
+     "model2vec:/tmp/some-model", "static:../enc", "model2vec:~/enc"],
 )
 def test_a_parameter_pointing_outside_is_refused_unless_overridden(
     ckpt, router, encoder
@@ -309,6 +310,16 @@ def test_a_parameter_pointing_outside_is_refused_unless_overridden(
     # the caller's own encoder replaces the recorded one, which is then never used
     loaded = load_router(ckpt, encoder=router.encoder_)
     assert np.allclose(loaded.win_rate(TEXTS), router.win_rate(TEXTS))
+
+
+def test_a_static_encoder_named_from_the_working_directory_is_refused(ckpt, tmp_path, monkeypatch):
+    (tmp_path / "enc").mkdir()
+    monkeypatch.chdir(tmp_path)
+    config = _config(ckpt)
+    config["params"]["encoder"] = "model2vec:enc"
+    _write_config(ckpt, config)
+    with pytest.raises(CheckpointError, match="from the working directory"):
+        load_router(ckpt)
 
 
 def test_paths_in_nested_parameters_are_refused(ckpt):

@@ -188,6 +188,19 @@ def test_a_slow_disk_write_does_not_hold_up_the_decision(tmp_path, monkeypatch):
     np.testing.assert_allclose(next(iter(got.values())), vec[0], atol=1e-6)
 
 
+def test_queued_cache_rows_are_written_when_the_process_exits(tmp_path):
+    import sqlite3
+    import subprocess
+    import sys
+
+    code = ("from routellm_core.encoders import QueryEncoder; "
+            f"QueryEncoder(cache_dir={str(tmp_path)!r}).encode([f'exit test {{i}}' for i in range(300)])")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+    (path,) = tmp_path.glob("embeddings-*.sqlite")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM emb").fetchone()[0] == 300
+
+
 def test_a_memory_cache_hit_does_not_touch_sqlite(tmp_path, monkeypatch):
     from routellm_core import encoders
 

@@ -455,6 +455,14 @@ def verify_checkpoint(
     return config
 
 
+def _split_encoder_name(name: str) -> tuple[str, str]:
+    """``("static:", "org/model")`` for a static encoder name, ``("", name)`` for any other."""
+    for prefix in ("static:", "model2vec:"):
+        if name.startswith(prefix):
+            return prefix, name[len(prefix):]
+    return "", name
+
+
 def _check_params(directory: Path, params: Any, where: str = "params") -> None:
     """Refuse parameters that name a path outside the checkpoint (an encoder in /tmp, ``..``)."""
     if isinstance(params, dict):
@@ -464,10 +472,11 @@ def _check_params(directory: Path, params: Any, where: str = "params") -> None:
         for i, value in enumerate(params):
             _check_params(directory, value, f"{where}[{i}]")
     elif isinstance(params, str):
-        parts = re.split(r"[\\/]", params)
+        target = _split_encoder_name(params)[1]
+        parts = re.split(r"[\\/]", target)
         if (
-            params.startswith(("/", "\\", "~"))
-            or re.match(r"^[A-Za-z]:[\\/]", params)
+            target.startswith(("/", "\\", "~"))
+            or re.match(r"^[A-Za-z]:[\\/]", target)
             or ".." in parts
         ):
             raise CheckpointError(
@@ -530,19 +539,15 @@ def load_checkpoint_dir(
         raise CheckpointError(
             f"{directory}: params.encoder must be an encoder name or null, got {params['encoder']!r:.80}"
         )
+    prefix, target = _split_encoder_name(params["encoder"]) if isinstance(params.get("encoder"), str) else ("", "")
     if encoder is not None:
         params["encoder"] = encoder
-    elif (
-        isinstance(params.get("encoder"), str)
-        and (directory / params["encoder"]).is_dir()
-    ):
-        params["encoder"] = str(
-            directory.resolve() / params["encoder"]
-        )  # an encoder shipped inside
-    elif isinstance(params.get("encoder"), str) and Path(params["encoder"]).exists():
+    elif target and (directory / target).is_dir():
+        params["encoder"] = prefix + str(directory.resolve() / target)  # an encoder shipped inside
+    elif target and Path(target).exists():
         raise CheckpointError(
             f"{directory}: params.encoder = {params['encoder']!r} is not inside the checkpoint "
-            f"but names {Path(params['encoder']).resolve()} from the working directory; a "
+            f"but names {Path(target).resolve()} from the working directory; a "
             "checkpoint may name Hub ids or files inside itself only (to use a local encoder "
             "you trust, pass encoder=... to load_router)"
         )

@@ -374,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser, router: bool = True) -> None:
         if router:
             p.add_argument("--router", default="default",
-                           help="'default', 'random', a checkpoint directory or a Hub repo id")
+                           help="'default', 'default-fast', 'random', a checkpoint directory or a Hub repo id")
             p.add_argument("--revision", help="Hub revision to pin")
         add_common_options(p)
 

@@ -6,7 +6,9 @@ Example:
     >>> enc.encode(["What is 2 + 2?"]).shape
     (1, 384)
 
-Any sentence-transformers id or local path works as well: ``QueryEncoder("BAAI/bge-small-en-v1.5")``.
+Any sentence-transformers id or local path works as well: ``QueryEncoder("BAAI/bge-small-en-v1.5")``;
+``QueryEncoder(FAST_ENCODER)`` is the static encoder distilled from MiniLM (about 0.1 ms a query,
+:mod:`routellm_core.static_encoder`).
 Vectors are L2-normalised float32. Repeated texts are served from an in-memory LRU cache and,
 when ``cache_dir`` is given, from an SQLite file that survives the process (used by the CLI to
 avoid re-encoding fixed data sets).
@@ -20,6 +22,7 @@ import os
 import sqlite3
 import threading
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -111,7 +114,7 @@ class _DiskCache:
             self._conn.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
         except (OSError, sqlite3.Error) as exc:
             self._fail(exc)
-        atexit.register(self.flush)
+        _OPEN_CACHES.add(self)
 
     def _fail(self, exc: BaseException) -> None:
         if not self.broken:
@@ -171,11 +174,7 @@ class _DiskCache:
                 if not items:
                     self._writer = None
                     return
-            self._write(items)
-            with self._pending_lock:  # drop what was written, unless a newer vector replaced it
-                for k, v in items.items():
-                    if self._pending.get(k) is v:
-                        del self._pending[k]
+            self._write_queued(items)
 
     def flush(self) -> None:
         """Write every queued row now and wait for the writer thread (also called at exit)."""
@@ -185,11 +184,14 @@ class _DiskCache:
         if writer is not None:
             writer.join()
         if items:
-            self._write(items)
-            with self._pending_lock:
-                for k, v in items.items():
-                    if self._pending.get(k) is v:
-                        del self._pending[k]
+            self._write_queued(items)
+
+    def _write_queued(self, items: dict[str, np.ndarray]) -> None:
+        self._write(items)
+        with self._pending_lock:  # drop what was written, unless a newer vector replaced it
+            for k, v in items.items():
+                if self._pending.get(k) is v:
+                    del self._pending[k]
 
     def _write(self, items: dict[str, np.ndarray]) -> None:
         if self.broken or self._conn is None:
@@ -205,6 +207,16 @@ class _DiskCache:
                 self._conn.commit()
         except (sqlite3.Error, OSError) as exc:
             self._fail(exc)
+
+
+_OPEN_CACHES: weakref.WeakSet[_DiskCache] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_open_caches() -> None:
+    """Write what the caches still hold when the process ends (the writers are daemon threads)."""
+    for cache in list(_OPEN_CACHES):
+        cache.flush()
 
 
 def _valid_row(blob: Any, dim: int | None) -> np.ndarray | None:
