@@ -279,3 +279,18 @@ def test_the_batcher_splits_a_large_backlog_and_checks_its_arguments():
         RouteBatcher(route, max_batch=0)
     with pytest.raises(ValueError, match="2 texts"):
         asyncio.run(batcher.route(["a", "b"], [None]))
+
+
+def test_a_dropped_pool_lets_its_routing_thread_go(fast_router):
+    import gc
+
+    pool = Pool.pair(fast_router, strong="big-model", weak="small-model", threshold=0.5)
+    asyncio.run(pool.aroute(["a question for a pool about to be dropped?"]))
+    (thread,) = pool._batcher._executor._threads  # the pool's one routing thread
+    assert thread.is_alive() and thread.name.startswith("routellm-route")
+    del pool
+    deadline = time.monotonic() + 10
+    while thread.is_alive() and time.monotonic() < deadline:
+        gc.collect()  # the thread may still hold its last batch's work item for a moment
+        thread.join(timeout=0.1)
+    assert not thread.is_alive()

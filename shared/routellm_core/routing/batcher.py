@@ -61,6 +61,8 @@ class RouteBatcher:
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="routellm-route")
+                # a pool replaced by swap_router lets its thread go once nothing holds it
+                weakref.finalize(self, self._executor.shutdown, wait=False)
             return self._executor
 
     async def route(self, texts: Sequence[str], settings: Sequence[Any]) -> list[Decision]:
