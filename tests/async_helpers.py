@@ -1,5 +1,6 @@
 """Async test helpers shared by both adapters' tests: a loop whose default executor counts
-the jobs handed to it (a thread per call would show there) and the threads seen alive."""
+the jobs handed to it (a thread per call would show there) and the threads seen alive, and
+the distinct queries both send."""
 
 from __future__ import annotations
 
@@ -48,3 +49,19 @@ def run_counting(coro_fn: Any) -> tuple[Any, int, int]:
     finally:
         executor.shutdown(wait=True)
     return out, executor.submitted, max(seen)
+
+
+N = 50
+PRICES = {"fake-strong": (10.0, 30.0), "fake-weak": (0.5, 1.5)}
+TOPICS = ["the French revolution", "quicksort", "a haiku about rain", "eigenvalues", "sourdough bread",
+          "Rust lifetimes", "the Krebs cycle", "a limerick", "TCP congestion control", "compound interest"]
+
+
+def queries(n: int = N, tag: str = "") -> list[str]:
+    """``n`` distinct queries, easy and hard (a tag keeps them new to the encoder's cache)."""
+    out = []
+    for i in range(n):
+        topic = TOPICS[i % len(TOPICS)]
+        out.append(f"Prove rigorously, step by step, the key theorem behind {topic} ({tag}{i})." if i % 3 == 0
+                   else f"hi! tell me something about {topic} #{tag}{i}")
+    return out

@@ -710,9 +710,15 @@ def as_router(
         return router
     loaded = load_router(router, revision=revision,
                          encoder=QueryEncoder(encoder, cache_dir=cache_dir) if encoder else None)
-    if cache_dir and not encoder and loaded.uses_encoder and not isinstance(loaded.encoder, QueryEncoder):
-        loaded.encoder = QueryEncoder(loaded.encoder, cache_dir=cache_dir)  # the recorded encoder, cached
-    return loaded
+    return with_encoder_cache(loaded, cache_dir) if cache_dir and not encoder else loaded
+
+
+def with_encoder_cache(router: Any, cache_dir: str | os.PathLike[str]) -> Any:
+    """``router`` (binary or N-way) embedding with the encoder its checkpoint records, through
+    the on-disk embedding cache in ``cache_dir``; a router given an encoder object keeps it."""
+    if router.uses_encoder and not isinstance(router.encoder, QueryEncoder):
+        router.encoder = QueryEncoder(router.encoder, cache_dir=cache_dir)
+    return router
 
 
 def _repo_root(snapshot: Path) -> Path:

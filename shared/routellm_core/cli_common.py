@@ -86,14 +86,11 @@ def load_for_command(loader: Any, spec: Any, args: Any, **kwargs: Any) -> Any:
     """``loader(spec)`` (``load_router`` / ``load_nway_router``) for a command: with ``--encoder``
     when given, else with the encoder the checkpoint records; either way through the on-disk
     embedding cache unless ``--no-cache``."""
-    from routellm_core.encoders import QueryEncoder
+    from routellm_core.checkpoints import with_encoder_cache
 
     name = getattr(args, "encoder", None)
     router = loader(spec, encoder=query_encoder(name, no_cache=args.no_cache) if name else None, **kwargs)
-    if not name and getattr(router, "uses_encoder", False) and not args.no_cache \
-            and not isinstance(router.encoder, QueryEncoder):
-        router.encoder = QueryEncoder(router.encoder, cache_dir=cache_dir())
-    return router
+    return with_encoder_cache(router, cache_dir()) if not name and not args.no_cache else router
 
 
 def eval_data_dir(given: str | None) -> str:

@@ -93,8 +93,9 @@ def _runtime_version() -> str:
 
 
 def _probe_dir() -> Path:
-    root = os.environ.get("ROUTELLM_CACHE_DIR", str(Path.home() / ".cache" / "routellm"))
-    return Path(root) / "runtime-checks"
+    from routellm_core.static_encoder import cache_root
+
+    return cache_root() / "runtime-checks"
 
 
 def check_runtime(model_path: str | os.PathLike[str], *, timeout: float = PROBE_TIMEOUT_S) -> Path:

@@ -16,23 +16,8 @@ from langchain_core.messages import HumanMessage
 
 from langchain_routellm import ChatRouteLLM, RouterRunnable
 from routellm_core.routing import shared_router
-from tests.async_helpers import run_counting
+from tests.async_helpers import PRICES, N, queries, run_counting
 from tests.langchain.fake_models import FlakyChatModel
-
-N = 50
-PRICES = {"fake-strong": (10.0, 30.0), "fake-weak": (0.5, 1.5)}
-TOPICS = ["the French revolution", "quicksort", "a haiku about rain", "eigenvalues", "sourdough bread",
-          "Rust lifetimes", "the Krebs cycle", "a limerick", "TCP congestion control", "compound interest"]
-
-
-def queries(n: int = N, tag: str = "") -> list[str]:
-    """``n`` distinct queries, easy and hard."""
-    out = []
-    for i in range(n):
-        topic = TOPICS[i % len(TOPICS)]
-        out.append(f"Prove rigorously, step by step, the key theorem behind {topic} ({tag}{i})." if i % 3 == 0
-                   else f"hi! tell me something about {topic} #{tag}{i}")
-    return out
 
 
 @pytest.fixture(scope="module")
