@@ -9,4 +9,5 @@ export ROUTELLM_DATA_DIR="${ROUTELLM_DATA_DIR:-$(dirname "$PWD")/shared/data}"  
 L="gold:{data}/llmrouter_9model_gold"
 routellm nway train --router quality --out shared/routellm_core/nway/default --quiet \
   --data "$L/dcrouter_preprocessed__train.json" --holdout "$L/dcrouter_preprocessed__test.json" \
-  --prices "{data}/llmrouter_9model_gold/example_data__llm_candidates__default_llm.json"
+  --prices "{data}/llmrouter_9model_gold/example_data__llm_candidates__default_llm.json" \
+  --param strip_templates=false

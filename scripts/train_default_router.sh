@@ -13,5 +13,5 @@ routellm train --router sw_ranking \
   --calibrate "{data}/arena_hard_prompts/arena-hard-v0.1_question.jsonl" \
   --calibrate "{data}/arena_hard_prompts/arena-hard-v2.0_question.jsonl" \
   --eval-benchmarks mmlu gsm8k \
-  --seed 0 "$@" \
+  --seed 0 --param strip_templates=false "$@" \
   --out shared/routellm_core/default_router

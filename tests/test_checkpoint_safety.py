@@ -114,9 +114,9 @@ def test_format_version_1_is_still_read_but_a_future_one_is_refused(ckpt, router
         CheckpointError, match="extra.txt is not in the sha256 manifest"
     ):
         load_router(ckpt)
-    config["format_version"] = 3
+    config["format_version"] = 4
     _write_config(ckpt, config)
-    with pytest.raises(CheckpointError, match="format_version 3"):
+    with pytest.raises(CheckpointError, match="format_version 4"):
         load_router(ckpt)
 
 

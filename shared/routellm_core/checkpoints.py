@@ -58,7 +58,10 @@ from routellm_core.routers import Router, get_router_class
 
 FORMAT = "routellm-checkpoint"
 FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# A router that strips a query template is saved as version 3: a reader of 1-2 would ignore the
+# template and score other text than the router was trained on, so it must refuse the file.
+TEMPLATE_FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
@@ -166,12 +169,13 @@ def save_router(
             names.append(_check_name(out, PurePosixPath(name).as_posix()))
     config = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": TEMPLATE_FORMAT_VERSION if router.query_template_ else FORMAT_VERSION,
         "router_type": router.router_type,
         "params": router.get_params(),
         "state": router._extra_state(),
         "calibration": router.calibration_.to_dict() if router.calibration_ else None,
         "encoder_probe": encoder_probe(router.encoder_) if router.uses_encoder else None,
+        "query_template": router.query_template_.to_lines() if router.query_template_ else None,
         "card": card_data,
         "files": {},
     }
@@ -535,6 +539,8 @@ def load_checkpoint_dir(
                 f"{directory}: {name} is not a readable safetensors file: {exc}"
             ) from exc
     params = dict(config["params"])
+    # saved before routers stripped query templates: it, and a clone refitted from it, read text whole
+    params.setdefault("strip_templates", False)
     if encoder is None and not isinstance(params.get("encoder"), (str, type(None))):
         raise CheckpointError(
             f"{directory}: params.encoder must be an encoder name or null, got {params['encoder']!r:.80}"
@@ -571,6 +577,15 @@ def load_checkpoint_dir(
     if config.get("encoder_probe") is not None:
         try:
             router.encoder_probe_ = check_probe(config["encoder_probe"])
+        except ValueError as exc:
+            raise CheckpointError(f"{directory}: {exc}") from exc
+    if config.get("query_template") is not None:
+        from routellm_core.data.templates import SharedBoilerplate
+
+        try:
+            router.query_template_ = SharedBoilerplate.from_lines(
+                config["query_template"], where="query_template"
+            )
         except ValueError as exc:
             raise CheckpointError(f"{directory}: {exc}") from exc
     card = config.get("card") or {}

@@ -6,9 +6,11 @@
 - :meth:`fit` (or loading a checkpoint) sets the *learned state*: attributes whose names end in
   ``_``, none of them set before. A class lists the ones that must be there before it can
   score in ``fitted_attributes``; :func:`check_is_fitted` checks them, one check for every router.
-- Two learned attributes every router has: ``calibration_`` (the threshold table, set by
-  ``calibrate()`` or loading) and ``card_`` (the model card, set by training, saving with a
-  card, or loading). Both read ``None`` until then.
+- Three learned attributes every router has: ``calibration_`` (the threshold table, set by
+  ``calibrate()`` or loading), ``card_`` (the model card, set by training, saving with a
+  card, or loading) and ``query_template_`` (the boilerplate lines its training prompts
+  shared, stripped from every text before it is embedded or scored, in training and on live
+  traffic alike; see :meth:`EstimatorParams.query_text`). All read ``None`` until then.
 
 Example:
     >>> from routellm_core.routers import RandomRouter
@@ -32,7 +34,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from routellm_core.encoders import QueryEncoder, get_encoder
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from routellm_core.calibration import CalibrationTable
+    from routellm_core.data.templates import SharedBoilerplate
 
 __all__ = ["EstimatorParams", "NotFittedError", "check_is_fitted", "clone", "is_fitted"]
 
@@ -59,6 +64,8 @@ class EstimatorParams:
     # Learned state every router may carry; ``None`` until set (see the module docstring).
     calibration_: CalibrationTable | None = None
     card_: dict[str, Any] | None = None
+    query_template_: SharedBoilerplate | None = None
+    strip_templates: bool
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -107,6 +114,33 @@ class EstimatorParams:
     def name(self) -> str:
         """Short name used in decisions, traces and reports."""
         return self.router_type
+
+    def query_text(self, texts: Sequence[str]) -> list[str]:
+        """The text the router reads for each of ``texts``: without the lines of its
+        ``query_template_`` (a text made only of them is kept whole), unchanged when it has none.
+
+        Example:
+            >>> from routellm_core.data.schema import make_battles
+            >>> from routellm_core.routers import SWRankingRouter
+            >>> shot = "Q: 1+1? A: 2"
+            >>> rows = [{"query": f"{shot}\\nQ: {i}*{i}? A:", "model_a": "big", "model_b": "small",
+            ...          "winner": "ab"[i % 2], "source": "doc"} for i in range(8)]
+            >>> sw = SWRankingRouter(strong_model="big", weak_model="small", n_tiers=2).fit(make_battles(rows))
+            >>> sw.query_text([f"{shot}\\nQ: 12*12? A:"])
+            ['Q: 12*12? A:']
+        """
+        template = self.query_template_
+        return list(texts) if template is None else template.strip_all(texts)
+
+    def _learn_query_template(self, groups: Iterable[Iterable[str]]) -> None:
+        """Set ``query_template_`` from the training prompts, grouped by data source (``None``
+        unless ``strip_templates`` is on and some lines are shared)."""
+        from routellm_core.data.templates import SharedBoilerplate
+
+        self.query_template_ = None
+        if self.strip_templates:
+            found = SharedBoilerplate.find_in_groups(groups)
+            self.query_template_ = found if found.lines else None
 
     @property
     def encoder_(self) -> QueryEncoder:

@@ -9,10 +9,11 @@ and the ``_overlap`` manifest of the shared data:
 
 - *exact*: equal after normalisation (lower-case, runs of non-alphanumerics collapsed to one
   space), or equal *overlap keys*: the text before the first ``"\\nA."`` / ``"\\nA)"`` option
-  line, normalised, first 150 characters; keys shorter than 31 characters are ignored. Both the
-  raw and the stripped texts are compared, so this catches verbatim, format-only and
-  template-only repeats (an MMLU question with or without its options, a GSM8K question with
-  an instruction line added).
+  line, normalised, first 150 characters; keys shorter than 31 characters are ignored. The
+  stripped texts are compared, so this catches verbatim, format-only and template-only repeats
+  (an MMLU question with or without its options, a GSM8K question with an instruction line
+  added) and keeps distinct questions behind one shared template or few-shot block (whose raw
+  texts would all share their first 150 characters).
 - *near*: embedding cosine similarity >= ``threshold`` (0.95 by default) of the stripped texts
   with the :class:`~routellm_core.encoders.QueryEncoder`, computed in chunks over unique texts.
 
@@ -47,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from routellm_core.data.schema import ScoreMatrix
-from routellm_core.data.templates import SharedBoilerplate, normalize_text
+from routellm_core.data.templates import SharedBoilerplate, normalize_text, queries_by_source
 
 __all__ = [
     "DecontaminationReport",
@@ -216,15 +217,14 @@ def _eval_index(prompts: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str
 def _exact_hits(
     texts: list[str], evals: Mapping[str, list[str]], boiler: SharedBoilerplate
 ) -> dict[str, np.ndarray]:
-    variants = [{t, boiler.strip(t)} for t in texts]
-    text_norms = [{normalize_text(v) for v in vs} - {""} for vs in variants]
-    text_keys = [{overlap_key(v) for v in vs} - {None} for vs in variants]
+    stripped_texts = boiler.strip_all(texts)
+    text_norms = [normalize_text(t) for t in stripped_texts]
+    text_keys = [overlap_key(t) for t in stripped_texts]
     hits = {}
     for bench, prompts in evals.items():
-        stripped = tuple(sorted({boiler.strip(p) for p in prompts} | set(prompts)))
-        norms, keys = _eval_index(stripped)
+        norms, keys = _eval_index(tuple(sorted(set(boiler.strip_all(prompts)))))
         hits[bench] = np.array(
-            [bool(n & norms) or bool(k & keys) for n, k in zip(text_norms, text_keys)],
+            [(n != "" and n in norms) or (k is not None and k in keys) for n, k in zip(text_norms, text_keys)],
             dtype=bool,
         )
     return hits
@@ -316,11 +316,7 @@ def decontaminate(
         if "query" not in data.columns:
             raise ValueError(f"battles have no 'query' column; found {list(data.columns)}")
         queries, unit = data["query"].tolist(), "battles"
-        groups = (
-            [g.tolist() for _, g in data.groupby("source", sort=False)["query"]]
-            if "source" in data.columns
-            else [queries]
-        )
+        groups = queries_by_source(data)
     else:
         raise TypeError(f"expected a battles DataFrame or a ScoreMatrix, got {type(data).__name__}")
 

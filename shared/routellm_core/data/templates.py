@@ -31,12 +31,15 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-__all__ = ["SharedBoilerplate", "normalize_text", "text_digests"]
+__all__ = ["SharedBoilerplate", "normalize_text", "queries_by_source", "text_digests"]
 
 _NON_ALNUM = re.compile(r"[\W_]+")
+MAX_LINES = 100_000  # bounds what a checkpoint's template may hold
+MAX_LINE_CHARS = 100_000
 
 
 def normalize_text(text: str) -> str:
@@ -69,6 +72,14 @@ def text_digests(texts: Sequence[str]) -> np.ndarray:
             signed=True,
         )
     return out
+
+
+def queries_by_source(battles: Any) -> list[list[str]]:
+    """The ``query`` column of a battles frame, one list per ``source`` (one list without it):
+    the groups whose shared lines :meth:`SharedBoilerplate.find_in_groups` looks for."""
+    if "source" not in battles.columns:
+        return [battles["query"].tolist()]
+    return [g.tolist() for _, g in battles.groupby("source", sort=False)["query"]]
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,22 @@ class SharedBoilerplate:
             found = found | cls.find(texts)
         return found
 
+    @classmethod
+    def from_lines(cls, lines: object, *, where: str = "template lines") -> SharedBoilerplate:
+        """The template saved as a list of lines (a checkpoint's ``query_template``); a
+        ``ValueError`` naming ``where`` for anything but a bounded list of non-empty strings."""
+        if not isinstance(lines, list) or len(lines) > MAX_LINES:
+            raise ValueError(f"{where} must be a list of at most {MAX_LINES} strings, got {lines!r:.80}")
+        bad = [x for x in lines if not (isinstance(x, str) and x.strip() and len(x) <= MAX_LINE_CHARS)]
+        if bad:
+            raise ValueError(f"{where} must hold non-empty strings of at most {MAX_LINE_CHARS} "
+                             f"characters, got {bad[0]!r:.80}")
+        return cls(frozenset(line.strip() for line in lines))
+
+    def to_lines(self) -> list[str]:
+        """The lines, sorted (what a checkpoint saves)."""
+        return sorted(self.lines)
+
     def __or__(self, other: SharedBoilerplate) -> SharedBoilerplate:
         return SharedBoilerplate(self.lines | other.lines)
 
@@ -116,3 +143,14 @@ class SharedBoilerplate:
         kept = [line for line in text.splitlines() if line.strip() not in self.lines]
         rest = "\n".join(kept).strip()
         return rest if rest else text
+
+    def strip_all(self, texts: Iterable[str]) -> list[str]:
+        """:meth:`strip` of each text, each distinct text stripped once."""
+        texts = list(texts)
+        if not self.lines:
+            return texts
+        done: dict[str, str] = {}
+        return [
+            (done[t] if t in done else done.setdefault(t, self.strip(t))) if isinstance(t, str) else t
+            for t in texts
+        ]

@@ -45,6 +45,9 @@ class NWayRouter(EstimatorParams, ABC):
             path, or ``None`` for the offline default all-MiniLM-L6-v2.
         aliases: extra names mapped onto known model names (``{"my-qwen": "qwen2.5-7b-instruct"}``).
         seed: seed of the training run.
+        strip_templates: learn, in :meth:`fit`, the lines the training queries share
+            (instruction templates, few-shot blocks: :mod:`routellm_core.data.templates`) and
+            strip them from every text before embedding it, in training and scoring alike.
 
     Learned state (set by :meth:`fit` or loading, absent before): ``models_`` (the pool),
     ``constraints_`` (the router's own constraints) and what a subclass adds to
@@ -61,10 +64,12 @@ class NWayRouter(EstimatorParams, ABC):
         encoder: QueryEncoder | str | None = None,
         aliases: Mapping[str, str] | None = None,
         seed: int = 0,
+        strip_templates: bool = True,
     ) -> None:
         self.encoder = encoder
         self.aliases = aliases
         self.seed = seed
+        self.strip_templates = strip_templates
 
     # ----------------------------------------------------------------- models
     @property
@@ -91,7 +96,7 @@ class NWayRouter(EstimatorParams, ABC):
         Columns follow :attr:`known_models`. Raises ``TypeError`` / ``ValueError`` for an empty
         sequence, a bare string, or an empty or non-text item.
         """
-        texts = validate_texts(texts)
+        texts = self.query_text(validate_texts(texts))
         self._check_fitted()
         scores = np.asarray(self.predict_quality_embeddings(self.encoder_.encode(texts)), dtype=np.float64)
         return check_finite_scores(scores, self.name, "quality score")
@@ -189,9 +194,12 @@ class NWayRouter(EstimatorParams, ABC):
                 f"need at least 2 queries and 2 models to train, got {len(matrix)} x {len(matrix.models)}"
             )
         if embeddings is None:
+            self._learn_query_template([matrix.queries])
             embeddings = self.encoder_.encode(
-                matrix.queries, show_progress=show_progress
+                self.query_text(matrix.queries), show_progress=show_progress
             )
+        else:
+            self.query_template_ = None  # the given vectors fix what each query reads
         emb = np.asarray(embeddings, dtype=np.float32)
         if emb.ndim != 2 or emb.shape[0] != len(matrix):
             raise ValueError(

@@ -75,9 +75,13 @@ class Router(EstimatorParams, ABC):
         aliases: extra names mapped onto known model names, e.g.
             ``{"gpt-4o": "gpt-4-1106-preview"}`` to route a pair the router never saw.
         seed: seed of everything random in training (and of the random router's draws).
+        strip_templates: learn, in :meth:`fit`, the lines that the training prompts of one
+            source share (instruction templates, few-shot blocks: :mod:`routellm_core.data.templates`)
+            and strip them from every text before reading it, in training and scoring alike.
 
     Learned state (set by :meth:`fit` or loading, absent before): what each router lists in
-    ``fitted_attributes``, plus ``calibration_`` and ``card_`` (``None`` until set).
+    ``fitted_attributes``, plus ``calibration_``, ``card_`` and ``query_template_`` (``None``
+    until set).
     """
 
     router_type: ClassVar[str] = ""
@@ -91,12 +95,14 @@ class Router(EstimatorParams, ABC):
         encoder: QueryEncoder | str | None = None,
         aliases: Mapping[str, str] | None = None,
         seed: int | None = 0,
+        strip_templates: bool = True,
     ) -> None:
         self.strong_model = strong_model
         self.weak_model = weak_model
         self.encoder = encoder
         self.aliases = aliases
         self.seed = seed
+        self.strip_templates = strip_templates
 
     # ----------------------------------------------------------------- models
     @property
@@ -154,7 +160,7 @@ class Router(EstimatorParams, ABC):
                 non-text item.
             UnknownModelError: a model name the router does not know.
         """
-        texts = validate_texts(texts)
+        texts = self.query_text(validate_texts(texts))
         self._check_fitted()
         strong, weak = self.resolve_pair(strong_model, weak_model)
         scores = check_finite_scores(
@@ -216,6 +222,20 @@ class Router(EstimatorParams, ABC):
     ) -> Router:
         """Learn from a battles frame (see :mod:`routellm_core.data.schema`), optionally
         weighted; randomness comes from the ``seed`` parameter. Returns the router."""
+
+    def _training_battles(self, battles: pd.DataFrame, *, learn: bool = True) -> pd.DataFrame:
+        """``battles`` as :meth:`fit` reads them, with the ``query_template_`` stripped from every
+        query; ``learn`` first learns the template from their queries, per ``source`` (an update
+        of a fitted router keeps the template it has)."""
+        if "query" not in battles.columns:
+            return battles  # the router's own validation names what is missing
+        if learn:
+            from routellm_core.data.templates import queries_by_source
+
+            self._learn_query_template(queries_by_source(battles))
+        if self.query_template_ is None:
+            return battles
+        return battles.assign(query=self.query_text(battles["query"].tolist()))
 
     # ----------------------------------------------------------------- checkpoint hooks
     def _state(self) -> dict[str, np.ndarray]:

@@ -219,7 +219,7 @@ class TorchClassifierRouter(Router):
             else (None, None)
         )
         examples = classifier_examples(
-            battles,
+            self._training_battles(battles),
             sample_weight=sample_weight,
             pairs=self.pairs,
             strong_model=strong,

@@ -139,6 +139,10 @@ class MatrixFactorizationRouter(Router):
             battles, weights = battles[keep], weights[keep]
         if len(battles) == 0:
             raise ValueError("cannot train an mf router on zero battles")
+        if embeddings is None:
+            battles = self._training_battles(battles, learn=not (self.warm_start and is_fitted(self)))
+        else:
+            self.query_template_ = None  # the given vectors fix what each query reads
         queries, models, q_idx, a_idx, b_idx, label = battle_arrays(battles)
         if embeddings is None:
             embeddings = self.encoder_.encode(queries, show_progress=show_progress)

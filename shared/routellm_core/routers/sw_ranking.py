@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from routellm_core.bradley_terry import fit_bradley_terry_batch
-from routellm_core.data.templates import SharedBoilerplate, text_digests
+from routellm_core.data.templates import SharedBoilerplate, queries_by_source, text_digests
 from routellm_core.routers.base import Router
 from routellm_core.routers.battles import battle_arrays, check_sample_weight
 
@@ -115,6 +115,10 @@ class SWRankingRouter(Router):
 
         if len(battles) == 0:
             raise ValueError("cannot train an sw_ranking router on zero battles")
+        if embeddings is None:
+            battles = self._training_battles(battles)
+        else:
+            self.query_template_ = None  # the given vectors fix what each query reads
         weights = check_sample_weight(sample_weight, len(battles))
         ratings = compute_elo(battles, sample_weight=weights)
         tiers = {m: int(t) for m, t in group_tiers(ratings, n_tiers=self.n_tiers).items()}
@@ -131,12 +135,7 @@ class SWRankingRouter(Router):
         self.query_embeddings_ = np.asarray(embeddings, dtype=np.float16).astype(np.float32)
         self.counts_ = counts.astype(np.float32)
         self.n_battles_ = int(keep.sum())
-        groups = (
-            [g.tolist() for _, g in battles.groupby("source", sort=False)["query"]]
-            if "source" in battles.columns
-            else [queries]
-        )
-        boiler = SharedBoilerplate.find_in_groups(groups)
+        boiler = SharedBoilerplate.find_in_groups(queries_by_source(battles))
         self.template_lines_ = sorted(boiler.lines)
         self.query_digests_ = np.stack(
             [text_digests(queries), text_digests([boiler.strip(q) for q in queries])], axis=1
@@ -183,6 +182,8 @@ class SWRankingRouter(Router):
             raise ValueError(f"models {unknown} have no Elo tier in this router: map them onto known models with "
                              f"aliases (e.g. {{{unknown[0]!r}: {self.strong_model!r}}}) or refit; known: "
                              f"{sorted(self.tiers_)}")
+        if embeddings is None:
+            battles = self._training_battles(battles, learn=False)
         queries, models, q_idx, a_idx, b_idx, label = battle_arrays(battles)
         if embeddings is None:
             embeddings = self.encoder_.encode(queries, show_progress=show_progress)
@@ -214,6 +215,7 @@ class SWRankingRouter(Router):
             raise ValueError("this sw_ranking checkpoint keeps no query digests: retrain it to check")
         boiler = SharedBoilerplate(frozenset(self.template_lines_))
         known = np.unique(digests)
+        texts = self.query_text(texts)
         raw = text_digests(list(texts))
         stripped = text_digests([boiler.strip(t) for t in texts])
         return np.isin(raw, known) | np.isin(stripped, known)
