@@ -180,6 +180,20 @@ def nway(root: Path) -> str:
     )
 
 
+def nway_headroom(root: Path) -> str:
+    d = load(root, "nway_headroom")
+    rows = []
+    for pool, run in d["pools"].items():
+        for name, r in run["rows"].items():
+            mark = " (validation's pick)" if name == run["chosen_on_validation"] else ""
+            rows.append([f"{POOLS[pool]} ({run['n_test']})", f"`{name}`{mark}", f"{r['validation_headroom']:.0%}",
+                         f"**{r['test_headroom']:.0%}**", f"{r['aiq']:.3f}",
+                         "yes" if r["raw_above_random_everywhere"] else
+                         f"no ({r['raw_min_margin_vs_random'] * 100:.1f} points)"])
+    return table(["pool (test split)", "predicted scores", "validation headroom share (5 folds of train)",
+                  "test headroom share", "AIQ", "raw sweep never below random"], rows)
+
+
 def readme_default(root: Path) -> str:
     """The embedded default's APGR, for the README."""
     rows = []
@@ -258,6 +272,31 @@ def encoder_quality(root: Path) -> str:
     return (table(["figure", "data / split", "MiniLM", "static", "static - MiniLM", "random"], rows)
             + f"\n\nThe static encoder is {verdict} 0.01 APGR of MiniLM on every binary figure "
             f"(`within_0.01: {str(d['within_0.01']).lower()}`).")
+
+
+VARIANT_NOTES = {
+    "sw": "the embedded default's recipe",
+    "sw+templates": "the same, template lines stripped",
+    "joint": "one MLP of all 20 models' correctness, read as a pair",
+    "irt": "item response theory over all 20 models, linear difficulty",
+    "irt-mlp": "the same, MLP difficulty",
+    "sw+joint": "mean of sw and joint (standardised logits)",
+    "sw+irt": "mean of sw and irt (standardised logits)",
+}
+
+
+def default_variants(root: Path) -> str:
+    d = load(root, "default_variants")
+    rows = []
+    for name, r in d["results"].items():
+        mark = " (validation's pick)" if name == d["chosen_on_validation"] else ""
+        lo, hi = r["mmlu"]["win_rate_p5_p95"] if "mmlu" in r else (float("nan"), float("nan"))
+        rows.append([f"`{name}`{mark}", VARIANT_NOTES.get(name, ""), f"**{r['validation_apgr']:.3f}**",
+                     f"{r['routerbench-test']['apgr']:.3f}",
+                     f"{r['mmlu']['apgr']:.3f}" if "mmlu" in r else "-",
+                     f"{r['gsm8k']['apgr']:.3f}" if "gsm8k" in r else "-", f"{lo:.3f}-{hi:.3f}"])
+    return table(["variant", "what", "validation (unseen task, mean of 3)", "RouterBench test (seen tasks)",
+                  "MMLU, out of domain", "GSM8K, out of domain", "MMLU win rates, p5-p95"], rows)
 
 
 def classifier_speed(root: Path) -> str:
@@ -378,12 +417,14 @@ def readme_learning(root: Path) -> str:
 
 
 PAGES: dict[str, dict[str, Callable[[Path], str]]] = {
-    "README.md": {"readme-default": readme_default, "readme-learning": readme_learning},
+    "README.md": {"readme-default": readme_default, "readme-learning": readme_learning,
+                  "default-variants": default_variants},
     "docs/results.md": {
         "binary-data": binary_data,
         "binary-apgr": binary_apgr,
         "binary-cpt": binary_cpt,
         "nway": nway,
+        "nway-headroom": nway_headroom,
         "images": images,
     },
     "docs/learning.md": {"learning-curve": learning_curve},
