@@ -481,14 +481,21 @@ class RouteLLM(FunctionCallingLLM):
         query, _ = self._ctx()
         if query is not None:
             return check_query_text(query, "the prompt's question")
+        if isinstance(messages, str):  # llm.route("...") as in LangChain: a prompt
+            messages, prompt = None, messages
         if messages is None:
             messages = [ChatMessage(role=MessageRole.USER, content=check_query_text(prompt, "the prompt"))]
+        messages = list(messages)
+        bad = next((m for m in messages if not isinstance(m, ChatMessage)), None)
+        if bad is not None:
+            raise TypeError(f"messages must be llama_index ChatMessage objects, got {type(bad).__name__}: {bad!r:.80}")
         return query_text([(m.role.value, _text(m)) for m in messages], self.query_from, messages=list(messages))
 
     def route(self, messages: Sequence[ChatMessage] | None = None, prompt: str | None = None, *,
               routellm_threshold: float | None = None, routellm_strong_fraction: float | None = None,
               routellm_lambdas: Mapping[str, float] | None = None) -> Decision:
-        """The decision for ``messages`` (or a completion ``prompt``) without calling a model."""
+        """The decision for ``messages`` (or a completion ``prompt``, also given as a bare string)
+        without calling a model."""
         setting = self._setting({"routellm_threshold": routellm_threshold,
                                  "routellm_strong_fraction": routellm_strong_fraction,
                                  "routellm_lambdas": routellm_lambdas})

@@ -183,3 +183,32 @@ def test_nway_training_on_a_templated_file_reads_the_questions(data_dir, tmp_pat
     blind = train_nway_router("quality", [f"gold:{train}"], params={**params, "strip_templates": False},
                               holdout_specs=[f"gold:{test}"], decontaminate=False).router
     assert np.ptp(blind.predict_quality(queries), axis=0).max() < 1e-4
+
+
+# --------------------------------------------------------------------------- live traffic, both adapters
+
+
+def test_both_adapters_route_templated_traffic_on_the_question(tmp_path):
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from langchain_routellm import ChatRouteLLM
+    from llamaindex_routellm import RouteLLM
+    from tests.langchain.fake_models import FakeToolChatModel
+    from tests.llamaindex.fakes import FakeLLM
+
+    battles = _templated_battles()
+    big, small = battles["model_a"].iloc[0], battles["model_b"].iloc[0]
+    router = SWRankingRouter(strong_model=big, weak_model=small, n_tiers=2).fit(battles)
+    save_router(router, tmp_path / "ckpt")  # adapters load it from disk, template and all
+    live = f"{SHOT}\nQ: what is 40 times 2?\nA:"
+    expected = float(router.win_rate(["Q: what is 40 times 2?"])[0])
+    names = {"fake-strong": big, "fake-weak": small}
+    lc = ChatRouteLLM(strong=FakeToolChatModel(model_name="fake-strong"),
+                      weak=FakeToolChatModel(model_name="fake-weak"),
+                      router=str(tmp_path / "ckpt"), threshold=0.5, aliases=names)
+    li = RouteLLM(strong=FakeLLM(model="fake-strong"), weak=FakeLLM(model="fake-weak"), router=str(tmp_path / "ckpt"),
+                  threshold=0.5, aliases=names)
+    assert lc.route([SystemMessage("Be brief."), HumanMessage(live)]).win_rate == pytest.approx(expected)
+    assert li.route(live).win_rate == pytest.approx(expected)
+    assert lc.route(live).win_rate != pytest.approx(float(SWRankingRouter(
+        strong_model=big, weak_model=small, n_tiers=2, strip_templates=False).fit(battles).win_rate([live])[0]))

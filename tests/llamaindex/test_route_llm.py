@@ -389,3 +389,10 @@ def test_unknown_price_is_none_with_a_warning(router):
         h.detach()
     assert h.records[0].cost is None and h.totals.unknown_cost_calls == 1
     assert any("fake-strong" in str(w.message) for w in caught)
+
+
+def test_route_takes_a_bare_prompt_and_names_what_is_not_a_message(router):
+    llm = make(0.5, router)
+    assert llm.route(Q_HI).win_rate == pytest.approx(float(router.win_rate([Q_HI])[0]))
+    with pytest.raises(TypeError, match="ChatMessage objects, got dict"):
+        llm.route([{"role": "user", "content": Q_HI}])
