@@ -403,6 +403,22 @@ def learning_curve(root: Path) -> str:
     )
 
 
+def label_learners(root: Path) -> str:
+    d = load(root, "label_learners")
+    names = list(d["results"][0]["apgr_mean"])
+    title = {"gsm8k": "GSM8K", "mmlu": "MMLU", "alpacaeval": "AlpacaEval"}
+    rows = []
+    for r in d["results"]:
+        means = r["apgr_mean"]
+        top = max(means.values())
+        rows.append([f"{title.get(r['dataset'], r['dataset'])}, k = {r['k']}"]
+                    + [f"**{means[n]:.3f}**" if means[n] == top else f"{means[n]:.3f}" if n in means else "-"
+                       for n in names])
+    return (f"APGR on held-out questions, mean of {d['seeds']} seeds, at most {d['eval_size']:,} held-out "
+            f"questions per run; the best of each row in bold; `{d['command']}`.\n\n"
+            + table(["data, labels"] + [f"`{n}`" for n in names], rows))
+
+
 def readme_learning(root: Path) -> str:
     d = load(root, "learning_curve")
     names = {"mmlu": "MMLU", "gsm8k": "GSM8K", "alpacaeval": "AlpacaEval (chat, judge labels)"}
@@ -427,7 +443,7 @@ PAGES: dict[str, dict[str, Callable[[Path], str]]] = {
         "nway-headroom": nway_headroom,
         "images": images,
     },
-    "docs/learning.md": {"learning-curve": learning_curve},
+    "docs/learning.md": {"learning-curve": learning_curve, "label-learners": label_learners},
     "docs/speed.md": {
         "routing-speed": routing_speed,
         "classifier-speed": classifier_speed,
