@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -400,3 +401,42 @@ def test_train_init_updates_the_default_router_with_labelled_traffic(tmp_path, c
     assert main(["train", "--router", "mf", "--init", "default", "--data", f"store:{tmp_path / 't.db'}",
                  "--no-decontaminate", "--out", str(tmp_path / "x"), "--quiet"]) == 2
     assert "is a sw_ranking router, not mf" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- replacing the live checkpoint
+
+
+def _ckpt_dir(path, text):
+    path.mkdir()
+    (path / "config.json").write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["exchange", "two-renames"])
+def test_replace_checkpoint_swaps_in_the_candidate_and_keeps_the_previous(tmp_path, monkeypatch, exchange):
+    from routellm_core.learning import promote
+
+    used = []
+    real = promote.exchange_paths
+    monkeypatch.setattr(promote, "exchange_paths",
+                        lambda a, b: used.append((a, b)) or (real(a, b) if exchange else False))
+    live = _ckpt_dir(tmp_path / "live", "old")
+    new = _ckpt_dir(tmp_path / "new", "new")
+    assert promote.replace_checkpoint(new, live) == live
+    assert (live / "config.json").read_text() == "new"
+    assert (tmp_path / "live.previous" / "config.json").read_text() == "old"
+    assert not (tmp_path / "live.incoming").exists() and (new / "config.json").read_text() == "new"
+    assert len(used) == 1
+
+
+def test_replace_checkpoint_creates_a_missing_target_and_refuses_a_non_directory(tmp_path):
+    from routellm_core.learning.promote import exchange_paths, replace_checkpoint
+
+    new = _ckpt_dir(tmp_path / "new", "new")
+    assert (replace_checkpoint(new, tmp_path / "live") / "config.json").read_text() == "new"
+    assert not (tmp_path / "live.previous").exists()
+    with pytest.raises(ValueError, match="is not a checkpoint directory"):
+        replace_checkpoint(tmp_path / "missing", tmp_path / "live")
+    if sys.platform.startswith("linux"):
+        with pytest.raises(FileNotFoundError):
+            exchange_paths(tmp_path / "missing", tmp_path / "live")

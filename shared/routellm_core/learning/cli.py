@@ -125,7 +125,7 @@ def add_learning_parsers(sub: Any) -> None:
     p.add_argument("--weak", help="weak model of the pair (default: the other model of the data)")
     p.add_argument("--tolerance", type=float, default=0.0, help="APGR the candidate may lose and still be promoted")
     p.add_argument("--bootstrap", type=int, default=500, help="bootstrap resamples for the interval (default 500)")
-    p.add_argument("--to", help="checkpoint directory to replace atomically when promoted")
+    p.add_argument("--to", help="checkpoint directory to replace when promoted (the old one is kept as <dir>.previous)")
     p.add_argument("--json", help="write the comparison as JSON")
     add_common_options(p)
     p.set_defaults(func=cmd_promote)

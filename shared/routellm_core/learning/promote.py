@@ -8,7 +8,8 @@ evaluates on. The held-out battles of the routed pair become a
 wins and ties as its score, the weak model's as the rest), and both routers are scored with the
 same metric code as ``routellm eval`` (APGR), with a paired bootstrap interval of the
 difference. The candidate replaces the current router when its APGR is not below the current
-one's by more than ``tolerance``; the replacement is atomic (a rename).
+one's by more than ``tolerance``; the replacement is one atomic exchange on Linux
+(:func:`replace_checkpoint`).
 
 Example:
     >>> from routellm_core.learning.promote import holdout_mask
@@ -19,9 +20,11 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -141,9 +144,38 @@ def compare(candidate: Any, current: Any, bench: Benchmark, *, bootstrap: int = 
                       reason)
 
 
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step (Linux ``renameat2`` with ``RENAME_EXCHANGE``);
+    ``False`` where the system or file system cannot, ``OSError`` for any other failure."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:  # a C library older than glibc 2.28
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
 def replace_checkpoint(candidate: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
-    """Copy the checkpoint directory ``candidate`` over ``target`` atomically: a reader sees the
-    old checkpoint or the new one, never a mix (a copy beside it, then two renames)."""
+    """Copy the checkpoint directory ``candidate`` over ``target``; the one it replaces is kept
+    beside it as ``<target>.previous``.
+
+    The copy is made beside ``target`` first, then swapped in. On Linux the swap is one atomic
+    exchange: a reader finds the old checkpoint or the new one, never a mix and never nothing.
+    Where the system cannot exchange two paths it takes two renames, and for the instant
+    between them ``target`` is absent (a loader then raises ``CheckpointError``; a router being
+    served keeps running on the one it has).
+    """
     src, dst = Path(candidate), Path(target)
     if not src.is_dir():
         raise ValueError(f"candidate {str(src)!r} is not a checkpoint directory")
@@ -152,6 +184,9 @@ def replace_checkpoint(candidate: str | os.PathLike[str], target: str | os.PathL
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(src, staging)
     shutil.rmtree(old, ignore_errors=True)
+    if dst.exists() and exchange_paths(staging, dst):
+        staging.rename(old)
+        return dst
     if dst.exists():
         dst.rename(old)
     staging.rename(dst)
