@@ -237,6 +237,15 @@ def render_card(router_type: str, card: dict[str, Any], config: dict[str, Any]) 
             json.dumps(card["metrics"], indent=1),
             "```",
         ]
+    if card.get("validation"):
+        lines += [
+            "",
+            "## Validation",
+            "",
+            "```json",
+            json.dumps(card["validation"], indent=1),
+            "```",
+        ]
     if config.get("calibration"):
         cal = config["calibration"]
         lines += [
