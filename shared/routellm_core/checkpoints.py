@@ -228,24 +228,9 @@ def render_card(router_type: str, card: dict[str, Any], config: dict[str, Any]) 
             )
     if card.get("decontamination"):
         lines += ["", "## Decontamination", "", str(card["decontamination"])]
-    if card.get("metrics"):
-        lines += [
-            "",
-            "## Evaluation",
-            "",
-            "```json",
-            json.dumps(card["metrics"], indent=1),
-            "```",
-        ]
-    if card.get("validation"):
-        lines += [
-            "",
-            "## Validation",
-            "",
-            "```json",
-            json.dumps(card["validation"], indent=1),
-            "```",
-        ]
+    for key, title in (("metrics", "Evaluation"), ("validation", "Validation")):
+        if card.get(key):
+            lines += ["", f"## {title}", "", "```json", json.dumps(card[key], indent=1), "```"]
     if config.get("calibration"):
         cal = config["calibration"]
         lines += [
