@@ -489,7 +489,7 @@ class RouteLLM(FunctionCallingLLM):
         bad = next((m for m in messages if not isinstance(m, ChatMessage)), None)
         if bad is not None:
             raise TypeError(f"messages must be llama_index ChatMessage objects, got {type(bad).__name__}: {bad!r:.80}")
-        return query_text([(m.role.value, _text(m)) for m in messages], self.query_from, messages=list(messages))
+        return query_text([(m.role.value, _text(m)) for m in messages], self.query_from, messages=messages)
 
     def route(self, messages: Sequence[ChatMessage] | None = None, prompt: str | None = None, *,
               routellm_threshold: float | None = None, routellm_strong_fraction: float | None = None,

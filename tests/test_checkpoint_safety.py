@@ -623,3 +623,12 @@ def test_an_encoder_named_by_a_path_from_the_working_directory_is_refused(ckpt, 
     _write_config(ckpt, config)
     with pytest.raises(CheckpointError, match="not inside the checkpoint but names"):
         load_router(ckpt)
+
+
+def test_an_oversized_config_is_refused_before_it_is_read(ckpt):
+    from routellm_core.checkpoints import MAX_CONFIG_BYTES
+
+    path = ckpt / "config.json"
+    path.write_text(path.read_text() + " " * MAX_CONFIG_BYTES)
+    with pytest.raises(CheckpointError, match="a checkpoint config may hold at most"):
+        load_router(ckpt)

@@ -55,6 +55,7 @@ from routellm_core.encoders import QueryEncoder
 from routellm_core.estimator import EstimatorParams, check_is_fitted
 from routellm_core.nway import NWAY_ROUTERS, NWayRouter
 from routellm_core.routers import Router, get_router_class
+from routellm_core.static_encoder import split_static_prefix
 
 FORMAT = "routellm-checkpoint"
 FORMAT_VERSION = 2
@@ -63,6 +64,7 @@ FORMAT_VERSION = 2
 TEMPLATE_FORMAT_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 CONFIG_NAME = "config.json"
+MAX_CONFIG_BYTES = 16 << 20  # the embedded defaults' configs are about 25 KB
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 DEFAULT_DIR = Path(__file__).parent / "default_router"
@@ -249,6 +251,11 @@ def _read_config(directory: Path, root: Path | None = None) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(
             f"{directory} is not a router checkpoint: {CONFIG_NAME} is missing"
+        )
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise CheckpointError(
+            f"{path} is {size:,} bytes; a checkpoint config may hold at most {MAX_CONFIG_BYTES:,}"
         )
     try:
         config = json.loads(path.read_text())
@@ -453,14 +460,6 @@ def verify_checkpoint(
     return config
 
 
-def _split_encoder_name(name: str) -> tuple[str, str]:
-    """``("static:", "org/model")`` for a static encoder name, ``("", name)`` for any other."""
-    for prefix in ("static:", "model2vec:"):
-        if name.startswith(prefix):
-            return prefix, name[len(prefix):]
-    return "", name
-
-
 def _check_params(directory: Path, params: Any, where: str = "params") -> None:
     """Refuse parameters that name a path outside the checkpoint (an encoder in /tmp, ``..``)."""
     if isinstance(params, dict):
@@ -470,7 +469,7 @@ def _check_params(directory: Path, params: Any, where: str = "params") -> None:
         for i, value in enumerate(params):
             _check_params(directory, value, f"{where}[{i}]")
     elif isinstance(params, str):
-        target = _split_encoder_name(params)[1]
+        target = split_static_prefix(params)[1]
         parts = re.split(r"[\\/]", target)
         if (
             target.startswith(("/", "\\", "~"))
@@ -539,7 +538,7 @@ def load_checkpoint_dir(
         raise CheckpointError(
             f"{directory}: params.encoder must be an encoder name or null, got {params['encoder']!r:.80}"
         )
-    prefix, target = _split_encoder_name(params["encoder"]) if isinstance(params.get("encoder"), str) else ("", "")
+    prefix, target = split_static_prefix(params["encoder"]) if isinstance(params.get("encoder"), str) else ("", "")
     if encoder is not None:
         params["encoder"] = encoder
     elif target and (directory / target).is_dir():

@@ -49,17 +49,25 @@ def cache_root() -> Path:
     return Path(os.environ.get("ROUTELLM_CACHE_DIR") or Path.home() / ".cache" / "routellm")
 
 
+def split_static_prefix(name: str) -> tuple[str, str]:
+    """``("static:", "org/model")`` for a ``static:`` / ``model2vec:`` name, ``("", name)`` for
+    any other (never raises: checkpoints use it to check every string parameter)."""
+    for prefix in ("static:", "model2vec:"):
+        if name.startswith(prefix):
+            return prefix, name[len(prefix) :]
+    return "", name
+
+
 def parse_static_name(name: str | None) -> tuple[str, str] | None:
     """``(kind, target)`` for a ``static:`` or ``model2vec:`` encoder name, else ``None``."""
     if not name:
         return None
-    for kind in ("static", "model2vec"):
-        if name.startswith(kind + ":"):
-            target = name[len(kind) + 1 :]
-            if not target:
-                raise ValueError(f"encoder name {name!r} names no model after '{kind}:'")
-            return kind, target
-    return None
+    prefix, target = split_static_prefix(name)
+    if not prefix:
+        return None
+    if not target:
+        raise ValueError(f"encoder name {name!r} names no model after '{prefix}'")
+    return prefix[:-1], target
 
 
 def distilled_dir(teacher: str) -> Path:
