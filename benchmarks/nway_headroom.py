@@ -13,6 +13,12 @@ is the **headroom share**: (AIQ - random choice AIQ) / (oracle AIQ - random choi
 - ``task known``: a router told each test query's task (LLMRouter's 14 task labels, RouterBench's
   three files), predicting the task's mean training scores: what knowing the task alone is worth.
 
+The **raw-sweep noise floor** asks how far below random choice the raw lambda sweep falls for a
+router that knows each test query's task and nothing about the query itself: the ``task known``
+scores plus Gaussian noise (standard deviation 0.05; the ``quality`` router's predictions for
+one model spread 0.05-0.18 across the queries of a RouterBench fold), 20 seeds. Its worst dip
+is what per-query noise alone costs on a test split of this size.
+
 Every row also has a **validation** headroom share: 5 folds of the train split (never the test
 split), the figure a choice among the rows would be made on. Training queries that repeat a test
 query are dropped first (the project's decontamination, exact and cosine >= 0.95)::
@@ -44,6 +50,7 @@ POOLS = {
     "routerbench": ([f"gold:{RB}/{t}_train.csv" for t in TASKS], [f"gold:{RB}/{t}_test.csv" for t in TASKS]),
 }
 PRICES = f"{LLMROUTER}/example_data__llm_candidates__default_llm.json"
+NOISE, SEEDS = 0.05, 20
 Predictor = Callable[[np.ndarray, np.ndarray, np.ndarray, list[str]], np.ndarray]
 
 
@@ -155,10 +162,19 @@ def score_pool(d: dict[str, Any], predictors: dict[str, Predictor]) -> dict[str,
     r = evaluate(test.scores, d["test_costs"], task_known(scores, tasks, d["test_tasks"]))
     rows["task known"] = row(val, r, time.perf_counter() - t)
     print("task known", rows["task known"], flush=True)
+    rng = np.random.default_rng(0)
+    base = task_known(scores, tasks, d["test_tasks"])
+    dips = [evaluate(test.scores, d["test_costs"], base + NOISE * rng.standard_normal(base.shape))
+            ["raw_min_margin_vs_random"] for _ in range(SEEDS)]
+    noise_floor = {"noise_sd": NOISE, "seeds": SEEDS, "raw_min_margin_median": float(np.median(dips)),
+                   "raw_min_margin_range": [float(min(dips)), float(max(dips))],
+                   "share_of_seeds_below_random": float(np.mean(np.array(dips) < -1e-12))}
+    print("noise floor", noise_floor, flush=True)
     chosen = max((n for n in rows if n != "task known"), key=lambda n: rows[n]["validation_headroom"])
     return {"train": d["specs"][0], "test": d["specs"][1], "decontamination": d["decontamination"],
             "n_train": len(train), "n_test": len(test), "random_aiq": r["random_aiq"],
-            "oracle_aiq": r["oracle_aiq"], "rows": rows, "chosen_on_validation": chosen}
+            "oracle_aiq": r["oracle_aiq"], "rows": rows, "chosen_on_validation": chosen,
+            "raw_sweep_noise_floor": noise_floor}
 
 
 def main() -> None:

@@ -194,6 +194,20 @@ def nway_headroom(root: Path) -> str:
                   "test headroom share", "AIQ", "raw sweep never below random"], rows)
 
 
+def nway_noise_floor(root: Path) -> str:
+    d = load(root, "nway_headroom")
+    rows = []
+    for pool, run in d["pools"].items():
+        f = run["raw_sweep_noise_floor"]
+        lo, hi = f["raw_min_margin_range"]
+        rows.append([f"{POOLS[pool]} ({run['n_test']})", f"{f['noise_sd']}", str(f["seeds"]),
+                     f"{f['share_of_seeds_below_random']:.0%}",
+                     f"**{f['raw_min_margin_median'] * 100:.1f} points** ({lo * 100:.1f} to {hi * 100:.1f})",
+                     f"{run['rows']['quality']['raw_min_margin_vs_random'] * 100:.1f} points"])
+    return table(["pool (test split)", "noise sd", "seeds", "seeds whose raw sweep dips below random",
+                  "largest dip, median (range)", "`quality` router's largest dip"], rows)
+
+
 def readme_default(root: Path) -> str:
     """The embedded default's APGR, for the README."""
     rows = []
@@ -277,6 +291,7 @@ def encoder_quality(root: Path) -> str:
 VARIANT_NOTES = {
     "sw": "the embedded default's recipe",
     "sw+templates": "the same, template lines stripped",
+    "sw-fast": "the same recipe on the static encoder (`default-fast`)",
     "joint": "one MLP of all 20 models' correctness, read as a pair",
     "irt": "item response theory over all 20 models, linear difficulty",
     "irt-mlp": "the same, MLP difficulty",
@@ -441,6 +456,7 @@ PAGES: dict[str, dict[str, Callable[[Path], str]]] = {
         "binary-cpt": binary_cpt,
         "nway": nway,
         "nway-headroom": nway_headroom,
+        "nway-noise-floor": nway_noise_floor,
         "images": images,
     },
     "docs/learning.md": {"learning-curve": learning_curve, "label-learners": label_learners},

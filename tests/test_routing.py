@@ -188,3 +188,16 @@ def test_a_newcomers_settings_give_a_mix_of_routes_or_a_clear_warning():
         warnings.simplefilter("error", RoutingSettingWarning)
         mid = shared_router("default").calibration_.threshold_for(0.5)
         Pool.pair(strong="a", weak="b", threshold=mid).route(texts)   # a threshold inside the band: no warning
+        shared_router("default").route(texts, threshold=mid)
+
+
+def test_the_core_router_warns_about_a_one_sided_threshold_where_it_is_called():
+    from routellm_core.routing import RoutingSettingWarning
+    from tests.routing_fixtures import EASY, HARD
+
+    router = shared_router("default")
+    for t in (0.5, 0.7):                                # below / above every calibration win rate
+        with pytest.warns(RoutingSettingWarning, match=rf"threshold={t} sends (100|0)% of router") as seen:
+            decisions = router.route([*HARD, *EASY], threshold=t)
+        assert seen[0].filename == __file__             # points at the caller's line
+        assert {d.route for d in decisions} == {"strong" if t == 0.5 else "weak"}

@@ -123,3 +123,28 @@ class CalibrationTable:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"malformed calibration table: n_prompts: {exc}") from exc
         return cls(fr, th, str(data.get("source", "")), n_prompts, dict(extra))
+
+
+ONE_SIDED_SHARE = 0.02  # a threshold that sends less than this share, or more than 1 - it, one way is warned about
+
+
+class RoutingSettingWarning(UserWarning):
+    """A routing setting that is valid but (almost) never or always chooses the strong model."""
+
+
+def warn_one_sided(router: Any, threshold: float, *, stacklevel: int = 4) -> None:
+    """Warn when ``threshold`` would send (almost) all of the router's calibration prompts to one
+    model: a raw threshold set by intuition on a router whose win rates sit in a narrow band."""
+    table = router.calibration_
+    share = table.strong_fraction_for(threshold)
+    if ONE_SIDED_SHARE <= share <= 1 - ONE_SIDED_SHARE:
+        return
+    low, high = min(table.thresholds), max(table.thresholds)
+    import warnings
+
+    warnings.warn(
+        f"threshold={threshold} sends {share:.0%} of router {router.name!r}'s calibration prompts "
+        f"({table.n_prompts}, {table.source or 'no source recorded'}) to the strong model: its win rates "
+        f"there lie between {low:.3f} and {high:.3f}. Set strong_fraction= (a share of strong calls) "
+        "instead, or calibrate on your own prompts (routellm calibrate).",
+        RoutingSettingWarning, stacklevel=stacklevel)

@@ -15,7 +15,7 @@ Example:
     >>> router = load_router("default")
     >>> router.win_rate(["Prove that there are infinitely many primes."]).shape
     (1,)
-    >>> router.route(["hi!"], threshold=0.5)[0].route in ("strong", "weak")
+    >>> router.route(["hi!"], strong_fraction=0.3)[0].route in ("strong", "weak")
     True
 """
 
@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from routellm_core.calibration import CalibrationTable, check_strong_fraction, check_threshold
+from routellm_core.calibration import CalibrationTable, check_strong_fraction, check_threshold, warn_one_sided
 from routellm_core.data.schema import canonical_model_name
 from routellm_core.encoders import QueryEncoder, validate_texts
 from routellm_core.estimator import EstimatorParams
@@ -199,8 +199,14 @@ class Router(EstimatorParams, ABC):
         strong_model: str | None = None,
         weak_model: str | None = None,
     ) -> list[Decision]:
-        """Decide strong or weak for each text (strong exactly when ``win_rate >= threshold``)."""
+        """Decide strong or weak for each text (strong exactly when ``win_rate >= threshold``).
+
+        A ``threshold`` that would send (almost) every calibration prompt one way raises a
+        :class:`~routellm_core.routing.RoutingSettingWarning`, as it does in the adapters.
+        """
         t = self.resolve_threshold(threshold, strong_fraction)
+        if threshold is not None and self.calibration_ is not None:
+            warn_one_sided(self, t, stacklevel=3)
         strong, weak = self.resolve_pair(strong_model, weak_model)
         rates = self.win_rate(texts, strong_model=strong, weak_model=weak)
         models = {"strong": strong, "weak": weak}

@@ -32,7 +32,12 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
-from routellm_core.calibration import check_strong_fraction, check_threshold
+from routellm_core.calibration import (
+    RoutingSettingWarning,
+    check_strong_fraction,
+    check_threshold,
+    warn_one_sided,
+)
 from routellm_core.encoders import validate_texts
 from routellm_core.routing.decision import Decision
 from routellm_core.routing.failure import RouterFailure, check_failure_policy, report_router_failure
@@ -532,31 +537,6 @@ def _pair_setting(threshold: float | None, strong_fraction: float | None, lambda
 
 
 DEFAULT_STRONG_FRACTION = 0.5  # with neither threshold nor strong_fraction: half the calls strong
-ONE_SIDED_SHARE = 0.02  # a threshold that sends less than this share, or more than 1 - it, one way is warned about
-
-
-class RoutingSettingWarning(UserWarning):
-    """A routing setting that is valid but (almost) never or always chooses the strong model."""
-
-
-def warn_one_sided(router: Any, threshold: float) -> None:
-    """Warn when ``threshold`` would send (almost) all of the router's calibration prompts to one
-    model: a raw threshold set by intuition on a router whose win rates sit in a narrow band."""
-    table = router.calibration_
-    share = table.strong_fraction_for(threshold)
-    if ONE_SIDED_SHARE <= share <= 1 - ONE_SIDED_SHARE:
-        return
-    low, high = min(table.thresholds), max(table.thresholds)
-    import warnings
-
-    warnings.warn(
-        f"threshold={threshold} sends {share:.0%} of router {router.name!r}'s calibration prompts "
-        f"({table.n_prompts}, {table.source or 'no source recorded'}) to the strong model: its win rates "
-        f"there lie between {low:.3f} and {high:.3f}. Set strong_fraction= (a share of strong calls) "
-        "instead, or calibrate on your own prompts (routellm calibrate).",
-        RoutingSettingWarning, stacklevel=4)
-
-
 def _check_aliases(aliases: Mapping[str, str] | None, names: Sequence[str]) -> dict[str, str]:
     if aliases is None:
         return {}
