@@ -18,6 +18,8 @@ Variants:
 - ``sw``: the default's recipe as it is embedded (similarity-weighted ranking over Elo tiers of
   all 20 models, query text as in the files);
 - ``sw+templates``: the same with the shared template lines stripped (``strip_templates``);
+- ``sw-fast``: the same recipe on the static encoder (``static:`` MiniLM, as the embedded
+  ``default-fast``);
 - ``joint``: one model of every model's correctness on every training query (the N-way
   ``quality`` router: an MLP from the query embedding to 20 per-model correctness
   probabilities, missing scores masked), read as a pair router: P(strong beats weak) =
@@ -52,6 +54,7 @@ SPECS = [
 ]
 VALIDATION = [f"{RB}/{task}_test.csv" for task in ("arc_challenge", "mbpp", "winograde")]
 CALIBRATION = "{data}/arena_hard_prompts/arena-hard-v0.1_question.jsonl"
+FAST_ENCODER = "static:sentence-transformers/all-MiniLM-L6-v2"
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -221,6 +224,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     encoder = QueryEncoder(cache_dir=cache_dir())
+    fast_encoder = QueryEncoder(FAST_ENCODER)
     held = load_eval_prompts(eval_data_dir(None))
     battles, _ = load_training_battles(SPECS)
     battles, report = decontaminate(battles, held, encoder=encoder)
@@ -241,6 +245,8 @@ def main() -> None:
             "sw": sw,
             "sw+templates": PairScorer(SWRankingRouter(strong_model=STRONG, weak_model=WEAK, encoder=encoder,
                                                        strip_templates=True).fit(b)),
+            "sw-fast": PairScorer(SWRankingRouter(strong_model=STRONG, weak_model=WEAK, encoder=fast_encoder,
+                                                  strip_templates=False).fit(b)),
             "joint": joint,
             "irt": irt,
             "irt-mlp": IRTPair(encoder, matrix, hidden=128),

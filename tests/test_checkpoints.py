@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 
@@ -9,8 +10,10 @@ import numpy as np
 import pytest
 
 from routellm_core import CheckpointError, load_router, save_router
+from routellm_core.checkpoints import DEFAULT_DIR, FAST_DEFAULT_DIR, NWAY_DEFAULT_DIR, verify_checkpoint
 from routellm_core.routers import MatrixFactorizationRouter, RandomRouter, SWRankingRouter
 from tests.routing_fixtures import EASY, HARD, toy_battles
+from tests.tooling import ROOT
 
 PAIR = {"strong_model": "big-model", "weak_model": "small-model"}
 TEXTS = [HARD[1], EASY[2], "What is the boiling point of water at sea level?"]
@@ -55,6 +58,23 @@ def test_embedded_default_loads_offline_and_is_calibrated():
     assert "routellm train" in router.card_["command"]
     rates = router.win_rate(["Prove that there are infinitely many primes.", "hi"])
     assert rates.shape == (2,) and np.all((rates >= 0) & (rates <= 1))
+
+
+@pytest.mark.parametrize(
+    "directory, figures",
+    [(DEFAULT_DIR, "default"), (FAST_DEFAULT_DIR, "default-fast"), (NWAY_DEFAULT_DIR, "nway-default")],
+)
+def test_embedded_cards_record_their_data_and_validation(directory, figures):
+    """Each embedded router's card names its training data with licenses and holds the validation
+    figures its benchmark JSON gives today (scripts/record_validation.py writes them)."""
+    spec = importlib.util.spec_from_file_location("record_validation", ROOT / "scripts" / "record_validation.py")
+    record_validation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(record_validation)
+    card = verify_checkpoint(directory)["card"]
+    assert card["data"] and all(d.get("license") for d in card["data"])
+    assert card["validation"] == record_validation.FIGURES[figures]()
+    text = (directory / "README.md").read_text()
+    assert "## Training data" in text and "## Validation" in text and card["validation"]["what"] in text
 
 
 @pytest.fixture
