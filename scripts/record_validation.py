@@ -71,12 +71,12 @@ FIGURES = {
 }
 
 
-def record(checkpoint: Path, validation: dict[str, Any]) -> None:
-    """Write ``validation`` into the card of ``checkpoint``; weights and other files stay as they are."""
+def update_card(checkpoint: Path, changes: dict[str, Any]) -> None:
+    """Set ``changes`` in the card of ``checkpoint``; weights and other files stay as they are."""
     from routellm_core.checkpoints import CARD_NAME, CONFIG_NAME, render_card
 
     config = json.loads((checkpoint / CONFIG_NAME).read_text())
-    config["card"]["validation"] = validation
+    config["card"].update(changes)
     (checkpoint / CARD_NAME).write_text(render_card(config["router_type"], config["card"], config))
     config["files"] = {
         name: hashlib.sha256((checkpoint / name).read_bytes()).hexdigest() for name in config["files"]
@@ -89,7 +89,7 @@ def main() -> None:
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("figures", choices=sorted(FIGURES))
     args = ap.parse_args()
-    record(args.checkpoint, FIGURES[args.figures]())
+    update_card(args.checkpoint, {"validation": FIGURES[args.figures]()})
     print(f"recorded {args.figures} validation in {args.checkpoint}")
 
 

@@ -391,8 +391,9 @@ def test_plot(tmp_path):
 
 
 # --------------------------------------------------------------------------- command line
-def test_cli_train_eval_route(tmp_path, capsys):
+def test_cli_train_eval_route(tmp_path, capsys, monkeypatch):
     from routellm_core.cli import main
+    from routellm_core.data.specs import DATA_DIR_ENV
 
     m = pool_matrix()
     data = tmp_path / "pool.json"
@@ -408,6 +409,7 @@ def test_cli_train_eval_route(tmp_path, capsys):
     prices.write_text(
         json.dumps({"big": [10, 10], "coder": [3, 3], "small": [0.5, 0.5]})
     )
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
     out = tmp_path / "router"
     params = [f"--param={k}={v}" for k, v in FAST.items()]
     assert (
@@ -422,7 +424,7 @@ def test_cli_train_eval_route(tmp_path, capsys):
                 "--out",
                 str(out),
                 "--prices",
-                str(prices),
+                "{data}/prices.json",  # the card keeps the spec, not this machine's path
                 "--no-decontaminate",
                 "--no-cache",
                 "--quiet",
@@ -432,6 +434,7 @@ def test_cli_train_eval_route(tmp_path, capsys):
         == 0
     )
     assert "constraints ['cost']" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["card"]["prices"] == "{data}/prices.json"
     assert (
         main(
             [

@@ -60,7 +60,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     from routellm_core.checkpoints import save_router
     from routellm_core.nway import get_nway_router_class
     from routellm_core.nway.training import train_nway_router
-    from routellm_core.training import expand_spec
 
     reserved = {"encoder": "--encoder", "seed": "--seed"}
     params = parse_params(args.param, get_nway_router_class(args.router), reserved=reserved)
@@ -72,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         holdout_specs=args.holdout or [],
         eval_data_dir=None if args.no_decontaminate else eval_data_dir(args.eval_data_dir),
         decontaminate=not args.no_decontaminate,
-        prices=expand_spec(args.prices) if args.prices else None,
+        prices=args.prices or None,
         show_progress=not args.quiet,
         command=command_line(),
     )

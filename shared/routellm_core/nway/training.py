@@ -172,8 +172,9 @@ def train_nway_router(
     Training queries that repeat or nearly repeat (cosine >= ``near_duplicate_threshold``) a
     query of ``holdout_specs`` (the test split you will evaluate on) or a prompt of RouteLLM's
     evaluation sets under ``eval_data_dir`` are dropped first; the card says how many.
-    Constraints: ``constraints`` as given, else ``cost`` (and ``size``) from the ``prices`` file,
-    else the data's mean per-query cost when it records costs.
+    Constraints: ``constraints`` as given, else ``cost`` (and ``size``) from the ``prices`` file
+    (``{data}`` in it stands for the data directory, as in a data spec), else the data's mean
+    per-query cost when it records costs.
     """
     from routellm_core.nway import get_nway_router_class
 
@@ -209,8 +210,10 @@ def train_nway_router(
         card["decontamination"] = str(report)
         card["holdout"] = list(holdout_specs)
     if constraints is None and prices is not None:
-        constraints = constraints_from_prices(prices, matrix.models)
-        card["prices"] = str(prices)
+        from routellm_core.training.pipeline import expand_spec
+
+        constraints = constraints_from_prices(expand_spec(os.fspath(prices)), matrix.models)
+        card["prices"] = os.fspath(prices)  # as given: a {data} spec stays portable in the card
     router.fit(matrix, show_progress=show_progress, constraints=constraints)  # type: ignore[call-arg]
     card["queries"] = len(matrix)
     card["models"] = list(matrix.models)
