@@ -198,12 +198,12 @@ def nway_noise_floor(root: Path) -> str:
     d = load(root, "nway_headroom")
     rows = []
     for pool, run in d["pools"].items():
-        f = run["raw_sweep_noise_floor"]
-        lo, hi = f["raw_min_margin_range"]
-        rows.append([f"{POOLS[pool]} ({run['n_test']})", f"{f['noise_sd']}", str(f["seeds"]),
-                     f"{f['share_of_seeds_below_random']:.0%}",
-                     f"**{f['raw_min_margin_median'] * 100:.1f} points** ({lo * 100:.1f} to {hi * 100:.1f})",
-                     f"{run['rows']['quality']['raw_min_margin_vs_random'] * 100:.1f} points"])
+        for f in run["raw_sweep_noise_floor"]:
+            lo, hi = f["raw_min_margin_range"]
+            rows.append([f"{POOLS[pool]} ({run['n_test']})", f"{f['noise_sd']}", str(f["seeds"]),
+                         f"{f['share_of_seeds_below_random']:.0%}",
+                         f"**{f['raw_min_margin_median'] * 100:.1f} points** ({lo * 100:.1f} to {hi * 100:.1f})",
+                         f"{run['rows']['quality']['raw_min_margin_vs_random'] * 100:.1f} points"])
     return table(["pool (test split)", "noise sd", "seeds", "seeds whose raw sweep dips below random",
                   "largest dip, median (range)", "`quality` router's largest dip"], rows)
 
