@@ -160,10 +160,10 @@ def score_pool(d: dict[str, Any], predictors: dict[str, Predictor]) -> dict[str,
         print(f"{name:22s}", {k: round(v, 4) if isinstance(v, float) else v for k, v in rows[name].items()}, flush=True)
     t = time.perf_counter()
     val = validation(lambda fit, idx: task_known(scores[fit], tasks[fit], tasks[idx]))
-    r = evaluate(test.scores, d["test_costs"], task_known(scores, tasks, d["test_tasks"]))
+    base = task_known(scores, tasks, d["test_tasks"])
+    r = evaluate(test.scores, d["test_costs"], base)
     rows["task known"] = row(val, r, time.perf_counter() - t)
     print("task known", rows["task known"], flush=True)
-    base = task_known(scores, tasks, d["test_tasks"])
     noise_floor = []
     for sd in NOISE:
         rng = np.random.default_rng(0)

@@ -537,6 +537,8 @@ def _pair_setting(threshold: float | None, strong_fraction: float | None, lambda
 
 
 DEFAULT_STRONG_FRACTION = 0.5  # with neither threshold nor strong_fraction: half the calls strong
+
+
 def _check_aliases(aliases: Mapping[str, str] | None, names: Sequence[str]) -> dict[str, str]:
     if aliases is None:
         return {}
