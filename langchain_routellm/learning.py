@@ -163,7 +163,7 @@ def rate_call(capture: Any, call_id: Any, rating: str | float, comment: str | No
         raise TypeError(f"comment must be a str or None, got a {type(comment).__name__}")
     if isinstance(rating, bool) or not isinstance(rating, (str, int, float)):
         raise TypeError(f"rating must be 'up', 'down' or a score in [0, 1], got {rating!r}")
-    capture.store.rate(call_id, rating, comment=comment)
+    capture.rate(call_id, rating, comment=comment)  # flushes the queued calls first
 
 
 __all__ = ["CALL_ID_KEY", "Collected", "PoolHolder", "after_answer", "answer_text", "check_capture",

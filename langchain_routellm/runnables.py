@@ -34,13 +34,14 @@ from langchain_routellm.names import runnable_model_name
 from routellm_core.calls import (
     SETTING_KEYS,
     check_arguments,
-    content_text,
+    check_setting_keys,
     first_settings,
     pop_settings,
     query_text,
+    turn_text,
 )
 from routellm_core.costs import PriceSource
-from routellm_core.queries import check_query_text
+from routellm_core.queries import NoQueryText, check_query_text
 from routellm_core.routing import (
     Decision,
     FallbackPolicy,
@@ -60,7 +61,7 @@ PRICES_KEY = "routellm_prices"
 # --------------------------------------------------------------------------- query text
 def query_from_messages(messages: Sequence[BaseMessage], query_from: Any = "last_user") -> str:
     """The text to route on: the last user turn (RouteLLM), all user turns, or a callable's."""
-    return query_text([(m.type, content_text(m.content)) for m in messages], query_from, messages=messages)
+    return query_text([(m.type, turn_text(m.content)) for m in messages], query_from, messages=messages)
 
 
 def default_query_text(value: Any) -> str:
@@ -209,6 +210,7 @@ class _RoutingMixin:
         ``configurable`` keys of this model's rule (those of the other rule are for other
         routed models of a chain), else the model's own."""
         conf = config.get("configurable") or {}
+        check_setting_keys(conf, "config['configurable']")
         ambient = pool.own_settings(conf)
         return pool.setting(**first_settings(call, ambient))
 
@@ -217,7 +219,8 @@ class _RoutingMixin:
                         ) -> tuple[list[tuple[Any, str | None]], list[int], list[str], list[Any]]:
         """The cheap part of routing, before the router: each input's setting and query text.
         Returns ``(out, idx, texts, settings)``: ``out`` holds ``(exception, None)`` for each
-        bad input (with ``return_exceptions``; without, the first one raises), ``idx`` the
+        bad input (with ``return_exceptions``; without, the first one raises) and ``(the failure
+        policy's decision, None)`` for one with no text to route on (images only), ``idx`` the
         positions of the valid inputs whose ``texts`` / ``settings`` the router is to score."""
         out: list[tuple[Any, str | None]] = [(None, None)] * len(inputs)
         texts: list[str] = []
@@ -226,7 +229,11 @@ class _RoutingMixin:
         for i, (inp, cfg) in enumerate(zip(inputs, configs)):
             try:
                 setting = self._setting_for(pool, cfg, call)
-                text = self._query_text(inp)
+                try:
+                    text = self._query_text(inp)
+                except NoQueryText as exc:  # images only: the failure policy decides (or raises)
+                    out[i] = (pool.unroutable(exc, setting), None)
+                    continue
             except Exception as exc:
                 if not return_exceptions:
                     raise
@@ -295,7 +302,9 @@ class _RoutingMixin:
         Raises:
             ValueError: the model has no ``capture=``.
             TypeError: a call id, rating or comment of the wrong type.
-            routellm_core.learning.StoreError: an unknown rating label or a score out of [0, 1].
+            routellm_core.learning.StoreError: an unknown rating label or a score out of [0, 1];
+                a call id over 64 characters or of no captured call; a comment over 10,000
+                characters. The calls captured before are written first.
         """
         rate_call(self.capture, call_id, rating, comment)
 
@@ -310,7 +319,10 @@ class _RoutingMixin:
 
         Raises:
             TypeError / ValueError: a router that does not fit (a binary router for several
-                models, names it does not know); the old router then stays.
+                models, names it does not know, no calibration table for a ``strong_fraction``)
+                or cannot score (an ``EncoderMismatchError`` for a checkpoint whose encoder
+                probe was edited): :meth:`~routellm_core.routing.Pool.with_router` checks it
+                first, and the old router then stays.
         """
         pool = self._pool
         loaded = fresh_router(router)

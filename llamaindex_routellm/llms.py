@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 import threading
+import types
 import weakref
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping, Sequence
 from contextvars import ContextVar
@@ -39,10 +41,11 @@ from routellm_core.calls import (
     first_settings,
     pop_settings,
     query_text,
+    turn_text,
     usage_of,
 )
 from routellm_core.costs import PriceSource
-from routellm_core.queries import check_query_mode, check_query_text
+from routellm_core.queries import NoQueryText, check_query_mode, check_query_text
 from routellm_core.routing import (
     Decision,
     FallbackPolicy,
@@ -91,13 +94,14 @@ CALL_ID_KEY = "routellm_call_id"
 @dataclass(frozen=True)
 class _Call:
     """One routed call: the method, its decision (before any fallback), its id (the decision
-    event's id, which the answer carries as ``routellm_call_id``), the routed query text, and
-    whether shadow labelling may take it (not tool calls, not structured output)."""
+    event's id, which the answer carries as ``routellm_call_id``), the routed query text
+    (``None``: the call had none, its decision is the failure policy's), and whether shadow
+    labelling may take it (not tool calls, not structured output)."""
 
     name: str
     decision: Decision
     id: str
-    query: str
+    query: str | None
     shadow: bool
 
 
@@ -159,6 +163,21 @@ def routing_overrides(*, threshold: float | None = None, strong_fraction: float 
         yield
     finally:
         _overrides.reset(token)
+
+
+def _asked_by_function_agent() -> bool:
+    """Whether the caller of ``RouteLLM.metadata`` is a LlamaIndex ``FunctionAgent`` step, which
+    checks ``is_function_calling_model`` and would stop with an error that names no model."""
+    frame: types.FrameType | None = sys._getframe(2)  # this function <- metadata <- its caller
+    for _ in range(2):
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "take_step":
+            from llama_index.core.agent.workflow import FunctionAgent
+
+            return isinstance(frame.f_locals.get("self"), FunctionAgent)
+        frame = frame.f_back
+    return False
 
 
 def llm_name(llm: Any) -> str:
@@ -392,11 +411,18 @@ class RouteLLM(FunctionCallingLLM):
             except Exception as exc:
                 raise ValueError(f"RouteLLM.metadata: {self._model_at(route)} ({type(child).__name__}) "
                                  f"could not give its metadata: {type(exc).__name__}: {exc}") from exc
+        not_calling = [r for (r, child), m in zip(self._children().items(), metas)
+                       if not (m.is_function_calling_model and isinstance(child, FunctionCallingLLM))]
+        if not_calling and _asked_by_function_agent():
+            route = not_calling[0]
+            raise TypeError(f"{self._model_at(route)} ({type(self._children()[route]).__name__}) does not "
+                            "support tool calling; a FunctionAgent needs RouteLLM's models to be "
+                            "function-calling LLMs, every one of them (or use a ReActAgent)")
         return LLMMetadata(
             context_window=min(m.context_window for m in metas),
             num_output=min(m.num_output for m in metas),
             is_chat_model=all(m.is_chat_model for m in metas),
-            is_function_calling_model=all(m.is_function_calling_model for m in metas),
+            is_function_calling_model=not not_calling,
             model_name=f"routellm({'|'.join(self._pool.models.values())})",
             system_role=metas[0].system_role,
         )
@@ -431,14 +457,16 @@ class RouteLLM(FunctionCallingLLM):
 
         Raises:
             ValueError: this ``RouteLLM`` has no ``capture``.
-            StoreError: an unknown rating, a score out of [0, 1] or an empty call id.
+            StoreError: an unknown rating, a score out of [0, 1], a call id that is empty, too
+                long (over 64 characters) or names no captured call, a comment over 10,000
+                characters.
         """
         capture = self._shared.capture
         if capture is None:
             raise ValueError("RouteLLM.rate() stores ratings in the traffic store of capture=, and this RouteLLM "
                              "has none: build it with capture='traffic.db' (a path, a SQLAlchemy URL or a "
                              "TrafficCapture)")
-        capture.store.rate(call_id, rating, comment=comment)
+        capture.rate(call_id, rating, comment=comment)  # flushes the queued calls first
 
     def swap_router(self, router: Any) -> None:
         """Route with another router from the next call on, without a restart.
@@ -450,7 +478,9 @@ class RouteLLM(FunctionCallingLLM):
 
         Raises:
             TypeError / ValueError: as ``router=`` of the constructor (a binary router for
-                a strong/weak pair, an N-way one for ``models=``); nothing is swapped then.
+                a strong/weak pair, an N-way one for ``models=``, a calibration table for a
+                ``strong_fraction``), or a router that cannot score (an ``EncoderMismatchError``
+                for a checkpoint whose encoder probe was edited); nothing is swapped then.
         """
         router = fresh_router(router)  # read once, for every copy
         with self._shared.lock:
@@ -489,7 +519,8 @@ class RouteLLM(FunctionCallingLLM):
         bad = next((m for m in messages if not isinstance(m, ChatMessage)), None)
         if bad is not None:
             raise TypeError(f"messages must be llama_index ChatMessage objects, got {type(bad).__name__}: {bad!r:.80}")
-        return query_text([(m.role.value, _text(m)) for m in messages], self.query_from, messages=messages)
+        return query_text([(m.role.value, turn_text(m.blocks)) for m in messages], self.query_from,
+                          messages=messages)
 
     def route(self, messages: Sequence[ChatMessage] | None = None, prompt: str | None = None, *,
               routellm_threshold: float | None = None, routellm_strong_fraction: float | None = None,
@@ -504,14 +535,21 @@ class RouteLLM(FunctionCallingLLM):
     def _prepare(self, call: str, pool: Pool, messages: Sequence[ChatMessage] | None, prompt: str | None,
                  kwargs: dict[str, Any]) -> tuple[_Call | None, Any, str]:
         """The cheap part of routing, before the router (``kwargs`` loses the routing keywords):
-        ``(the call, None, "")`` for a call decided by :meth:`_prepare_chat_with_tools`, else
+        ``(the call, None, "")`` for a call decided by :meth:`_prepare_chat_with_tools` or by the
+        failure policy (no text to route on: images only), else
         ``(None, setting, query text)``."""
         pinned = kwargs.pop(_DECISION_KWARG, None)
         if pinned is not None:  # decided in _prepare_chat_with_tools
             pop_settings(kwargs)
             return _Call(call, pinned.decision, pinned.id, pinned.query, shadow=False), None, ""
         setting = self._setting(kwargs, pool)
-        return None, setting, self._query(messages, prompt)
+        try:
+            return None, setting, self._query(messages, prompt)
+        except NoQueryText as exc:  # images only: the failure policy decides (or raises); nothing to learn from
+            d = pool.unroutable(exc, setting)
+            event = RoutingDecisionEvent.from_decision(d, call)
+            dispatcher.event(event)
+            return _Call(call, d, event.id_, None, shadow=False), None, ""
 
     def _decided(self, call: str, d: Decision, query: str, tools: bool) -> _Call:
         event = RoutingDecisionEvent.from_decision(d, call)
@@ -568,6 +606,8 @@ class RouteLLM(FunctionCallingLLM):
             prices=self._prices, run_id=c.id, chat=messages is not None, error_type=d.error_type)
         dispatcher.event(RoutingCostEvent.from_record(record, call=c.name, decision_id=c.id))
         shared = self._shared
+        if c.query is None:  # no text was routed on (images only): nothing to capture or shadow
+            return
         if shared.capture is not None:  # queued for a background thread; never raises
             shared.capture.record(c.id, query=c.query, decision=d, record=record,
                                   source=shared.capture.source or "llamaindex")

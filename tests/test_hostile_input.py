@@ -135,7 +135,7 @@ def lc_query(messages: list[Any]) -> str | None:
 
 
 LC = ChatRouteLLM(strong=FakeToolChatModel(model_name="fake-strong"), weak=FakeToolChatModel(model_name="fake-weak"),
-                  router=ROUTER, threshold=0.5)
+                  router=ROUTER, threshold=0.5, failure_policy="raise")  # images only: an error, not the policy
 
 
 @FAST
@@ -199,7 +199,7 @@ def li_query(messages: list[ChatMessage]) -> str | None:
 
 
 LI = RouteLLM(strong=FakeLLM(model="fake-strong"), weak=FakeLLM(model="fake-weak"), router=ROUTER,
-              threshold=0.5, prices=PRICES)
+              threshold=0.5, prices=PRICES, failure_policy="raise")  # images only: an error, not the policy
 
 
 def li_costs() -> RoutingCostEventHandler:

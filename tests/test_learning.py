@@ -329,7 +329,9 @@ def test_label_train_and_promote_from_the_command_line(tmp_path, capsys):
                  "--to", str(live), "--bootstrap", "50", "--json", str(tmp_path / "cmp.json")]) == 0
     out = capsys.readouterr().out
     assert "not worse, promoted" in out and (live / "config.json").exists()
+    assert "strong share on the" in out
     result = json.loads((tmp_path / "cmp.json").read_text())
+    assert set(result["strong_share"]) == {"current", "candidate"}
     assert result["candidate_apgr"] > result["current_apgr"] and result["n_queries"] >= 10
 
     # a router that learned nothing of this traffic is kept out
@@ -407,9 +409,14 @@ def test_train_init_updates_the_default_router_with_labelled_traffic(tmp_path, c
 
 
 def _ckpt_dir(path, text):
-    path.mkdir()
-    (path / "config.json").write_text(text)
-    return path
+    """A real (random-router) checkpoint whose card says ``text``."""
+    from routellm_core import load_router, save_router
+
+    return save_router(load_router("random", seed=0), path, card={"description": text})
+
+
+def _tag(path):
+    return json.loads((path / "config.json").read_text())["card"]["description"]
 
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["exchange", "two-renames"])
@@ -423,9 +430,9 @@ def test_replace_checkpoint_swaps_in_the_candidate_and_keeps_the_previous(tmp_pa
     live = _ckpt_dir(tmp_path / "live", "old")
     new = _ckpt_dir(tmp_path / "new", "new")
     assert promote.replace_checkpoint(new, live) == live
-    assert (live / "config.json").read_text() == "new"
-    assert (tmp_path / "live.previous" / "config.json").read_text() == "old"
-    assert not (tmp_path / "live.incoming").exists() and (new / "config.json").read_text() == "new"
+    assert _tag(live) == "new"
+    assert _tag(tmp_path / "live.previous") == "old"
+    assert not (tmp_path / "live.incoming").exists() and _tag(new) == "new"
     assert len(used) == 1
 
 
@@ -433,7 +440,7 @@ def test_replace_checkpoint_creates_a_missing_target_and_refuses_a_non_directory
     from routellm_core.learning.promote import exchange_paths, replace_checkpoint
 
     new = _ckpt_dir(tmp_path / "new", "new")
-    assert (replace_checkpoint(new, tmp_path / "live") / "config.json").read_text() == "new"
+    assert _tag(replace_checkpoint(new, tmp_path / "live")) == "new"
     assert not (tmp_path / "live.previous").exists()
     with pytest.raises(ValueError, match="is not a checkpoint directory"):
         replace_checkpoint(tmp_path / "missing", tmp_path / "live")

@@ -1,15 +1,13 @@
-"""A router whose weights hold NaN loads, but a non-finite score is a router failure: the
-failure policy routes and the decision says ``router_failed``, for every router type."""
+"""A router whose weights hold NaN gives a non-finite score, and that is a router failure: the
+failure policy routes and the decision says ``router_failed``, for every router type. (A
+checkpoint whose weights hold NaN or an infinity is refused at load:
+``tests/test_loop_promote.py``; here the weights are poisoned after loading, as a diverged
+training run could leave them in memory.)"""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
-from safetensors.numpy import load_file, save_file
 
 from routellm_core import load_router, save_router
 from routellm_core.routers import MatrixFactorizationRouter, NonFiniteScoreError, SWRankingRouter
@@ -24,16 +22,11 @@ def decide(router, text: str, *, threshold: float, policy: str | None = None) ->
     return pool.route([text])[0]
 
 
-def poison(ckpt: Path, value: float = np.nan) -> Path:
-    """Set every float weight of a checkpoint to ``value`` and rewrite its manifest to match,
-    as an attacker (or a bad training run) could."""
-    weights = ckpt / "model.safetensors"
-    arrays = {k: (np.full_like(v, value) if v.dtype.kind == "f" else v) for k, v in load_file(str(weights)).items()}
-    save_file(arrays, str(weights))
-    config = json.loads((ckpt / "config.json").read_text())
-    config["files"]["model.safetensors"] = hashlib.sha256(weights.read_bytes()).hexdigest()
-    (ckpt / "config.json").write_text(json.dumps(config))
-    return ckpt
+def poison(router, value: float = np.nan):
+    """Set every float weight of a loaded router to ``value``, in memory."""
+    arrays = {k: (np.full_like(v, value) if v.dtype.kind == "f" else v) for k, v in router._state().items()}
+    router._set_state(arrays, router._extra_state())
+    return router
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +37,7 @@ def poisoned(tmp_path_factory):
         "mf": MatrixFactorizationRouter(epochs=3, **PAIR).fit(battles),
         "sw_ranking": SWRankingRouter(n_tiers=3, **PAIR).fit(battles),
     }.items():
-        out[kind] = load_router(poison(save_router(router, tmp_path_factory.mktemp(kind) / "ckpt")))
+        out[kind] = poison(load_router(save_router(router, tmp_path_factory.mktemp(kind) / "ckpt")))
     return out
 
 
@@ -69,7 +62,7 @@ def test_a_classifier_router_with_nan_weights_raises_and_the_policy_records_it(t
     _tiny_causal_lm(tmp_path / "tiny-llama", chat_template=False)
     monkeypatch.chdir(tmp_path)  # a checkpoint names its base model relative to the cwd
     router = CausalLLMRouter(**PAIR, **FAST, base_model="tiny-llama", lora_r=0, max_steps=1, batch_size=8)
-    bad = load_router(poison(save_router(router.fit(toy_battles()), tmp_path / "ckpt")))
+    bad = poison(load_router(save_router(router.fit(toy_battles()), tmp_path / "ckpt")))
     state = {k: id(v) for k, v in vars(bad).items()}
     with pytest.raises(NonFiniteScoreError, match=r"router 'causal_llm' gave non-finite label logits "
                        r"for 2 of 2 queries: #0 'Prove that there are .*', #1 'Hi there!'"):
@@ -82,7 +75,7 @@ def test_a_classifier_router_with_nan_weights_raises_and_the_policy_records_it(t
 
 def test_infinite_weights_too(tmp_path):
     router = MatrixFactorizationRouter(epochs=3, **PAIR).fit(toy_battles())
-    bad = load_router(poison(save_router(router, tmp_path / "ckpt"), np.inf))
+    bad = poison(load_router(save_router(router, tmp_path / "ckpt")), np.inf)
     assert decide(bad, EASY[0], threshold=1.0).router_failed
 
 
@@ -112,7 +105,7 @@ def test_an_nway_router_with_nan_weights_fails_under_the_policy(tmp_path):
     from tests.test_nway import COST, FAST, pool_matrix
 
     router = QualityRouter(**FAST).fit(pool_matrix(), constraints=[COST])
-    bad = load_router(poison(save_router(router, tmp_path / "nway")))
+    bad = poison(load_router(save_router(router, tmp_path / "nway")))
     with pytest.raises(NonFiniteScoreError, match="non-finite quality score"):
         bad.predict_quality([HARD[0]])
     (d,) = Pool.of(bad, ["big", "coder", "small"], failure_policy="small").route([HARD[0]])

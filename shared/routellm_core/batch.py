@@ -99,6 +99,8 @@ def score_prompts(
         # bad input fails here, before Ray starts
         if not is_prompt_file(prompts):
             prompts = validate_texts(prompts)  # type: ignore[arg-type]
+        elif os.fspath(prompts).startswith("store:"):  # type: ignore[arg-type]
+            prompts = prompt_texts(prompts)  # a traffic store's queries: read here, sent as texts
         elif not Path(prompts).is_file():  # type: ignore[arg-type]
             raise FileNotFoundError(f"prompt file {prompts} does not exist")
 

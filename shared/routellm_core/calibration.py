@@ -132,6 +132,27 @@ class RoutingSettingWarning(UserWarning):
     """A routing setting that is valid but (almost) never or always chooses the strong model."""
 
 
+def describe_source(source: str) -> str:
+    """A calibration table's ``source`` for people: ``{data}`` (the data directory a spec names)
+    written as where it is, ``$ROUTELLM_DATA_DIR``.
+
+    Example:
+        >>> describe_source("{data}/arena_hard_prompts/a.jsonl, {data}/arena_hard_prompts/b.jsonl")
+        'arena_hard_prompts/a.jsonl, arena_hard_prompts/b.jsonl in $ROUTELLM_DATA_DIR'
+        >>> describe_source("")
+        'no source recorded'
+    """
+    if not source:
+        return "no source recorded"
+    from routellm_core.data.specs import DATA_DIR_ENV
+
+    parts = [p.strip() for p in source.split(",")]
+    if not any("{data}" in p for p in parts):
+        return source
+    names = [p.replace("{data}/", "").replace("{data}", "") or "." for p in parts]
+    return f"{', '.join(names)} in ${DATA_DIR_ENV}"
+
+
 def warn_one_sided(router: Any, threshold: float, *, stacklevel: int = 4) -> None:
     """Warn when ``threshold`` would send (almost) all of the router's calibration prompts to one
     model: a raw threshold set by intuition on a router whose win rates sit in a narrow band."""
@@ -143,8 +164,8 @@ def warn_one_sided(router: Any, threshold: float, *, stacklevel: int = 4) -> Non
     import warnings
 
     warnings.warn(
-        f"threshold={threshold} sends {share:.0%} of router {router.name!r}'s calibration prompts "
-        f"({table.n_prompts}, {table.source or 'no source recorded'}) to the strong model: its win rates "
+        f"threshold={threshold} sends {share:.0%} of router {router.name}'s calibration prompts "
+        f"({table.n_prompts} prompts: {describe_source(table.source)}) to the strong model: its win rates "
         f"there lie between {low:.3f} and {high:.3f}. Set strong_fraction= (a share of strong calls) "
         "instead, or calibrate on your own prompts (routellm calibrate).",
         RoutingSettingWarning, stacklevel=stacklevel)

@@ -36,9 +36,35 @@ SETTING_KEYS: dict[str, str] = {
 }
 
 
-def pop_settings(kwargs: dict[str, Any]) -> dict[str, Any]:
+def check_setting_keys(keys: Any, where: str = "the call") -> None:
+    """Raise a ``TypeError`` for a key that starts with ``routellm_`` but is no routing keyword
+    (a misspelled ``routellm_treshold`` would otherwise reach the provider, or be ignored),
+    naming the close matches.
+
+    Example:
+        >>> check_setting_keys(["temperature", "routellm_treshold"])
+        Traceback (most recent call last):
+        ...
+        TypeError: the call got an unknown routing keyword 'routellm_treshold'; did you mean 'routellm_threshold'?
+    """
+    for key in keys:
+        if isinstance(key, str) and key.startswith("routellm_") and key not in SETTING_KEYS:
+            close = ["routellm_" + c for c in difflib.get_close_matches(  # compared without the prefix
+                key[len("routellm_"):], [k[len("routellm_"):] for k in SETTING_KEYS], n=2, cutoff=0.6)]
+            hint = (f"did you mean {' or '.join(repr(c) for c in close)}?" if close
+                    else f"the routing keywords are {', '.join(SETTING_KEYS)}")
+            raise TypeError(f"{where} got an unknown routing keyword {key!r}; {hint}")
+
+
+def pop_settings(kwargs: dict[str, Any], where: str = "the call") -> dict[str, Any]:
     """Remove the routing keywords from a call's ``kwargs`` (in place) and return them, keyed
-    ``threshold`` / ``strong_fraction`` / ``lambdas`` (``None`` values dropped)."""
+    ``threshold`` / ``strong_fraction`` / ``lambdas`` (``None`` values dropped).
+
+    Raises:
+        TypeError: a keyword that starts with ``routellm_`` and is no routing keyword
+            (:func:`check_setting_keys`), before anything is removed.
+    """
+    check_setting_keys(kwargs, where)
     found = {SETTING_KEYS[k]: kwargs.pop(k) for k in list(kwargs) if k in SETTING_KEYS}
     return {k: v for k, v in found.items() if v is not None}
 
@@ -88,6 +114,29 @@ def content_text(content: Any) -> str:
             if isinstance(text, str):
                 parts.append(text)
     return "\n".join(p for p in parts if p)
+
+
+def turn_text(content: Any) -> str | None:
+    """A turn's text for :func:`query_text`: :func:`content_text`, or ``None`` when the content
+    holds non-text blocks only (images, files) and no text: a turn with no text to route on,
+    which the failure policy decides (:class:`~routellm_core.queries.NoQueryText`).
+
+    Example:
+        >>> turn_text([{"type": "image_url", "image_url": "..."}]) is None, turn_text("")
+        (True, '')
+    """
+    text = content_text(content)
+    if text.strip() or isinstance(content, str) or not content:
+        return text
+    return None if any(not _is_text_block(b) for b in content) else text
+
+
+def _is_text_block(block: Any) -> bool:
+    if isinstance(block, str):
+        return True
+    if isinstance(block, Mapping):
+        return block.get("type") == "text"
+    return "text" in (getattr(block, "type", None), getattr(block, "block_type", None))
 
 
 def query_text(turns: Sequence[tuple[str, str | None]], query_from: Any = "last_user", *,
@@ -223,9 +272,11 @@ __all__ = [
     "answer_record",
     "attempt_failed_record",
     "check_arguments",
+    "check_setting_keys",
     "content_text",
     "first_settings",
     "pop_settings",
     "query_text",
+    "turn_text",
     "usage_of",
 ]

@@ -18,7 +18,13 @@ Loading is strict, so a checkpoint from an untrusted place can be loaded safely:
   nothing in a checkpoint is ever unpickled;
 - nothing may point outside the directory: a ``files`` entry that is absolute or holds
   ``..``, a symlink whose target lies outside, or a path-like parameter (``/...``, ``~``,
-  ``..``, ``C:\\``) is refused.
+  ``..``, ``C:\\``) is refused;
+- a weight tensor holding NaN or an infinity is refused, naming it.
+
+A load reads one directory whole: on POSIX every file is read through one open descriptor
+of the directory, so a ``routellm promote`` that swaps the path meanwhile gives the old
+router or the new one, never a mix and never a checksum error (a load the swap disturbed is
+done again, up to 3 times).
 
 Example:
     >>> from routellm_core.checkpoints import load_router
@@ -43,10 +49,12 @@ import json
 import os
 import pickletools
 import re
+import stat
+import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 
@@ -101,8 +109,12 @@ CODE_SUFFIXES = frozenset(
 )
 # Keys by which Hugging Face configs ask for code from the checkpoint (or the Hub) to be run.
 REMOTE_CODE_KEYS = frozenset({"auto_map", "trust_remote_code", "custom_pipelines"})
-# Files a Hub snapshot may hold besides the checkpoint: git metadata, never read here.
-_INERT_FILES = (".gitattributes",)
+#: The marker file ``routellm promote`` (:func:`~routellm_core.learning.promote.replace_checkpoint`)
+#: writes in the directories it makes, so that it deletes only those; never read here.
+PROMOTE_MARKER = ".routellm-promote"
+# Files a checkpoint directory may hold besides the checkpoint, never read here: a Hub
+# snapshot's git metadata, the marker of a directory that promote made.
+_INERT_FILES = (".gitattributes", PROMOTE_MARKER)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.+\-]+(/[A-Za-z0-9_.+\-]+)*$")
 
 
@@ -111,10 +123,15 @@ class CheckpointError(ValueError):
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+        return _sha256_of(f)
+
+
+def _sha256_of(f: IO[bytes]) -> str:
+    f.seek(0)
+    h = hashlib.sha256()
+    for block in iter(lambda: f.read(1 << 20), b""):
+        h.update(block)
     return h.hexdigest()
 
 
@@ -130,6 +147,168 @@ def _listed_files(directory: Path) -> list[str]:
             if rel not in (CONFIG_NAME, *_INERT_FILES):
                 out.append(rel)
     return sorted(out)
+
+
+# Reading one consistent directory. ``routellm promote --to`` swaps a live checkpoint directory
+# while other processes load it; a loader that read config.json from one directory and the
+# weights from the other would refuse the mix (the sha256 differ), or worse, load it.
+_LOAD_ATTEMPTS = 3
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+# read relative to a directory descriptor where the system can (POSIX), else by path
+_BY_FD = bool(_O_DIRECTORY) and os.open in os.supports_dir_fd and os.scandir in os.supports_fd
+_MAX_DEPTH = 32
+_MAX_HELD = 256  # files held open from the start of a load (a checkpoint has a handful)
+_T = TypeVar("_T")
+
+
+class _Pinned:
+    """A checkpoint directory held open for the length of one load.
+
+    Where the system allows (POSIX), the directory is opened once and every file is read
+    relative to that descriptor (``relative``), so a rename or exchange of its path during the
+    load cannot mix the files of two directories. A directory holding a symlink (a Hub
+    snapshot's files link into its ``blobs/``) is read by path, as the symlink rules need; so
+    are the files a router's ``_load_files`` hook reads (``by_path`` is set then). Either way
+    the directory's identity tells whether its path still names it (:meth:`moved`).
+
+    Its files are opened at once, too, and held: a promote deletes a directory two swaps after
+    it left the path, and a slow load of it still reads every file whole.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.fd: int | None = None
+        self.relative = False
+        self.entries: list[str] = []
+        self.held: dict[str, int] = {}
+        self.by_path = False
+        if not _BY_FD:
+            st = os.stat(directory)
+            self.identity = (st.st_dev, st.st_ino)
+            return
+        # held open to the end: the directory's inode cannot be reused while it is compared
+        self.fd = os.open(directory, _O_FLAGS | _O_DIRECTORY)
+        try:
+            st = os.fstat(self.fd)
+            self.identity = (st.st_dev, st.st_ino)
+            entries = _scan_fd(self.fd, directory)
+            self.relative = entries is not None
+            self.entries = entries or []
+            if self.relative and len(self.entries) < _MAX_HELD:
+                for name in [CONFIG_NAME, *self.entries]:
+                    self._hold(name)
+        except BaseException:
+            self.close()
+            raise
+
+    def _hold(self, name: str) -> None:
+        st = self.stat(name)
+        if st is None or not stat.S_ISREG(st.st_mode):
+            return  # missing or not a file (never opened: a FIFO or a device): the checks say so
+        try:
+            fd = os.open(name, _O_FLAGS | _O_NOFOLLOW, dir_fd=self.fd)
+        except OSError:
+            return
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            self.held[name] = fd
+        else:
+            os.close(fd)
+
+    def close(self) -> None:
+        for fd in self.held.values():
+            os.close(fd)
+        self.held.clear()
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> _Pinned:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def moved(self) -> bool:
+        """Whether the path no longer names the directory that was opened."""
+        try:
+            st = os.stat(self.directory)
+        except OSError:
+            return True
+        return (st.st_dev, st.st_ino) != self.identity
+
+    def stat(self, name: str) -> os.stat_result | None:
+        """``lstat`` of ``name`` inside the directory (``relative`` only); ``None`` if missing."""
+        if name in self.held:
+            return os.fstat(self.held[name])
+        try:
+            return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def open(self, name: str) -> IO[bytes]:
+        """``name`` opened for reading, at its start: inside the held directory, or by path."""
+        if not self.relative:
+            return open(self.directory / name, "rb")
+        if name in self.held:
+            f = os.fdopen(os.dup(self.held[name]), "rb")
+            f.seek(0)
+            return f
+        return os.fdopen(os.open(name, _O_FLAGS | _O_NOFOLLOW, dir_fd=self.fd), "rb")
+
+
+def _scan_fd(fd: int, directory: Path, prefix: str = "", depth: int = 0) -> list[str] | None:
+    """What :func:`_listed_files` lists, read through the directory descriptor ``fd``;
+    ``None`` when the tree holds a symlink (to be checked by path)."""
+    if depth > _MAX_DEPTH:
+        raise CheckpointError(f"{directory}: folders nest more than {_MAX_DEPTH} deep")
+    with os.scandir(fd) as it:
+        entries = list(it)
+    out: list[str] = []
+    for entry in entries:
+        rel = prefix + entry.name
+        if entry.is_symlink():
+            return None
+        if entry.is_dir(follow_symlinks=False):
+            sub = os.open(entry.name, _O_FLAGS | _O_DIRECTORY | _O_NOFOLLOW, dir_fd=fd)
+            try:
+                found = _scan_fd(sub, directory, rel + "/", depth + 1)
+            finally:
+                os.close(sub)
+            if found is None:
+                return None
+            out.extend(found)
+        elif rel not in (CONFIG_NAME, *_INERT_FILES):
+            out.append(rel)
+    return sorted(out)
+
+
+def _consistently(directory: Path, read: Callable[[_Pinned], _T]) -> _T:
+    """``read(pinned)`` of ``directory``, from one consistent directory: when the path came to
+    name another directory while a read failed (``routellm promote`` swapped it in), or
+    while files were read by path, the read is done again (up to 3 times in all)."""
+    for attempt in range(1, _LOAD_ATTEMPTS + 1):
+        try:
+            pinned = _Pinned(directory)
+        except (FileNotFoundError, NotADirectoryError):
+            if attempt == _LOAD_ATTEMPTS:
+                raise CheckpointError(f"checkpoint directory {directory} does not exist") from None
+            time.sleep(0.01 * attempt)  # between the two renames of a swap where renames cannot exchange
+            continue
+        with pinned:
+            try:
+                result = read(pinned)
+            except (CheckpointError, OSError):
+                if attempt == _LOAD_ATTEMPTS or not pinned.moved():
+                    raise
+                continue
+            if not (pinned.by_path and pinned.moved()):
+                return result
+    raise CheckpointError(
+        f"{directory} was replaced by another directory during each of {_LOAD_ATTEMPTS} loads; "
+        "load it again once it stops changing"
+    )
 
 
 def save_router(
@@ -242,23 +421,34 @@ def render_card(router_type: str, card: dict[str, Any], config: dict[str, Any]) 
     return "\n".join(lines) + "\n"
 
 
-def _read_config(directory: Path, root: Path | None = None) -> dict[str, Any]:
+def _read_config(directory: Path, root: Path | None = None, *, pinned: _Pinned | None = None) -> dict[str, Any]:
     path = directory / CONFIG_NAME
-    if path.is_symlink() and not _inside(path.resolve(), root or directory.resolve()):
-        raise CheckpointError(
-            f"{path} is a symlink to {path.resolve()}, outside the checkpoint directory"
-        )
-    if not path.is_file():
+    if pinned is not None and pinned.relative:
+        st = pinned.stat(CONFIG_NAME)
+        size = st.st_size if st is not None and stat.S_ISREG(st.st_mode) else None
+    else:
+        if path.is_symlink() and not _inside(path.resolve(), root or directory.resolve()):
+            raise CheckpointError(
+                f"{path} is a symlink to {path.resolve()}, outside the checkpoint directory"
+            )
+        size = path.stat().st_size if path.is_file() else None
+    if size is None:
         raise CheckpointError(
             f"{directory} is not a router checkpoint: {CONFIG_NAME} is missing"
         )
-    size = path.stat().st_size
     if size > MAX_CONFIG_BYTES:
         raise CheckpointError(
             f"{path} is {size:,} bytes; a checkpoint config may hold at most {MAX_CONFIG_BYTES:,}"
         )
+    if pinned is not None and pinned.relative:
+        with pinned.open(CONFIG_NAME) as f:
+            raw: str | bytes = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:  # it grew since the size was read
+            raise CheckpointError(f"{path} is over {MAX_CONFIG_BYTES:,} bytes, the most a checkpoint config may hold")
+    else:
+        raw = path.read_text()
     try:
-        config = json.loads(path.read_text())
+        config = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{path} is not valid JSON (or nests too deeply): {exc}") from exc
     if not isinstance(config, dict) or config.get("format") != FORMAT:
@@ -308,7 +498,7 @@ def _check_name(directory: Path, name: Any) -> str:
     return name
 
 
-def _refuse_code(directory: Path, name: str, file: Path) -> None:
+def _refuse_code(directory: Path, name: str, file: IO[bytes]) -> None:
     """Refuse files that hold code, and JSON files that ask for code to be run."""
     suffix = PurePosixPath(name).suffix.lower()
     if suffix in CODE_SUFFIXES:
@@ -318,8 +508,9 @@ def _refuse_code(directory: Path, name: str, file: Path) -> None:
         )
     if suffix != ".json" or name == CONFIG_NAME:
         return
+    file.seek(0)
     try:
-        data = json.loads(file.read_bytes())
+        data = json.loads(file.read())
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{directory}: {name} is not valid JSON: {exc}") from exc
     key = _remote_code_key(data)
@@ -348,11 +539,11 @@ def _remote_code_key(data: Any, depth: int = 0) -> str | None:
     return None
 
 
-def _is_text_pickle(file: Path) -> bool:
+def _is_text_pickle(file: IO[bytes]) -> bool:
     """Whether ``file`` parses as a whole as a protocol 0 or 1 pickle (opcodes up to a final
     STOP), which has no header to tell it by. Nothing is unpickled: the opcodes are only read."""
-    with open(file, "rb") as f:
-        data = f.read()
+    file.seek(0)
+    data = file.read()
     if not data.rstrip(b"\r\n").endswith(b"."):
         return False
     try:
@@ -364,7 +555,7 @@ def _is_text_pickle(file: Path) -> bool:
     return last is not None and last.name == "STOP"
 
 
-def _refuse_pickle(directory: Path, name: str, file: Path) -> None:
+def _refuse_pickle(directory: Path, name: str, file: IO[bytes]) -> None:
     suffix = PurePosixPath(name).suffix.lower()
     if suffix in PICKLE_SUFFIXES:
         raise CheckpointError(
@@ -373,8 +564,8 @@ def _refuse_pickle(directory: Path, name: str, file: Path) -> None:
         )
     if suffix == ".safetensors":
         return  # its 8-byte header length can look like anything; it is parsed instead
-    with open(file, "rb") as f:
-        head = f.read(4)
+    file.seek(0)
+    head = file.read(4)
     if (
         len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
     ) or head == b"PK\x03\x04" or _is_text_pickle(file):
@@ -389,13 +580,15 @@ def verify_checkpoint(
     *,
     trusted_root: str | os.PathLike[str] | None = None,
     overridden: Iterable[str] = (),
+    _pinned: _Pinned | None = None,
 ) -> dict[str, Any]:
     """Check a checkpoint directory without loading anything from it; returns its config.
 
     Raises :class:`CheckpointError` unless every rule of this module's docstring holds.
     ``trusted_root`` widens where symlinks may point (a Hub cache's ``models--org--name``
     folder, whose snapshot files link into its ``blobs/``); ``overridden`` names parameters
-    the caller replaces, which are then not checked.
+    the caller replaces, which are then not checked. Every file is read from the one
+    directory that ``path`` names when the check starts (see :func:`load_checkpoint_dir`).
 
     Example:
         >>> verify_checkpoint(DEFAULT_DIR)["router_type"]
@@ -406,12 +599,16 @@ def verify_checkpoint(
         raise CheckpointError(f"{directory} is a file; a checkpoint is a directory")
     if not directory.is_dir():
         raise CheckpointError(f"checkpoint directory {directory} does not exist")
+    if _pinned is None:
+        return _consistently(directory, lambda pinned: verify_checkpoint(
+            directory, trusted_root=trusted_root, overridden=overridden, _pinned=pinned))
+    pinned = _pinned
     root = (
         Path(trusted_root).resolve()
         if trusted_root is not None
         else directory.resolve()
     )
-    config = _read_config(directory, root)
+    config = _read_config(directory, root, pinned=pinned)
     key = _remote_code_key(config)
     if key is not None:
         raise CheckpointError(
@@ -421,35 +618,48 @@ def verify_checkpoint(
     files: dict[str, Any] = config["files"]
     for name in files:
         _check_name(directory, name)
-    present = _listed_files(directory)
+    present = pinned.entries if pinned.relative else _listed_files(directory)
     unlisted = [n for n in present if n not in files]
     # a v1 checkpoint did not list its model card, which is only ever read by people
     if config["format_version"] == 1:
         unlisted = [n for n in unlisted if n != CARD_NAME]
     for name in unlisted:
-        if (directory / name).is_file():  # a pickle or code gets the more telling error
-            _refuse_pickle(directory, name, directory / name)
-            _refuse_code(directory, name, directory / name)
+        st = pinned.stat(name) if pinned.relative else None
+        if (st is not None and stat.S_ISREG(st.st_mode)) if pinned.relative else (directory / name).is_file():
+            with pinned.open(name) as f:  # a pickle or code gets the more telling error
+                _refuse_pickle(directory, name, f)
+                _refuse_code(directory, name, f)
         raise CheckpointError(
             f"{directory}: {name} is not in the sha256 manifest ('files' in {CONFIG_NAME}); "
             "a checkpoint may hold only the files its config lists"
         )
     for name, digest in files.items():
-        file = directory / name
-        if not file.exists() and not file.is_symlink():
-            raise CheckpointError(
-                f"{directory}: {name} is missing (the config lists it)"
-            )
-        target = file.resolve()
-        if not _inside(target, root):
-            raise CheckpointError(
-                f"{directory}: {name} resolves to {target}, outside the checkpoint directory"
-            )
-        if not target.is_file():
-            raise CheckpointError(f"{directory}: {name} is not a regular file")
-        _refuse_pickle(directory, name, target)
-        _refuse_code(directory, name, target)
-        if _sha256(target) != digest:
+        if pinned.relative:  # no symlink inside (else it is read by path): nothing to resolve
+            st = pinned.stat(name)
+            if st is None:
+                raise CheckpointError(f"{directory}: {name} is missing (the config lists it)")
+            if not stat.S_ISREG(st.st_mode):
+                raise CheckpointError(f"{directory}: {name} is not a regular file")
+            f = pinned.open(name)
+        else:
+            file = directory / name
+            if not file.exists() and not file.is_symlink():
+                raise CheckpointError(
+                    f"{directory}: {name} is missing (the config lists it)"
+                )
+            target = file.resolve()
+            if not _inside(target, root):
+                raise CheckpointError(
+                    f"{directory}: {name} resolves to {target}, outside the checkpoint directory"
+                )
+            if not target.is_file():
+                raise CheckpointError(f"{directory}: {name} is not a regular file")
+            f = open(target, "rb")
+        with f:
+            _refuse_pickle(directory, name, f)
+            _refuse_code(directory, name, f)
+            matches = _sha256_of(f) == digest
+        if not matches:
             raise CheckpointError(
                 f"{directory}: {name} does not match the sha256 in {CONFIG_NAME}; it is corrupt or was modified"
             )
@@ -494,14 +704,49 @@ def load_checkpoint_dir(
     ``encoder`` replaces the recorded encoder; before the router embeds anything it must
     reproduce the checkpoint's probe vectors (:class:`~routellm_core.encoder_probe.EncoderMismatchError`
     otherwise; checkpoints saved before probes were recorded are not checked).
+
+    The router comes from one directory, whole: every file is read relative to the directory
+    that ``path`` names when the load starts (POSIX), so a ``routellm promote`` that swaps
+    ``path`` meanwhile cannot mix two checkpoints; a load that the swap disturbed (the old
+    directory deleted under it; files that a router reads by path) is done again from the new
+    one. A weight tensor holding NaN or an infinity is refused.
     """
+    directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise CheckpointError(f"{directory} is a file; a checkpoint is a directory")
+    if not directory.is_dir():
+        raise CheckpointError(f"checkpoint directory {directory} does not exist")
+    return _consistently(directory, lambda pinned: _load_pinned(directory, pinned, encoder, trusted_root))
+
+
+def _refuse_non_finite(directory: Path, name: str, arrays: dict[str, np.ndarray]) -> None:
+    """A float tensor with NaN or an infinity is corrupt weights (a diverged training run, a
+    forged file): refused, naming it. An infinity can route every query one way with no
+    error (a sigmoid of +inf is 1)."""
+    for key, array in arrays.items():
+        if array.dtype == np.float16:  # the exponent bits, all set: 3x faster than isfinite here
+            exponent = np.uint16(0x7C00)
+            bad = int(np.count_nonzero((array.view(np.uint16) & exponent) == exponent))
+        elif array.dtype.kind in "fc":
+            bad = array.size - int(np.count_nonzero(np.isfinite(array)))
+        else:
+            continue
+        if bad:
+            raise CheckpointError(
+                f"{directory}: {name} tensor {key!r} holds {bad:,} non-finite values (NaN or "
+                f"+/-inf) of {array.size:,}; the weights are corrupt (a diverged training run or a "
+                "modified file)"
+            )
+
+
+def _load_pinned(directory: Path, pinned: _Pinned, encoder: QueryEncoder | str | None,
+                 trusted_root: str | os.PathLike[str] | None) -> Router:
     from safetensors import SafetensorError, safe_open
     from safetensors.numpy import load as load_safetensors
 
-    directory = Path(path)
     overridden = ("encoder",) if encoder is not None else ()
     config = verify_checkpoint(
-        directory, trusted_root=trusted_root, overridden=overridden
+        directory, trusted_root=trusted_root, overridden=overridden, _pinned=pinned
     )
     try:
         cls = _router_class(config["router_type"])
@@ -515,16 +760,20 @@ def load_checkpoint_dir(
             if (
                 "/" in name
             ):  # weights in a sub-folder are the router's own (``_load_files``)
+                pinned.by_path = True
                 with safe_open(str(directory / name), framework="numpy"):
                     pass
             else:  # hash the very bytes that are parsed: a file swapped after the check is refused
-                data = (directory / name).read_bytes()
+                with pinned.open(name) as f:
+                    data = f.read()
                 if hashlib.sha256(data).hexdigest() != config["files"][name]:
                     raise CheckpointError(
                         f"{directory}: {name} changed while it was loaded; it does not match the "
                         f"sha256 in {CONFIG_NAME}"
                     )
-                arrays.update(load_safetensors(data))
+                loaded = load_safetensors(data)
+                _refuse_non_finite(directory, name, loaded)
+                arrays.update(loaded)
         except CheckpointError:
             raise
         except (SafetensorError, OSError, ValueError) as exc:
@@ -542,6 +791,7 @@ def load_checkpoint_dir(
     if encoder is not None:
         params["encoder"] = encoder
     elif target and (directory / target).is_dir():
+        pinned.by_path = True  # the encoder loads from this path (on first use)
         params["encoder"] = prefix + str(directory.resolve() / target)  # an encoder shipped inside
     elif target and Path(target).exists():
         raise CheckpointError(
@@ -587,6 +837,7 @@ def load_checkpoint_dir(
     router.card_ = dict(card)
     load_files = getattr(router, "_load_files", None)
     if load_files is not None:
+        pinned.by_path = True
         try:
             load_files(directory)
         except CheckpointError:

@@ -22,9 +22,11 @@ from typing import Any
 
 from routellm_core.cli_common import (
     ENCODER_HELP,
+    SuggestingParser,
     add_common_options,
     cache_dir,
     command_line,
+    describe_subcommands,
     eval_data_dir,
     load_for_command,
     package_version,
@@ -134,6 +136,18 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{card['queries']} queries, {len(card['models'])} models")
     if "decontamination" in card:
         print(card["decontamination"])
+    cal = card["calibration"]
+    line = f"calibrated on {cal['n_prompts']} {cal['prompts']} of {cal['source']}"
+    if "strong_share_at_0.5" in cal:
+        share = cal["strong_share_at_0.5"]
+        line += (f"; strong_fraction 0.5 sends {share['old_table']:.0%} of them strong with the table of "
+                 f"{args.init}, {share['new_table']:.0%} with the new one")
+    print(line)
+    off = {f: got for f, got in cal["strong_share"].items() if abs(got - float(f)) > 0.1}
+    if off:
+        print(f"warning: on these prompts strong_fraction {', '.join(f'{f} sends {g:.0%}' for f, g in off.items())} "
+              "strong: many of them share one win rate, so no threshold splits them; calibrate on more varied "
+              "prompts (routellm calibrate) or train on more labels", file=sys.stderr)
     return 0
 
 
@@ -367,7 +381,7 @@ def _subsample(bench: Any, n: int | None, seed: int) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="routellm", description="Learned LLM routing (RouteLLM).")
+    parser = SuggestingParser(prog="routellm", description="Learned LLM routing (RouteLLM).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -464,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_learning_parsers(sub)
     add_nway_parser(sub)
-    return parser
+    return describe_subcommands(parser)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,7 +78,14 @@ class PriceSource:
         self._lock = threading.Lock()
 
     def cost(self, model: str, *, input_tokens: int, output_tokens: int) -> Decimal | None:
-        """Cost in dollars, or ``None`` (with an :class:`UnknownPriceWarning`) when unknown."""
+        """Cost in dollars, or ``None`` (with an :class:`UnknownPriceWarning`) when unknown.
+
+        Raises:
+            ValueError: a token count that is negative or not finite (it would pay money back).
+        """
+        for name, n in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+            if isinstance(n, bool) or not isinstance(n, (int, float, Decimal)) or not math.isfinite(n) or n < 0:
+                raise ValueError(f"{name} of model {model!r} must be a finite number >= 0, got {n!r}")
         if model in self.prices:
             pin, pout = self.prices[model]
             return (pin * input_tokens + pout * output_tokens) / MILLION
@@ -201,8 +208,9 @@ def token_counts(
         >>> token_counts(None, prompt_texts=["hello world"], output_text="hi")
         (8, 1, True)
     """
-    if usage is not None:
+    if usage is not None and all(isinstance(n, (int, float)) and math.isfinite(n) and n >= 0 for n in usage):
         return int(usage[0]), int(usage[1]), False
+    # no usage, or a nonsensical one (negative counts): estimated, never priced as money paid back
     prompt = estimate_message_tokens(prompt_texts) if chat else count_tokens("".join(prompt_texts))
     return prompt, (count_tokens(output_text) if output_text else 0), True
 

@@ -69,23 +69,29 @@ def check_probe(probe: Any) -> dict[str, Any]:
     return dict(probe)
 
 
+def _hint(recorded: str, encoder: QueryEncoder) -> str:
+    """What to do about a mismatch, after the error's first sentence."""
+    if recorded == encoder.name:  # the very encoder the checkpoint names: its record is what changed
+        return ("; the checkpoint names this encoder, so its recorded probe vectors (encoder_probe in "
+                "config.json) were edited or are corrupt, or the model under this name changed: restore the "
+                "checkpoint or retrain it")
+    return (f"; load it with the encoder it was trained with ({recorded!r}, the default when you pass "
+            "none) or retrain it on this one")
+
+
 def check_encoder(encoder: QueryEncoder, probe: Mapping[str, Any], *, router: str) -> None:
     """:class:`EncoderMismatchError` unless ``encoder`` reproduces ``probe``'s vectors."""
     want = np.asarray(probe["embeddings"], dtype=np.float64)
     recorded = probe.get("encoder") or "its training encoder"
-    hint = (
-        f"; load it with the encoder it was trained with ({recorded!r}, the default when you pass "
-        "none) or retrain it on this one"
-    )
     got = encoder.encode(list(probe["texts"])).astype(np.float64)
     if got.shape != want.shape:
         raise EncoderMismatchError(
             f"{router} router was trained with {recorded!r} ({want.shape[1]}-dim vectors), but "
-            f"the encoder {encoder.name!r} gives {got.shape[1]}-dim vectors{hint}"
+            f"the encoder {encoder.name!r} gives {got.shape[1]}-dim vectors{_hint(recorded, encoder)}"
         )
     cos = np.sum(got * want, axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
     if float(cos.min()) < MIN_COSINE:
         raise EncoderMismatchError(
             f"{router} router was trained with {recorded!r}, but the encoder {encoder.name!r} embeds "
-            f"its probe texts differently (cosine {float(cos.min()):.3f} < {MIN_COSINE}){hint}"
+            f"its probe texts differently (cosine {float(cos.min()):.3f} < {MIN_COSINE}){_hint(recorded, encoder)}"
         )

@@ -2,8 +2,9 @@
 
 Both adapters turn a framework's messages into ``(role, text)`` turns and ask this module for
 the query. ``role`` is the framework's own name for the speaker (``"user"``, ``"human"``,
-``"assistant"``, ...); ``text`` is the turn's text, or ``None`` / ``""`` when it has none (only
-images or files). By default the query is the last user turn, as in RouteLLM; ``"all_user"``
+``"assistant"``, ...); ``text`` is the turn's text, ``""`` when it is empty, or ``None`` when it
+has no text, only images or files (:class:`NoQueryText`: the failure policy decides such a call).
+By default the query is the last user turn, as in RouteLLM; ``"all_user"``
 joins every user turn. Errors name what is missing, never a silent default.
 
 Example:
@@ -22,6 +23,12 @@ from collections.abc import Sequence
 
 QUERY_MODES: tuple[str, ...] = ("last_user", "all_user")
 USER_ROLES: tuple[str, ...] = ("user", "human")
+
+
+class NoQueryText(ValueError):
+    """The user's turn holds no text at all (only images or files): there is no text to route
+    on. A failure policy decides such a call (:meth:`routellm_core.routing.Pool.unroutable`);
+    with ``failure_policy="raise"`` this error is raised."""
 
 
 def check_query_mode(query_from: object) -> object:
@@ -49,7 +56,8 @@ def query_from_turns(
     """The text to route on: the last user turn (``"last_user"``) or all of them (``"all_user"``).
 
     Raises:
-        ValueError: no user turn, a user turn (or all of them) without text, or an unknown mode.
+        NoQueryText: the user turn (or all of them) holds no text, only images or files.
+        ValueError: no user turn, a user turn (or all of them) of blank text, or an unknown mode.
     """
     if query_from not in QUERY_MODES:
         raise ValueError(f"query_from must be one of {list(QUERY_MODES)}, got {query_from!r}")
@@ -60,14 +68,20 @@ def query_from_turns(
                          "Routing scores the user's text; pass query_from=callable to choose another")
     if query_from == "last_user":
         text = users[-1]
-        if not text or not text.strip():
-            raise ValueError("the last user message has no text content (only non-text blocks "
-                             "such as images or files, or empty text); routing needs text")
+        if text is None:
+            raise NoQueryText("no text to route on: the last user message has no text content (only "
+                              "non-text blocks such as images or files); routing needs text")
+        if not text.strip():
+            raise ValueError("the last user message has no text content (empty text, or only non-text "
+                             "blocks such as images or files); routing needs text")
         return text
     text = "\n\n".join(t for t in users if t and t.strip())
     if not text:
+        if all(u is None for u in users):
+            raise NoQueryText("no text to route on: the user messages have no text content (only "
+                              "non-text blocks such as images or files); routing needs text")
         raise ValueError("the user messages have no text content; routing needs text")
     return text
 
 
-__all__ = ["QUERY_MODES", "USER_ROLES", "check_query_mode", "check_query_text", "query_from_turns"]
+__all__ = ["QUERY_MODES", "USER_ROLES", "NoQueryText", "check_query_mode", "check_query_text", "query_from_turns"]

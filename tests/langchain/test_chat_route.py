@@ -193,8 +193,8 @@ def test_unknown_price_is_unknown_not_zero_and_tokens_are_estimated_when_missing
     ("   ", "no text content"),
 ])
 def test_bad_input_is_a_clear_error(router, bad, match):
-    with pytest.raises(ValueError, match=match):
-        make(router).invoke(bad)
+    with pytest.raises(ValueError, match=match):   # images only follow the failure policy: "raise" here
+        make(router, failure_policy="raise").invoke(bad)
 
 
 def test_bad_settings_are_clear_errors(router):

@@ -174,7 +174,7 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize(("bad", "kw"), BAD_INPUTS)
 def test_a_bad_input_among_concurrent_calls_fails_alone_as_in_sync(router, bad, kw, decisions):
-    llm = make(router)
+    llm = make(router, failure_policy="raise")  # else the policy answers a turn of images only
     qs = queries(12, tag="bad")
     expected = [llm.route(user(q)).route for q in qs]
     with pytest.raises(Exception) as info:

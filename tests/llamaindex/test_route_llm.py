@@ -186,8 +186,8 @@ def test_bad_input_is_a_clear_error(router):
     with pytest.raises(ValueError, match="no user message"):
         llm.chat([ChatMessage(role=MessageRole.SYSTEM, content="only a system prompt")])
     img = ChatMessage(role=MessageRole.USER, blocks=[ImageBlock(url="https://example.com/x.png")])
-    with pytest.raises(ValueError, match="no text content"):
-        llm.chat([img])
+    with pytest.raises(ValueError, match="no text content"):   # images only follow the failure policy
+        make(0.5, router, failure_policy="raise").chat([img])
     with pytest.raises(ValueError, match="empty"):
         llm.complete("   ")
 

@@ -46,7 +46,16 @@ def prompt_of_record(record: Any, where: str) -> str:
 
 
 def read_prompts(path: str | os.PathLike[str]) -> list[str]:
-    """All non-empty prompts in ``path``, in file order."""
+    """All non-empty prompts in ``path``, in file order; ``store:PATH_OR_URL``: the queries of
+    the calls captured in that traffic store (each once, blank ones left out)."""
+    if os.fspath(path).startswith("store:"):
+        from routellm_core.learning.store import open_store
+
+        queries = open_store(os.fspath(path), must_exist=True).calls()["query"].dropna()
+        texts = [q for q in dict.fromkeys(str(q) for q in queries) if q.strip()]
+        if not texts:
+            raise ValueError(f"{os.fspath(path)}: the traffic store holds no captured calls with a query")
+        return texts
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"prompt file {p} does not exist")

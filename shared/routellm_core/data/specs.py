@@ -180,7 +180,7 @@ def load_battles(spec: str, *, aliases: Mapping[str, str] | None = None) -> pd.D
     if spec.startswith(STORE_PREFIX):  # a traffic store: its judged battles and rated calls
         from routellm_core.learning.store import open_store
 
-        battles = open_store(spec).training_battles()
+        battles = open_store(spec, must_exist=True).training_battles()  # a typo is an error, not an empty store
         for side in ("model_a", "model_b"):
             battles[side] = [canonical_model_name(m, aliases) for m in battles[side]]
         return battles

@@ -95,7 +95,9 @@ def read_table(path: PathLike) -> pd.DataFrame:
         except ImportError as exc:
             raise ImportError(f"{p}: reading Parquet needs pyarrow (pip install pyarrow)") from exc
     else:
-        raise ValueError(f"{p}: unsupported file type {suffix!r}; use .csv, .json, .jsonl or .parquet")
+        store = (f" (a traffic store? give it as store:{path})"
+                 if suffix in (".db", ".sqlite", ".sqlite3") else "")
+        raise ValueError(f"{p}: unsupported file type {suffix!r}{store}; use .csv, .json, .jsonl or .parquet")
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ValueError(f"{p}: expected a list of JSON objects (one per row)")
     return pd.DataFrame(rows)

@@ -17,13 +17,14 @@ Example:
 
 from routellm_core.learning.capture import TrafficCapture, coerce_capture
 from routellm_core.learning.judge import JudgeError, JudgePrompt, PairwiseJudge, Verdict, load_judge_prompts
-from routellm_core.learning.label import LabelReport, Prompt, alabel, label, read_prompts
+from routellm_core.learning.label import BudgetSpent, LabelReport, Prompt, alabel, label, read_prompts
 from routellm_core.learning.models import Generation, as_chat_fn, load_model, model_name
 from routellm_core.learning.shadow import ShadowLabeller
 from routellm_core.learning.store import BackgroundWriter, StoreError, TrafficStore, open_store
 
 __all__ = [
     "BackgroundWriter",
+    "BudgetSpent",
     "Generation",
     "JudgeError",
     "JudgePrompt",

@@ -5,7 +5,13 @@ path or a SQLAlchemy URL). After each routed call they hand the call's id, query
 and cost record to :meth:`TrafficCapture.record`, which queues the write for a background
 thread and returns at once: capture never blocks, slows noticeably or fails the user's call (a
 store error is a warning, counted in ``errors``). The store's ``redact`` hook runs on that
-thread, before anything is stored.
+thread, before anything is stored; it is the hook of every writer of that database in the
+process (the shadow labeller, ``label``, ratings: see :class:`TrafficStore`).
+
+Writes are asynchronous: :meth:`TrafficCapture.flush` waits for them, :meth:`TrafficCapture.close`
+flushes and ends the thread, and :meth:`TrafficCapture.rate` flushes before it rates a call. At
+interpreter exit the process waits up to ``exit_timeout`` seconds (default 10) for writes still
+queued; any it could not write in that time are counted in a warning on stderr.
 
 Example:
     >>> import os, tempfile
@@ -26,7 +32,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from routellm_core.learning.store import BackgroundWriter, Redact, TrafficStore, open_store
+from routellm_core.learning.store import EXIT_TIMEOUT, BackgroundWriter, Redact, StoreError, TrafficStore, open_store
 
 
 class TrafficCapture:
@@ -34,18 +40,20 @@ class TrafficCapture:
 
     Args:
         store: a store, a SQLite path or a SQLAlchemy URL.
-        redact: runs on every query before it is stored (sets the store's hook).
+        redact: runs on every query, answer and comment before it is stored: the hook of the
+            store, and so of every writer of that database in this process (another hook set
+            for it already is a :class:`~routellm_core.learning.StoreError`).
         source: the ``source`` column of captured calls (default: the adapter's name).
         max_queue: writes that may wait; beyond it a write is dropped and counted (a warning).
+        exit_timeout: seconds the process waits at exit for queued writes (default 10); writes
+            still queued then are counted in a warning on stderr.
     """
 
     def __init__(self, store: TrafficStore | str | os.PathLike[str], *, redact: Redact | None = None,
-                 source: str = "", max_queue: int = 10_000) -> None:
+                 source: str = "", max_queue: int = 10_000, exit_timeout: float = EXIT_TIMEOUT) -> None:
         self.store = open_store(store, redact=redact)
-        if redact is not None:
-            self.store.redact = redact
         self.source = source
-        self.writer = BackgroundWriter(max_queue)
+        self.writer = BackgroundWriter(max_queue, exit_timeout=exit_timeout)
 
     @property
     def errors(self) -> int:
@@ -65,6 +73,33 @@ class TrafficCapture:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued call is written (``False`` on timeout)."""
         return self.writer.flush(timeout)
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Flush (``timeout`` seconds at most), then end the writer's thread; calls recorded
+        later are dropped (counted in ``dropped``). ``False`` when writes were still queued."""
+        return self.writer.close(timeout)
+
+    def __enter__(self) -> TrafficCapture:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def rate(self, call_id: str, rating: str | float, *, comment: str | None = None, timeout: float = 10.0) -> None:
+        """Rate a captured call (see :meth:`TrafficStore.rate`), once the calls queued before it
+        are written (``timeout`` seconds at most), so that a call just answered can be rated.
+
+        Raises:
+            StoreError: as :meth:`TrafficStore.rate` (e.g. no captured call with that id).
+        """
+        flushed = self.flush(timeout)
+        try:
+            self.store.rate(call_id, rating, comment=comment)
+        except StoreError as exc:
+            if flushed or "no captured call" not in str(exc):
+                raise
+            raise StoreError(f"{exc} (captured calls were still queued after {timeout:g} s: the store is behind)") \
+                from exc
 
     def __repr__(self) -> str:
         return f"TrafficCapture({self.store.url!r})"

@@ -48,14 +48,24 @@ def _prices(text: str | None) -> dict[str, tuple[float, float]] | None:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
-    from routellm_core.learning import label, load_model, read_prompts
+    from routellm_core.learning import label, load_model, open_store, read_prompts
+    from routellm_core.learning.label import UnpricedModelsError
+    from routellm_core.learning.models import import_object
 
     models = {role: load_model(getattr(args, role), _kwargs(getattr(args, f"{role}_kwargs"), f"--{role}-kwargs"))
               for role in ("strong", "weak", "judge")}
+    redact = import_object(args.redact, "redact hook") if args.redact else None
+    store = open_store(args.store, redact=redact)
     prompts = read_prompts(args.prompts)
-    report = label(prompts, **models, store=args.store, judge_prompts=args.judge_prompts, prices=_prices(args.prices),
-                   budget=args.budget, concurrency=args.concurrency, retries=args.retries, backoff=args.backoff,
-                   source=args.source, progress=not args.quiet)
+    try:
+        report = label(prompts, **models, store=store, judge_prompts=args.judge_prompts, prices=_prices(args.prices),
+                       budget=args.budget, concurrency=args.concurrency, retries=args.retries, backoff=args.backoff,
+                       judge_retries=args.judge_retries, source=args.source, progress=not args.quiet)
+    except UnpricedModelsError as exc:  # the Python API's message names prices=; here it is an option
+        example = json.dumps({n: [1.0, 2.0] for n in exc.names})
+        raise ValueError(f"no price for {exc.names}, so --budget {args.budget:g} cannot be kept; give "
+                         "--prices '{\"NAME\": [in_per_million, out_per_million]}' in dollars (JSON or a "
+                         f"JSON file), e.g. --prices '{example}'") from None
     print(report.summary())
     for err in report.errors:
         print(f"  failed: {err}")
@@ -64,10 +74,21 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     from routellm_core.checkpoints import load_router
-    from routellm_core.learning.promote import compare, replace_checkpoint, split_holdout, traffic_benchmark
+    from routellm_core.learning.promote import (
+        compare,
+        replace_checkpoint,
+        split_holdout,
+        strong_shares,
+        traffic_benchmark,
+    )
     from routellm_core.training import load_training_battles
 
     candidate, current = load_router(args.candidate), load_router(args.current)
+    if candidate.calibration_ is None and args.candidate != "random":  # random: the baseline, never installed
+        raise ValueError(
+            f"the candidate {args.candidate} has no calibration table, so a model set with strong_fraction could "
+            "not route with it: calibrate it on prompts of your traffic first, "
+            f"routellm calibrate --router {args.candidate} --prompts PROMPTS_FILE --write (routellm train adds one)")
     battles, _ = load_training_battles(args.data)
     recorded = (candidate.card_ or {}).get("holdout", {})
     holdout = args.holdout or recorded.get("fraction")
@@ -87,8 +108,13 @@ def cmd_promote(args: argparse.Namespace) -> int:
                              f"--holdout {holdout} --seed {seed}")
     result = compare(candidate, current, bench, bootstrap=args.bootstrap, tolerance=args.tolerance, seed=args.seed)
     print(result.reason)
+    shares = {"current": strong_shares(current, bench), "candidate": strong_shares(candidate, bench)}
+    print(f"strong share on the {len(bench)} held-out queries at strong_fraction "
+          + " / ".join(shares["candidate"]) + ": "
+          + ", ".join(f"{who} " + " / ".join("-" if v is None else f"{v:.2f}" for v in s.values())
+                      for who, s in shares.items()))
     if args.json:
-        Path(args.json).write_text(json.dumps(result.as_dict(), indent=1) + "\n")
+        Path(args.json).write_text(json.dumps({**result.as_dict(), "strong_share": shares}, indent=1) + "\n")
     if result.promote and args.to:
         replace_checkpoint(args.candidate, args.to)
         print(f"installed {args.candidate} as {args.to}")
@@ -105,11 +131,16 @@ def add_learning_parsers(sub: Any) -> None:
                        help=f"the {role} model: a LangChain chat model or LlamaIndex LLM class")
         p.add_argument(f"--{role}-kwargs", metavar="JSON", help=f"keyword arguments of the {role} model")
     p.add_argument("--judge-prompts", help="FastChat's judge_prompts.jsonl (default $ROUTELLM_JUDGE_PROMPTS)")
+    p.add_argument("--redact", metavar="MODULE:FUNCTION",
+                   help="the store's redact hook, a function str -> str (required for a store that holds redacted "
+                        "text: the one your app's TrafficCapture uses)")
     p.add_argument("--prices", help="JSON (or a JSON file) {model: [input_per_million, output_per_million]}")
-    p.add_argument("--budget", type=float, help="stop once this many dollars are spent")
+    p.add_argument("--budget", type=float, help="make no model or judge call once this many dollars are spent")
     p.add_argument("--concurrency", type=int, default=4, help="prompts in flight at once (default 4)")
     p.add_argument("--retries", type=int, default=4, help="retries of rate limits and timeouts (default 4)")
     p.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds (default 1)")
+    p.add_argument("--judge-retries", type=int, default=2,
+                   help="re-asks of the judge when its verdict is unparsable (default 2)")
     p.add_argument("--source", default="label", help="the battles' source column (default 'label')")
     add_common_options(p)
     p.set_defaults(func=cmd_label)

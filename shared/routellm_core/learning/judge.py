@@ -26,17 +26,20 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import string
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from routellm_core.learning.models import Generation, as_chat_fn, model_name
+from routellm_core.learning.models import ChatFn, Generation, as_chat_fn, model_name
 
 JUDGE_PROMPTS_ENV = "ROUTELLM_JUDGE_PROMPTS"
 GENERAL_PROMPT = "pair-v2"
 REFERENCE_PROMPT = "pair-math-v1"
 _MAX_PROMPT_FILE = 1 << 20
+TEMPLATE_FIELDS = ("question", "answer_a", "answer_b")
+OPTIONAL_TEMPLATE_FIELDS = ("ref_answer_1",)
 
 
 class JudgeError(ValueError):
@@ -55,6 +58,36 @@ class JudgePrompt:
     def render(self, question: str, answer_a: str, answer_b: str, reference: str | None = None) -> str:
         values = {"question": question, "answer_a": answer_a, "answer_b": answer_b, "ref_answer_1": reference or ""}
         return self.template.format(**values)
+
+    def check(self) -> None:
+        """Refuse a template the judge could not use, before any model is paid for: a placeholder
+        other than ``{question}``, ``{answer_a}``, ``{answer_b}``, ``{ref_answer_1}`` (literal
+        braces are written ``{{`` ``}}``), or one without the question and both answers.
+
+        Raises:
+            JudgeError: naming the prompt and the placeholder.
+        """
+        if not isinstance(self.template, str) or not isinstance(self.system, str):
+            raise JudgeError(f"judge prompt {self.name!r}: the system prompt and template must be str")
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(self.template) if f is not None]
+        except ValueError as exc:  # a lone '{' or '}'
+            raise JudgeError(f"judge prompt {self.name!r} is not a valid template ({exc}); write literal braces "
+                             "as '{{' and '}}'") from None
+        allowed = (*TEMPLATE_FIELDS, *OPTIONAL_TEMPLATE_FIELDS)
+        unknown = sorted({f for f in fields if f not in allowed})
+        if unknown:
+            shown = ", ".join("{" + f + "}" for f in unknown)
+            raise JudgeError(f"judge prompt {self.name!r} has unknown placeholder(s) {shown}; a template may use "
+                             f"{', '.join('{' + f + '}' for f in allowed)} (write literal braces as '{{{{' '}}}}')")
+        missing = [f for f in TEMPLATE_FIELDS if f not in fields]
+        if missing:
+            raise JudgeError(f"judge prompt {self.name!r} lacks {', '.join('{' + f + '}' for f in missing)}: the "
+                             "judge would not see the question and both answers")
+        try:
+            self.render("q", "a", "b", "r")
+        except (ValueError, KeyError, IndexError, AttributeError) as exc:  # e.g. a nested field in a format spec
+            raise JudgeError(f"judge prompt {self.name!r} does not render ({type(exc).__name__}: {exc})") from None
 
 
 def load_judge_prompts(path: str | os.PathLike[str] | None = None) -> dict[str, JudgePrompt]:
@@ -85,6 +118,11 @@ def load_judge_prompts(path: str | os.PathLike[str] | None = None) -> dict[str, 
                                                    str(row["prompt_template"]))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise JudgeError(f"{p}: line {i} is not a judge prompt ({type(exc).__name__}: {exc})") from None
+    for prompt in prompts.values():
+        try:
+            prompt.check()
+        except JudgeError as exc:
+            raise JudgeError(f"{p}: {exc}") from None
     missing = [n for n in (GENERAL_PROMPT, REFERENCE_PROMPT) if n not in prompts]
     if missing:
         raise JudgeError(f"{p} has no pairwise prompt {missing}; found {sorted(prompts)}")
@@ -127,8 +165,12 @@ class PairwiseJudge:
 
     Args:
         model: the judge (a LangChain chat model, a LlamaIndex LLM or an async function).
-        prompts: from :func:`load_judge_prompts`.
+        prompts: from :func:`load_judge_prompts` (each template is checked here,
+            :meth:`JudgePrompt.check`).
         retries: how often an unparsable verdict is asked again.
+
+    Raises:
+        JudgeError: a missing prompt or an unusable template; ValueError: ``retries < 0``.
     """
 
     def __init__(self, model: Any, prompts: Mapping[str, JudgePrompt], *, retries: int = 2) -> None:
@@ -137,16 +179,20 @@ class PairwiseJudge:
         for name in (GENERAL_PROMPT, REFERENCE_PROMPT):
             if name not in prompts and not (name == REFERENCE_PROMPT and GENERAL_PROMPT in prompts):
                 raise JudgeError(f"the judge needs the {name!r} prompt")
+        for prompt in prompts.values():
+            if not isinstance(prompt, JudgePrompt):
+                raise JudgeError(f"a judge prompt must be a JudgePrompt, got {type(prompt).__name__}")
+            prompt.check()
         self.fn = as_chat_fn(model)
         self.name = model_name(model)
         self.prompts = dict(prompts)
         self.retries = retries
 
     async def _verdict(self, prompt: JudgePrompt, question: str, a: str, b: str,
-                       reference: str | None, calls: list[Generation]) -> tuple[str | None, str]:
+                       reference: str | None, calls: list[Generation], ask: ChatFn) -> tuple[str | None, str]:
         text = ""
         for _ in range(self.retries + 1):
-            gen = await self.fn(prompt.system, prompt.render(question, a, b, reference))
+            gen = await ask(prompt.system, prompt.render(question, a, b, reference))
             calls.append(gen)
             text = gen.text
             verdict = parse_verdict(text)
@@ -154,12 +200,18 @@ class PairwiseJudge:
                 return verdict, text
         return None, text
 
-    async def compare(self, question: str, answer_a: str, answer_b: str, reference: str | None = None) -> Verdict:
-        """Judge ``answer_a`` (model a) against ``answer_b`` (model b), both orders."""
+    async def compare(self, question: str, answer_a: str, answer_b: str, reference: str | None = None, *,
+                      ask: Callable[[str | None, str], Awaitable[Generation]] | None = None) -> Verdict:
+        """Judge ``answer_a`` (model a) against ``answer_b`` (model b), both orders.
+
+        ``ask`` makes each single judge call in place of the judge model itself (the labellers
+        pass one that checks the budget before the call, retries a transient error of that one
+        call, and charges it as it returns, so every order and re-ask is counted)."""
         prompt = self.prompts[REFERENCE_PROMPT if reference else GENERAL_PROMPT]
         calls: list[Generation] = []
-        v1, raw1 = await self._verdict(prompt, question, answer_a, answer_b, reference, calls)
-        v2, raw2 = await self._verdict(prompt, question, answer_b, answer_a, reference, calls)
+        ask = ask or self.fn
+        v1, raw1 = await self._verdict(prompt, question, answer_a, answer_b, reference, calls, ask)
+        v2, raw2 = await self._verdict(prompt, question, answer_b, answer_a, reference, calls, ask)
         first = {"A": "a", "B": "b", "C": "tie"}.get(v1 or "")
         second = {"A": "b", "B": "a", "C": "tie"}.get(v2 or "")
         if first is None or second is None:

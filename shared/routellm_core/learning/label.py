@@ -6,10 +6,18 @@ and the battle (``model_a`` = strong, ``model_b`` = weak) goes to the traffic st
 provenance before the next prompt starts, so that a crash or Ctrl-C loses nothing and a rerun
 continues where it stopped (battles already stored are skipped).
 
-Calls run ``concurrency`` at a time; a rate limit, timeout or server error is retried with
-exponential backoff; a prompt whose model keeps failing is counted as failed and not stored
-(a rerun tries it again). With a dollar ``budget``, no new prompt starts once the cost ledger
-of the labelling (both answers and the judge's calls, priced like routed calls) reaches it.
+Prompts run ``concurrency`` at a time; a rate limit, timeout or server error of a model or
+judge call is retried (that call alone) with exponential backoff; a prompt whose model keeps
+failing is counted as failed and not stored (a rerun tries it again).
+
+Every call that returns enters the cost ledger at once, priced like routed calls: both answers,
+each judge order and each re-ask, retries, and the calls of a battle that then fails. With a
+dollar ``budget``, the ledger is checked before every call: none starts once the budget is
+spent (calls already in flight finish and are counted, so the overshoot is at most what the
+calls in flight cost). Before any model is called the arguments, the judge prompts and the
+prices are checked and the store is written to once (a read-only or locked store is an
+error then, not after paying); each prompt is claimed in the store right before its first
+call, so two labellers on one store never pay for the same prompt.
 
 Example:
     >>> import asyncio, os, tempfile
@@ -34,6 +42,7 @@ import json
 import os
 import random
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -57,6 +66,7 @@ TRANSIENT_NAMES = (
 )
 TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 MAX_PROMPT_FILE = 256 << 20
+CLAIM_TTL = 1800.0  # seconds a claim on a prompt lasts if its labeller dies (released as soon as the prompt is done)
 
 
 @dataclass(frozen=True)
@@ -70,21 +80,27 @@ class Prompt:
 @dataclass
 class LabelReport:
     """What a labelling run did: battles ``labelled`` (of which ``unparsable``), prompts
-    ``skipped`` (stored before), ``failed`` (a model kept failing; ``errors`` says why), the
-    dollars ``spent`` on models with a known price, and ``stopped`` (why it stopped early, or
-    ``None``)."""
+    ``skipped`` (stored before), ``claimed`` (skipped: another labeller on the same store was
+    labelling them), ``failed`` (a model kept failing; ``errors`` says why), the dollars
+    ``spent`` on every model and judge call that returned, with a known price (calls of failed
+    and unfinished battles included), ``calls`` (those calls), and ``stopped`` (why it stopped
+    early, or ``None``)."""
 
     labelled: int = 0
     unparsable: int = 0
     skipped: int = 0
     failed: int = 0
     spent: Decimal = Decimal(0)
+    claimed: int = 0
+    calls: int = 0
     stopped: str | None = None
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         text = (f"labelled {self.labelled} battle(s) ({self.unparsable} with an unparsable verdict), "
-                f"skipped {self.skipped} already stored, {self.failed} failed; spent ${float(self.spent):.4f}")
+                f"skipped {self.skipped} already stored, "
+                + (f"{self.claimed} claimed by another labeller, " if self.claimed else "")
+                + f"{self.failed} failed; spent ${float(self.spent):.4f}")
         return text + (f"; stopped: {self.stopped}" if self.stopped else "")
 
 
@@ -100,7 +116,12 @@ def is_transient(exc: BaseException) -> bool:
 
 async def with_retries(call: Callable[[], Awaitable[T]], *, retries: int, backoff: float) -> T:
     """``await call()``, retrying transient errors (:func:`is_transient`) up to ``retries``
-    times with exponential backoff and jitter; other errors raise at once."""
+    times with exponential backoff and jitter; other errors raise at once.
+
+    Raises:
+        ValueError: ``retries < 0`` or ``backoff < 0``, before ``call`` is made.
+    """
+    _check_retries(retries, backoff)
     for attempt in range(retries + 1):
         try:
             return await call()
@@ -109,6 +130,23 @@ async def with_retries(call: Callable[[], Awaitable[T]], *, retries: int, backof
                 raise
             await asyncio.sleep(backoff * (2 ** attempt) * (0.5 + random.random()))
     raise AssertionError("unreachable")
+
+
+def _check_retries(retries: Any, backoff: Any, judge_retries: Any = 0) -> None:
+    for name, value in (("retries", retries), ("judge_retries", judge_retries)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
+    if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not 0 <= backoff < float("inf"):
+        raise ValueError(f"backoff must be a finite number of seconds >= 0, got {backoff!r}")
+
+
+class UnpricedModelsError(ValueError):
+    """A budget was given but some models have no price (``names``), so it cannot be kept."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = list(names)
+        super().__init__(f"no price for {self.names}, so a budget cannot be kept; give prices="
+                         "{name: (input_per_million, output_per_million)}")
 
 
 def read_prompts(source: str | os.PathLike[str]) -> list[Prompt]:
@@ -121,7 +159,7 @@ def read_prompts(source: str | os.PathLike[str]) -> list[Prompt]:
     """
     text = os.fspath(source)
     if text.startswith("store:"):
-        store = open_store(text)
+        store = open_store(text, must_exist=True)
         queries = store.calls()["query"].dropna().drop_duplicates().tolist()
         prompts = [Prompt(q) for q in queries if str(q).strip()]
     else:
@@ -132,7 +170,7 @@ def read_prompts(source: str | os.PathLike[str]) -> list[Prompt]:
             raise ValueError(f"prompt file {text!r} is larger than {MAX_PROMPT_FILE >> 20} MiB")
         if path.suffix == ".jsonl":
             rows = []
-            for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for i, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
                 if line.strip():
                     try:
                         rows.append(json.loads(line))
@@ -140,10 +178,10 @@ def read_prompts(source: str | os.PathLike[str]) -> list[Prompt]:
                         raise ValueError(f"{text}: line {i} is not JSON ({exc})") from None
             prompts = [_prompt_from_row(r, f"{text}: line {i}") for i, r in enumerate(rows, 1)]
         elif path.suffix == ".csv":
-            with path.open(newline="", encoding="utf-8") as f:
+            with path.open(newline="", encoding="utf-8-sig") as f:  # a spreadsheet's byte-order mark
                 prompts = [_prompt_from_row(r, f"{text}: row {i}") for i, r in enumerate(csv.DictReader(f), 1)]
         else:
-            prompts = [Prompt(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            prompts = [Prompt(line) for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     if not prompts:
         raise ValueError(f"no prompts in {text!r}")
     return prompts
@@ -161,23 +199,39 @@ def _prompt_from_row(row: Any, where: str) -> Prompt:
     return Prompt(query, reference if isinstance(reference, str) and reference.strip() else None)
 
 
+class BudgetSpent(Exception):
+    """A paid call was not made because the labelling's budget is spent."""
+
+
 class _Ledger:
-    """The labelling run's spending, priced like routed calls."""
+    """The labelling run's spending, priced like routed calls. Each model and judge call is
+    charged as it returns (whether its battle is then stored or not), and the budget is checked
+    before each call starts (:meth:`check`)."""
 
     def __init__(self, prices: PriceSource, budget: float | None) -> None:
-        self.prices, self.spent = prices, Decimal(0)
+        self.prices, self.spent, self.calls = prices, Decimal(0), 0
         self.budget = None if budget is None else Decimal(str(budget))
 
-    def price(self, gen: Generation, prompt_texts: Sequence[str]) -> Decimal | None:
+    def charge(self, gen: Generation, prompt_texts: Sequence[str]) -> Decimal | None:
+        """Enter one returned call; its cost (``None`` when its model has no price)."""
         inp = gen.input_tokens if gen.input_tokens is not None else estimate_message_tokens(prompt_texts)
         out = gen.output_tokens if gen.output_tokens is not None else count_tokens(gen.text) if gen.text else 0
         cost = self.prices.cost(gen.model, input_tokens=inp, output_tokens=out)
+        self.calls += 1
         if cost is not None:
             self.spent += cost
         return cost
 
     def exhausted(self) -> bool:
         return self.budget is not None and self.spent >= self.budget
+
+    def check(self) -> None:
+        """Raise :class:`BudgetSpent` when no further call may start."""
+        if self.exhausted():
+            raise BudgetSpent(self.stop_reason())
+
+    def stop_reason(self) -> str:
+        return f"the budget of ${float(self.budget):.4f} is spent"  # type: ignore[arg-type]
 
 
 async def alabel(
@@ -196,31 +250,42 @@ async def alabel(
     judge_retries: int = 2,
     source: str = "label",
     progress: bool = True,
+    claim_ttl: float = CLAIM_TTL,
 ) -> LabelReport:
     """Label ``prompts`` (see the module docstring); the async form of :func:`label`.
 
     Args:
         strong / weak / judge: LangChain chat models, LlamaIndex LLMs or async functions
             ``(system, user) -> str``.
-        store: where battles go (a :class:`TrafficStore`, a path or a URL).
+        store: where battles go (a :class:`TrafficStore`, a path or a URL); it must be
+            writable (checked before any model is called).
         judge_prompts: FastChat's judge prompts (a mapping, or the JSONL path; default
             ``$ROUTELLM_JUDGE_PROMPTS``).
         prices: ``{model: (input_per_million, output_per_million)}`` in dollars or a
             :class:`PriceSource` (else genai-prices' table).
-        budget: stop starting new prompts once this many dollars are spent.
+        budget: no model or judge call starts once this many dollars are spent.
         concurrency: prompts in flight at once.
-        retries / backoff: retries of transient model errors, and the first backoff in seconds.
+        retries / backoff: retries of transient errors of each model and judge call, and the
+            first backoff in seconds.
         judge_retries: re-asks of an unparsable verdict.
         source: the battles' ``source`` column.
+        claim_ttl: seconds a prompt stays claimed by this run (another labeller on the same
+            store skips it meanwhile); the claim of a run that died expires after this.
+
+    Raises:
+        ValueError: bad arguments or unpriced models with a budget; JudgeError: unusable judge
+            prompts; StoreError: a store that cannot be written. All before any model is called.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     if budget is not None and not budget > 0:
         raise ValueError(f"budget must be a positive number of dollars, got {budget!r}")
+    _check_retries(retries, backoff, judge_retries)
+    if not claim_ttl > 0:
+        raise ValueError(f"claim_ttl must be a positive number of seconds, got {claim_ttl!r}")
     items = [p if isinstance(p, Prompt) else Prompt(p) for p in prompts]
     if not all(isinstance(p.query, str) and p.query.strip() for p in items):
         raise ValueError("every prompt needs non-empty text")
-    store = open_store(store)
     if not isinstance(judge_prompts, Mapping):
         judge_prompts = load_judge_prompts(judge_prompts)
     referee = PairwiseJudge(judge, judge_prompts, retries=judge_retries)
@@ -233,8 +298,10 @@ async def alabel(
         unpriced = [n for n in (*names, referee.name)
                     if ledger.prices.cost(n, input_tokens=1, output_tokens=1) is None]
         if unpriced:
-            raise ValueError(f"no price for {unpriced}, so a budget cannot be kept; give prices="
-                             "{name: (input_per_million, output_per_million)}")
+            raise UnpricedModelsError(unpriced)
+    store = open_store(store)
+    store.check_writable()  # a read-only or locked store fails here, not after the models were paid
+    owner = uuid.uuid4().hex
     report, done = LabelReport(), store.done_keys()
     todo: list[tuple[Prompt, str]] = []
     for p in items:
@@ -247,37 +314,76 @@ async def alabel(
             todo.append((p, key))
     bar = _progress(len(todo), progress)
 
+    async def paid(fn: Callable[[str | None, str], Awaitable[Generation]], system: str | None, user: str,
+                   costs: list[Decimal | None]) -> Generation:
+        """One model or judge call: the budget is checked before each attempt, a transient
+        error is retried, and an attempt that returns is charged at once."""
+        async def attempt() -> Generation:
+            ledger.check()
+            gen = await fn(system, user)
+            costs.append(ledger.charge(gen, [t for t in (system, user) if t]))
+            return gen
+
+        return await with_retries(attempt, retries=retries, backoff=backoff)
+
     async def one(p: Prompt) -> None:
-        a, b = await asyncio.gather(
-            with_retries(lambda: strong_fn(None, p.query), retries=retries, backoff=backoff),
-            with_retries(lambda: weak_fn(None, p.query), retries=retries, backoff=backoff))
-        verdict = await with_retries(lambda: referee.compare(p.query, a.text, b.text, p.reference),
-                                     retries=retries, backoff=backoff)
-        cost_a, cost_b = ledger.price(a, [p.query]), ledger.price(b, [p.query])
-        judged = [ledger.price(g, [p.query, a.text, b.text]) for g in verdict.calls]
-        priced = [c for c in judged if c is not None]
-        cost_judge = sum(priced, Decimal(0)) if len(priced) == len(judged) else None
+        cost_a: list[Decimal | None] = []
+        cost_b: list[Decimal | None] = []
+        cost_judge: list[Decimal | None] = []
+        # both answers are awaited (and charged) even when one raises
+        answered = await asyncio.gather(paid(strong_fn, None, p.query, cost_a), paid(weak_fn, None, p.query, cost_b),
+                                        return_exceptions=True)
+        errors = [r for r in answered if isinstance(r, BaseException)]
+        if errors:
+            raise next((e for e in errors if not isinstance(e, BudgetSpent)), errors[0])
+        a, b = (r for r in answered if isinstance(r, Generation))
+        verdict = await referee.compare(p.query, a.text, b.text, p.reference,
+                                        ask=lambda system, user: paid(referee.fn, system, user, cost_judge))
+        known = [c for c in cost_judge if c is not None]
+        judge_cost = sum(known, Decimal(0)) if len(known) == len(cost_judge) else None
         store.add_battle(query=p.query, model_a=names[0], model_b=names[1], winner=verdict.winner, source=source,
                          judge=verdict.judge, judge_prompt=verdict.prompt, verdict_first=verdict.first,
-                         verdict_second=verdict.second, answer_a=a.text, answer_b=b.text, cost_a=cost_a,
-                         cost_b=cost_b, cost_judge=cost_judge)
+                         verdict_second=verdict.second, answer_a=a.text, answer_b=b.text, cost_a=cost_a[-1],
+                         cost_b=cost_b[-1], cost_judge=judge_cost)
         report.labelled += 1
         report.unparsable += verdict.winner is None
+
+    def failed(p: Prompt, exc: BaseException) -> None:
+        report.failed += 1
+        if len(report.errors) < 20:
+            report.errors.append(f"{p.query[:60]!r}: {type(exc).__name__}: {str(exc)[:200]}")
 
     queue = list(reversed(todo))
 
     async def worker() -> None:
         while queue and report.stopped is None:
             if ledger.exhausted():
-                report.stopped = f"the budget of ${float(ledger.budget):.4f} is spent"  # type: ignore[arg-type]
+                report.stopped = ledger.stop_reason()
                 return
-            p, _ = queue.pop()
-            try:
-                await one(p)
-            except Exception as exc:  # this prompt fails; the run goes on and a rerun retries it
-                report.failed += 1
-                if len(report.errors) < 20:
-                    report.errors.append(f"{p.query[:60]!r}: {type(exc).__name__}: {str(exc)[:200]}")
+            p, key = queue.pop()
+            try:  # claimed right before paying: a labeller beside this one on the store skips it
+                claimed = store.claim(key, owner, claim_ttl)
+                if not claimed and store.has_battle(key):
+                    report.skipped += 1
+                elif not claimed:
+                    report.claimed += 1
+            except Exception as exc:  # the store failed: nothing was paid for this prompt
+                failed(p, exc)
+                claimed = False
+            if claimed:
+                try:
+                    await one(p)
+                except BudgetSpent as exc:  # not failed: a rerun with more budget labels it
+                    report.stopped = str(exc)
+                except Exception as exc:  # this prompt fails; the run goes on and a rerun retries it
+                    failed(p, exc)
+                finally:
+                    try:
+                        store.release(key, owner)
+                    except Exception as exc:  # the claim expires after claim_ttl
+                        if len(report.errors) < 20:
+                            report.errors.append(f"{p.query[:60]!r}: its claim was not released "
+                                                 f"({type(exc).__name__}: {str(exc)[:200]})")
             bar.update(1)
             bar.set_postfix_str(f"${float(ledger.spent):.4f}")
 
@@ -285,7 +391,7 @@ async def alabel(
         await asyncio.gather(*(worker() for _ in range(min(concurrency, max(len(todo), 1)))))
     finally:
         bar.close()
-        report.spent = ledger.spent
+        report.spent, report.calls = ledger.spent, ledger.calls
     return report
 
 
@@ -297,8 +403,10 @@ def label(prompts: Iterable[str | Prompt], **kwargs: Any) -> LabelReport:
 def _progress(total: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
+    from routellm_core.progress import progress_wanted
+
     return tqdm(total=total, desc="labelling", unit="prompt", file=sys.stderr,
-                disable=not enabled or not sys.stderr.isatty())
+                disable=not progress_wanted(enabled))
 
 
-__all__ = ["LabelReport", "Prompt", "alabel", "is_transient", "label", "read_prompts", "with_retries"]
+__all__ = ["BudgetSpent", "LabelReport", "Prompt", "alabel", "is_transient", "label", "read_prompts", "with_retries"]

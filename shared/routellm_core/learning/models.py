@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -33,12 +34,30 @@ ChatFn = Callable[[str | None, str], Awaitable["Generation"]]
 @dataclass(frozen=True)
 class Generation:
     """One model answer: its text, the model's name and the token usage it reported (``None``
-    when it reported none; the labeller then estimates it)."""
+    when it reported none; the labeller then estimates it).
+
+    Raises:
+        ValueError: a token count that is negative, not finite or not whole (naming the model):
+            the call counts as a failed model call, never as money paid back.
+    """
 
     text: str
     model: str
     input_tokens: int | None = None
     output_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        # a usage that is negative, not finite or not a whole number is the model's error: priced,
+        # it would pay money back into the ledger (and past a budget), so the call is refused
+        for field_name in ("input_tokens", "output_tokens"):
+            value = getattr(self, field_name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value < 0 or value != int(value):
+                raise ValueError(f"model {self.model!r} reported {field_name}={value!r}; a token count must be "
+                                 "a whole number >= 0")
+            object.__setattr__(self, field_name, int(value))
 
 
 def model_name(model: Any) -> str:
@@ -57,6 +76,30 @@ def model_name(model: Any) -> str:
     return getattr(model, "__name__", None) or type(model).__name__
 
 
+def import_object(spec: str, what: str = "model") -> Any:
+    """The object at an import path ``"package.module:name"`` (or ``package.module.name``).
+
+    Raises:
+        ValueError: a malformed path; ImportError / AttributeError naming what is missing.
+    """
+    hint = "ClassName" if what == "model" else "name"
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"a {what} is given as 'package.module:{hint}', got {spec!r}")
+    module_name, sep, attr = spec.partition(":")
+    if not sep:
+        module_name, _, attr = spec.rpartition(".")
+    if not module_name or not attr:
+        raise ValueError(f"a {what} is given as 'package.module:{hint}', got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImportError(f"cannot import {module_name!r} for {what} {spec!r}: {exc}") from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise AttributeError(f"module {module_name!r} has no {attr!r} ({what} {spec!r})") from None
+
+
 def load_model(spec: str, kwargs: Mapping[str, Any] | None = None) -> Any:
     """Build a model from an import path ``"package.module:ClassName"`` (or ``package.module.ClassName``)
     and keyword arguments, e.g. ``load_model("langchain_openai:ChatOpenAI", {"model": "gpt-4o"})``.
@@ -64,22 +107,7 @@ def load_model(spec: str, kwargs: Mapping[str, Any] | None = None) -> Any:
     Raises:
         ValueError: a malformed path; ImportError / AttributeError naming what is missing.
     """
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"a model is given as 'package.module:ClassName', got {spec!r}")
-    module_name, sep, attr = spec.partition(":")
-    if not sep:
-        module_name, _, attr = spec.rpartition(".")
-    if not module_name or not attr:
-        raise ValueError(f"a model is given as 'package.module:ClassName', got {spec!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ImportError(f"cannot import {module_name!r} for model {spec!r}: {exc}") from exc
-    try:
-        factory = getattr(module, attr)
-    except AttributeError:
-        raise AttributeError(f"module {module_name!r} has no {attr!r} (model {spec!r})") from None
-    return factory(**dict(kwargs or {}))
+    return import_object(spec, "model")(**dict(kwargs or {}))
 
 
 def as_chat_fn(model: Any) -> ChatFn:
@@ -139,4 +167,4 @@ def _llamaindex_chat_message(model: Any) -> Any:
     return module.ChatMessage
 
 
-__all__ = ["ChatFn", "Generation", "as_chat_fn", "load_model", "model_name"]
+__all__ = ["ChatFn", "Generation", "as_chat_fn", "import_object", "load_model", "model_name"]

@@ -144,6 +144,32 @@ def compare(candidate: Any, current: Any, bench: Benchmark, *, bootstrap: int = 
                       reason)
 
 
+SHARES = (0.1, 0.3, 0.5)  # the strong_fraction settings whose strong share promote reports
+
+
+def strong_shares(router: Any, bench: Benchmark, fractions: Sequence[float] = SHARES) -> dict[str, float | None]:
+    """The share of ``bench``'s queries that ``router`` sends strong at each ``strong_fraction``
+    (through its own calibration table; ``None`` for a router without one): what a model set
+    with that share would do on this traffic with this router.
+
+    Example:
+        >>> import numpy as np
+        >>> from routellm_core.checkpoints import load_router
+        >>> b = Benchmark(name="t", prompts=["hi", "Prove that 2 is prime."], strong_scores=np.array([0., 1.]),
+        ...               weak_scores=np.array([1., 0.]), question_ids=np.arange(2), strong_model="a",
+        ...               weak_model="b", n_removed_contaminated=0)
+        >>> sorted(strong_shares(load_router("default"), b))
+        ['0.1', '0.3', '0.5']
+    """
+    from routellm_core.routing import Pool
+
+    table = router.calibration_
+    if table is None:
+        return {str(f): None for f in fractions}
+    rates = Pool.pair(router, strong=bench.strong_model, weak=bench.weak_model, threshold=0.5).win_rates(bench.prompts)
+    return {str(f): float(np.mean(rates >= table.threshold_for(f))) for f in fractions}
+
+
 _RENAME_EXCHANGE = 2  # linux/fs.h
 _AT_FDCWD = -100
 
@@ -166,31 +192,161 @@ def exchange_paths(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a))
 
 
+def _refuse_unless_checkpoint(path: Path, role: str) -> None:
+    """``ValueError`` naming ``path`` unless it is a router checkpoint directory (the loader's
+    own test: a ``config.json`` of this library's format)."""
+    from routellm_core.checkpoints import CheckpointError, _read_config
+
+    if not path.exists():
+        raise ValueError(f"{role} {str(path)!r} is not a checkpoint directory: it does not exist")
+    if not path.is_dir():
+        raise ValueError(f"{role} {str(path)!r} is not a checkpoint directory: it is a file")
+    try:
+        _read_config(path)
+    except CheckpointError as exc:
+        raise ValueError(f"{role} {str(path)!r} is not a checkpoint directory ({exc})") from None
+
+
+def _ours(path: Path) -> bool:
+    """Whether ``path`` is a directory that :func:`replace_checkpoint` made (its marker inside)."""
+    from routellm_core.checkpoints import PROMOTE_MARKER
+
+    return path.is_dir() and not path.is_symlink() and (path / PROMOTE_MARKER).is_file()
+
+
+def _refuse_unless_ours(path: Path, what: str) -> None:
+    """``ValueError`` when ``path`` exists and is not a directory this module made."""
+    if not os.path.lexists(path) or _ours(path):
+        return
+    kind = ("a symlink" if path.is_symlink() else "a directory that routellm promote did not create"
+            if path.is_dir() else "a file")
+    raise ValueError(
+        f"{str(path)!r} is {kind}; promote keeps the {what} there and deletes only what it made "
+        "itself: move it away (or rename it), then promote again"
+    )
+
+
+def _mark(directory: Path) -> bool:
+    """Write the marker that makes ``directory`` ours; ``True`` when it was not there before."""
+    from routellm_core.checkpoints import PROMOTE_MARKER
+
+    marker = directory / PROMOTE_MARKER
+    if marker.is_file():
+        return False
+    marker.write_text("made by routellm promote (replace_checkpoint); it may delete this directory\n")
+    return True
+
+
+def _unmark(directory: Path) -> None:
+    from routellm_core.checkpoints import PROMOTE_MARKER
+
+    (directory / PROMOTE_MARKER).unlink(missing_ok=True)
+
+
+def _within(path: Path, other: Path) -> bool:
+    return path == other or other in path.parents
+
+
 def replace_checkpoint(candidate: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
     """Copy the checkpoint directory ``candidate`` over ``target``; the one it replaces is kept
     beside it as ``<target>.previous``.
 
-    The copy is made beside ``target`` first, then swapped in. On Linux the swap is one atomic
-    exchange: a reader finds the old checkpoint or the new one, never a mix and never nothing.
-    Where the system cannot exchange two paths it takes two renames, and for the instant
-    between them ``target`` is absent (a loader then raises ``CheckpointError``; a router being
-    served keeps running on the one it has).
+    The copy is made beside ``target`` first (``<target>.incoming``), then swapped in. On Linux
+    the swap is one atomic exchange: a reader finds the old checkpoint or the new one, never a
+    mix and never nothing. Where the system cannot exchange two paths it takes two renames, and
+    for the instant between them ``target`` is absent (:func:`~routellm_core.checkpoints.load_router`
+    retries a load that the swap disturbed; a router being served keeps running on the one it has).
+
+    Nothing is deleted that this function did not make. ``target`` must be absent or a router
+    checkpoint directory (not a symlink), and ``candidate`` a checkpoint directory other than
+    ``target``, its ``.incoming`` or its ``.previous``; an existing ``.incoming`` or ``.previous``
+    must be a directory that this function created (it writes the marker file
+    :data:`~routellm_core.checkpoints.PROMOTE_MARKER` in each, which the loader ignores). All of
+    this is checked before anything is copied or moved, and the copy is verified
+    (:func:`~routellm_core.checkpoints.verify_checkpoint`) before it is swapped in. If a step
+    after the swap fails, the swap is undone: ``target`` is left as it was.
+
+    Raises:
+        ValueError: any of the conditions above, naming the path and what to do.
+        OSError: the copy or a rename failed (``target`` unchanged).
     """
+    from routellm_core.checkpoints import CheckpointError, verify_checkpoint
+
     src, dst = Path(candidate), Path(target)
-    if not src.is_dir():
-        raise ValueError(f"candidate {str(src)!r} is not a checkpoint directory")
+    if dst.name in ("", ".", ".."):
+        dst = dst.resolve()
     staging = dst.with_name(dst.name + ".incoming")
     old = dst.with_name(dst.name + ".previous")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(src, staging)
-    shutil.rmtree(old, ignore_errors=True)
-    if dst.exists() and exchange_paths(staging, dst):
-        staging.rename(old)
+    _refuse_unless_checkpoint(src, "candidate")
+    if dst.is_symlink():
+        raise ValueError(
+            f"target {str(dst)!r} is a symlink (to {os.readlink(dst)!r}); promote swaps a checkpoint "
+            "directory itself: pass the directory, not a link to it"
+        )
+    if os.path.lexists(dst):
+        _refuse_unless_checkpoint(dst, "target")
+    real = src.resolve()
+    for path, what in ((dst, "the target"), (staging, "the target's staging directory"),
+                       (old, "the target's previous version")):
+        if _within(real, path.resolve()):
+            raise ValueError(
+                f"candidate {str(src)!r} is {what} {str(path)!r} (or inside it), which promote replaces "
+                "or deletes: copy the candidate elsewhere first"
+            )
+    _refuse_unless_ours(staging, "a copy in progress")
+    _refuse_unless_ours(old, "previous checkpoint")
+    if os.path.lexists(staging):
+        shutil.rmtree(staging)  # ours, left by a promote that stopped part way
+    try:
+        shutil.copytree(src, staging)
+        _mark(staging)
+        try:  # what is swapped in is a whole, valid checkpoint
+            verify_checkpoint(staging)
+        except CheckpointError as exc:
+            raise ValueError(f"candidate {str(src)!r} does not verify, as copied to {str(staging)!r}: {exc}") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if not os.path.lexists(dst):
+        os.rename(staging, dst)
         return dst
-    if dst.exists():
-        dst.rename(old)
-    staging.rename(dst)
+    try:
+        if os.path.lexists(old):
+            shutil.rmtree(old)  # ours: the version before the current one
+        exchanged = exchange_paths(staging, dst)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if exchanged:
+        # ``staging`` now holds the old checkpoint: keep it as ``old``, or undo the exchange
+        marked = False
+        try:
+            marked = _mark(staging)
+            os.rename(staging, old)
+        except BaseException:
+            if marked:
+                _unmark(staging)
+            if exchange_paths(staging, dst):  # undone: ``staging`` holds the new copy again
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return dst
+    try:
+        os.rename(dst, old)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    marked = False
+    try:
+        marked = _mark(old)
+        os.rename(staging, dst)
+    except BaseException:
+        if marked:
+            _unmark(old)
+        os.rename(old, dst)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return dst
 
 
-__all__ = ["Comparison", "compare", "holdout_mask", "replace_checkpoint", "split_holdout", "traffic_benchmark"]
+__all__ = ["Comparison", "compare", "holdout_mask", "replace_checkpoint", "split_holdout", "strong_shares",
+           "traffic_benchmark"]

@@ -8,8 +8,12 @@ asked the routed query alone (a single user turn, not the whole conversation), o
 event loop; the user's response and latency are unaffected. At most ``concurrency`` shadow
 labellings run at once: a call that finds them all busy is skipped (counted), never queued
 without bound. With a dollar ``budget``, shadowing stops once the shadow and judge calls have
-cost that much (a warning says so). Their costs go to ``ledger`` as shadow cost
-(:func:`routellm_core.costs.shadow_record`), apart from the calls' own cost.
+cost that much (a warning says so): the budget is checked before each of those calls, each is
+charged as it returns, and every model must have a price (an unpriced judge is refused when
+the labeller is built; a call whose other model is unpriced is skipped and counted). Their
+costs go to ``ledger`` as shadow cost (:func:`routellm_core.costs.shadow_record`), apart from
+the calls' own cost. At interpreter exit the labellings in flight are given ``flush_at_exit``
+seconds to finish and be stored; what does not finish is counted and warned about.
 
 The model that was not chosen is the other model of a pair; in a pool, the reference model
 (the first), or the next best when the reference was chosen. A pair's battle has the strong
@@ -36,22 +40,55 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import logging
 import os
 import random
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from routellm_core.costs import CostLedger, PriceSource, count_tokens, estimate_message_tokens, shadow_record
 from routellm_core.learning.judge import JudgePrompt, PairwiseJudge, load_judge_prompts
-from routellm_core.learning.models import Generation, as_chat_fn
+from routellm_core.learning.models import Generation, as_chat_fn, model_name
 from routellm_core.learning.store import TrafficStore, open_store
 
 logger = logging.getLogger("routellm_core.learning")
+FLUSH_AT_EXIT = 20.0  # seconds the interpreter's exit waits for the shadow labellings in flight
+_LABELLERS: weakref.WeakSet[ShadowLabeller] = weakref.WeakSet()
+
+
+class _BudgetSpent(Exception):
+    """A shadow call was not made: the shadow budget is spent."""
+
+
+def _flush_at_exit() -> None:
+    """At interpreter exit, let each labeller finish what is in flight (its ``flush_at_exit``
+    seconds at most) and say what it could not finish."""
+    for labeller in list(_LABELLERS):
+        labeller._finish_at_exit()
+
+
+def _register_exit_flush() -> None:
+    # run before the thread pools shut down at exit (an asyncio HTTP client resolves names in
+    # the loop's pool), which plain atexit handlers run after; atexit where that hook is missing
+    import concurrent.futures.thread  # noqa: F401  (registers its own exit hook first, so ours runs before it)
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        try:
+            register(_flush_at_exit)
+            return
+        except RuntimeError:  # the interpreter is exiting already
+            pass
+    atexit.register(_flush_at_exit)
+
+
+_register_exit_flush()
 
 
 def shadow_route(decision: Any) -> str | None:
@@ -78,33 +115,49 @@ class ShadowLabeller:
         prices: prices of the other models and the judge (else genai-prices').
         ledger: where shadow cost records go (a new :class:`CostLedger` by default).
         seed: seeds the sampling of calls.
+        flush_at_exit: seconds the interpreter's exit waits for the labellings in flight
+            (those it could not finish are counted in ``unfinished`` and warned about).
+
+    With a ``budget`` every model must have a price: the judge is checked here (a
+    ``ValueError``), the other model of each call when it is submitted (an unpriced one is
+    skipped, counted in ``skipped_unpriced``, warned about once). The budget is checked before
+    each shadow and judge call, and each call is charged as it returns.
     """
 
     def __init__(self, judge: Any, store: TrafficStore | str | os.PathLike[str], *,
                  judge_prompts: Mapping[str, JudgePrompt] | str | os.PathLike[str] | None = None,
                  fraction: float = 0.1, concurrency: int = 2, budget: float | None = None,
                  prices: Mapping[str, tuple[float, float]] | PriceSource | None = None,
-                 ledger: CostLedger | None = None, seed: int | None = None) -> None:
+                 ledger: CostLedger | None = None, seed: int | None = None,
+                 flush_at_exit: float = FLUSH_AT_EXIT) -> None:
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         if budget is not None and not budget > 0:
             raise ValueError(f"budget must be a positive number of dollars, got {budget!r}")
+        if not 0 <= flush_at_exit < float("inf"):
+            raise ValueError(f"flush_at_exit must be a finite number of seconds >= 0, got {flush_at_exit!r}")
         prompts = judge_prompts if isinstance(judge_prompts, Mapping) else load_judge_prompts(judge_prompts)
         self.judge = PairwiseJudge(judge, prompts)
-        self.store = open_store(store)
-        self.fraction, self.concurrency = fraction, concurrency
-        self.budget = None if budget is None else Decimal(str(budget))
         self.prices = prices if isinstance(prices, PriceSource) else PriceSource(prices)
+        self.budget = None if budget is None else Decimal(str(budget))
+        self._priced: dict[str, bool] = {}
+        if self.budget is not None and not self._has_price(self.judge.name):
+            raise ValueError(f"no price for the judge {self.judge.name!r}, so the shadow budget cannot be kept; give "
+                             "prices={name: (input_per_million, output_per_million)}")
+        self.store = open_store(store)
+        self.fraction, self.concurrency, self.flush_at_exit = fraction, concurrency, float(flush_at_exit)
         self.ledger = ledger if ledger is not None else CostLedger()
-        self.labelled = self.skipped_busy = self.skipped_budget = self.errors = 0
+        self.labelled = self.skipped_busy = self.skipped_budget = self.skipped_unpriced = self.errors = 0
+        self.unfinished = 0
         self._rng = random.Random(seed)
         self._slots = threading.BoundedSemaphore(concurrency)
         self._pending: set[concurrent.futures.Future[Any]] = set()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._warned: set[str] = set()
+        _LABELLERS.add(self)
 
     # ------------------------------------------------------------------ the live side
     @property
@@ -124,6 +177,13 @@ class ShadowLabeller:
                 self._warn("budget", f"shadow labelling stopped: its budget of ${float(self.budget):.4f} is spent")
                 return False
             other = shadow_route(decision)
+            if other is not None and self.budget is not None and not self._has_price(model_name(models[other])):
+                self.skipped_unpriced += 1
+                name = model_name(models[other])
+                self._warn(f"unpriced:{name}", f"shadow labelling skips calls whose other model {name!r} has no "
+                                               "price: the shadow budget could not be kept; give prices="
+                                               "{name: (input_per_million, output_per_million)}")
+                return False
             if other is None or not self._slots.acquire(blocking=False):
                 self.skipped_busy += other is not None
                 return False
@@ -137,12 +197,20 @@ class ShadowLabeller:
         future.add_done_callback(self._done)
         return True
 
+    def _has_price(self, name: str) -> bool:
+        if name not in self._priced:
+            self._priced[name] = self.prices.cost(name, input_tokens=1, output_tokens=1) is not None
+        return self._priced[name]
+
     def _done(self, future: concurrent.futures.Future[Any]) -> None:
         self._slots.release()
         with self._lock:
             self._pending.discard(future)
-        exc = future.exception()
-        if exc is not None:
+        exc = None if future.cancelled() else future.exception()
+        if isinstance(exc, _BudgetSpent):
+            self.skipped_budget += 1
+            self._warn("budget", f"shadow labelling stopped: {exc}")
+        elif exc is not None:
             self._failed(exc)
 
     def _failed(self, exc: BaseException) -> None:
@@ -172,8 +240,13 @@ class ShadowLabeller:
         self.ledger.add(record)
         return record.cost
 
+    def _check_budget(self) -> None:
+        if self.budget is not None and self.spent >= self.budget:
+            raise _BudgetSpent(f"its budget of ${float(self.budget):.4f} is spent")
+
     async def _label(self, decision: Any, other: str, query: str, answer: str, model: Any,
                      call_id: str | None) -> None:
+        self._check_budget()  # before each paid call, not only at submit
         other_gen = await as_chat_fn(model)(None, query)
         cost_other = self._charge(other_gen, other, [query])
         if decision.rule == "threshold":  # model_a is the strong model
@@ -182,8 +255,15 @@ class ShadowLabeller:
             chosen_is_a = True
         a, b = (answer, other_gen.text) if chosen_is_a else (other_gen.text, answer)
         names = (decision.model, decision.models[other]) if chosen_is_a else (decision.models[other], decision.model)
-        verdict = await self.judge.compare(query, a, b)
-        judged = [self._charge(g, "judge", [query, a, b]) for g in verdict.calls]
+        judged: list[Decimal | None] = []
+
+        async def ask(system: str | None, user: str) -> Generation:  # each judge call: checked, then charged
+            self._check_budget()
+            gen = await self.judge.fn(system, user)
+            judged.append(self._charge(gen, "judge", [t for t in (system, user) if t]))
+            return gen
+
+        verdict = await self.judge.compare(query, a, b, ask=ask)
         priced = [c for c in judged if c is not None]
         cost_judge = sum(priced, Decimal(0)) if len(priced) == len(judged) else None
         self.store.add_battle(query=query, model_a=names[0], model_b=names[1], winner=verdict.winner, source="shadow",
@@ -205,6 +285,23 @@ class ShadowLabeller:
             if left <= 0:
                 return False
             concurrent.futures.wait(pending, timeout=left)
+
+    def _finish_at_exit(self) -> None:
+        """What the interpreter's exit runs (see :data:`FLUSH_AT_EXIT`)."""
+        with self._lock:
+            pending = len(self._pending)
+        if not pending:
+            return
+        if not self.flush(self.flush_at_exit):
+            with self._lock:
+                left = list(self._pending)
+            for future in left:
+                future.cancel()
+            self.unfinished += len(left)
+            logger.warning("%d of %d shadow labelling(s) in flight did not finish within %.1f s of the "
+                           "interpreter's exit and were dropped (ShadowLabeller(flush_at_exit=...) waits longer)",
+                           len(left), pending,
+                           self.flush_at_exit)
 
     def __repr__(self) -> str:
         return (f"ShadowLabeller(fraction={self.fraction}, labelled={self.labelled}, "

@@ -1,14 +1,27 @@
 """The traffic store: routed calls, labelled battles and user feedback in one SQL database.
 
-A SQLite file by default (give a path); any SQLAlchemy URL otherwise (``postgresql+psycopg://...``).
-Three tables:
+A SQLite file by default (give a path); any SQLAlchemy URL otherwise: a PostgreSQL database
+(``postgresql+psycopg://...``, the ``postgres`` extra) is the store several replicas share.
+Three tables of data:
 
 - ``calls``: each routed call the adapters captured (opt-in): the query text (after the
   ``redact`` hook), the decision, the chosen model, tokens and cost;
 - ``battles``: labelled comparisons in the project's schema (``query, model_a, model_b,
   winner, source``) with provenance: the judge, its prompt, both verdicts, both answers, costs,
   the time; ``winner`` is empty for an unparsable verdict (kept, never used for training);
-- ``feedback``: ratings attached to a call id (thumbs up / down or a score).
+- ``feedback``: ratings attached to a call id (thumbs up / down or a score); a rating must
+  name a captured call.
+
+A ``meta`` table records facts about the store itself: its ``schema_version``
+(:data:`SCHEMA_VERSION`), and ``redacted`` once a redact hook was applied; a ``claims`` table
+holds the prompts labellers are paying for. Opening a store creates or upgrades its tables in
+place (:data:`MIGRATIONS`), one process at a time (a PostgreSQL advisory lock, SQLite's write
+lock), so replicas may start together; a store newer than this code is refused.
+
+One redaction hook per store: in a process, every :class:`TrafficStore` of one
+database shares its hook (:func:`open_store` returns the same object), so capture, the shadow
+labeller, ``label`` and ratings all redact alike; in another process, a store opened without
+the hook refuses to write text into a redacted store.
 
 :meth:`TrafficStore.training_battles` is what ``routellm train store:PATH`` reads: the judged
 battles, plus one battle per rated weak call (a "down" on a weak call says the strong model was
@@ -16,7 +29,9 @@ needed: the strong model wins; an "up" says the weak answer was good enough: a t
 strong calls say nothing about the weak model and give no battle.
 
 Writes from live calls go through a :class:`BackgroundWriter`: off the call path, never
-blocking it; a store error is a warning, counted, never the user's exception.
+blocking it; a store error is a warning, counted, never the user's exception. At exit the
+process waits (10 s by default) for writes still queued, and counts any it could not write in a
+warning on stderr.
 
 Example:
     >>> import tempfile, os
@@ -30,14 +45,18 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
 import math
 import os
 import queue
+import sys
 import threading
 import time
+import uuid
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,6 +68,9 @@ from routellm_core.data.schema import BATTLE_COLUMNS, make_battles
 logger = logging.getLogger("routellm_core.learning")
 Redact = Callable[[str], str]
 RATINGS: dict[str, float] = {"up": 1.0, "down": 0.0}
+MAX_ID_CHARS = 64          # the call_id columns are String(64)
+MAX_COMMENT_CHARS = 10_000  # a rating's comment
+EXIT_TIMEOUT = 10.0        # seconds a process waits at exit for queued store writes (BackgroundWriter)
 
 
 class StoreError(RuntimeError):
@@ -67,7 +89,7 @@ def _tables(metadata: Any) -> dict[str, Any]:
     return {
         "calls": Table(
             "calls", metadata,
-            Column("call_id", String(64), primary_key=True), Column("created_at", Float, nullable=False),
+            Column("call_id", String(64), primary_key=True), Column("created_at", Float, nullable=False, index=True),
             Column("source", String(32)), Column("query", Text, nullable=False), Column("route", String(200)),
             Column("model", String(200)), Column("strong_model", String(200)), Column("weak_model", String(200)),
             Column("router", String(200)), Column("rule", String(16)), Column("win_rate", Float),
@@ -84,20 +106,191 @@ def _tables(metadata: Any) -> dict[str, Any]:
             Column("judge_prompt", String(64)), Column("verdict_first", String(8)),
             Column("verdict_second", String(8)), Column("answer_a", Text), Column("answer_b", Text),
             Column("cost_a", Float), Column("cost_b", Float), Column("cost_judge", Float),
-            Column("call_id", String(64))),
+            Column("call_id", String(64), index=True)),
         "feedback": Table(
             "feedback", metadata,
             Column("id", Integer, primary_key=True, autoincrement=True),
             Column("call_id", String(64), nullable=False, index=True), Column("created_at", Float, nullable=False),
             Column("rating", Float, nullable=False), Column("label", String(16)), Column("comment", Text)),
+        "meta": Table(
+            "meta", metadata,
+            Column("key", String(64), primary_key=True), Column("value", Text, nullable=False)),
+        "claims": Table(
+            "claims", metadata,
+            Column("key", String(64), primary_key=True), Column("owner", String(64), nullable=False),
+            Column("created_at", Float, nullable=False), Column("expires_at", Float, nullable=False)),
     }
 
 
-def _url(target: str | os.PathLike[str]) -> str:
-    text = os.fspath(target)
-    if "://" in text:
-        return text
-    return f"sqlite:///{Path(text).expanduser().resolve()}"
+def _url(target: Any) -> Any:
+    """``target`` as a SQLAlchemy ``URL`` object. A path is a SQLite file whose name is kept
+    literally: ``?``, ``%``, ``#`` and spaces are part of the name, never a query string or an
+    escape. A SQLite URL's relative file is made absolute, so that one file has one URL."""
+    from sqlalchemy.engine import URL, make_url
+
+    if isinstance(target, URL):
+        url = target
+    else:
+        text = os.fspath(target)
+        if "://" not in text:
+            return URL.create("sqlite", database=str(Path(text).expanduser().resolve()))
+        url = make_url(text)
+    file = _sqlite_file(url)
+    if file is not None and not Path(file).is_absolute():
+        url = url.set(database=str(Path(file).expanduser().resolve()))
+    return url
+
+
+def _sqlite_file(url: Any) -> str | None:
+    """The file of a SQLite URL; ``None`` for another database, an in-memory one or a ``file:`` URI."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.database.startswith("file:"):
+        return None
+    return url.database
+
+
+class _Database:
+    """What every :class:`TrafficStore` of one database shares in this process: the redact hook,
+    and whether the store is known to be marked redacted."""
+
+    def __init__(self) -> None:
+        self.redact: Redact | None = None
+        self.marked = False
+
+
+_LOCK = threading.RLock()
+_DATABASES: dict[str, _Database] = {}                                  # the normalised URL -> its state
+_OPEN: weakref.WeakValueDictionary[str, TrafficStore] = weakref.WeakValueDictionary()  # what open_store reuses
+
+
+def _database_key(url: Any) -> str | None:
+    """The registry key of a database: its full URL; ``None`` for in-memory SQLite, where every
+    engine has a database of its own."""
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    return url.render_as_string(hide_password=False)
+
+
+def _hook_name(hook: Any) -> str:
+    return getattr(hook, "__qualname__", None) or type(hook).__name__
+
+
+def _check_id(call_id: Any) -> None:
+    text = str(call_id)
+    if len(text) > MAX_ID_CHARS:
+        raise StoreError(f"a call id has at most {MAX_ID_CHARS} characters, got {len(text):,}: {text[:40]!r}...")
+
+
+SCHEMA_VERSION = 2
+"""The schema version this code writes and reads (see :data:`MIGRATIONS`); recorded in the
+``meta`` table as ``schema_version``. A store with a newer version is refused."""
+_SCHEMA_LOCK = 0x726F_7574_656C_6C6D  # "routellm": the PostgreSQL advisory lock taken around migrations
+
+
+def _migrate_1(conn: Any, tables: dict[str, Any]) -> None:
+    """Version 1: the ``calls``, ``battles`` and ``feedback`` tables."""
+    for name in ("calls", "battles", "feedback"):
+        tables[name].create(conn, checkfirst=True)
+
+
+def _migrate_2(conn: Any, tables: dict[str, Any]) -> None:
+    """Version 2: the ``meta`` and ``claims`` tables, and the indexes the loop's queries use
+    (calls by time; battles and feedback by call)."""
+    for name in ("meta", "claims"):
+        tables[name].create(conn, checkfirst=True)
+    for name in ("calls", "battles", "feedback"):
+        for index in sorted(tables[name].indexes, key=lambda ix: ix.name):
+            index.create(conn, checkfirst=True)
+
+
+MIGRATIONS: tuple[tuple[int, Callable[[Any, dict[str, Any]], None]], ...] = ((1, _migrate_1), (2, _migrate_2))
+"""``(version, step)`` in order: ``step`` brings a store of the version before to ``version``.
+Every step is idempotent (it creates only what is missing)."""
+
+
+def _schema_version(conn: Any, tables: dict[str, Any]) -> int:
+    """The store's schema version: ``meta.schema_version``; 1 for a store written before versions
+    were recorded (it has a ``calls`` table); 0 for an empty database. Never a failing statement
+    (which would abort a PostgreSQL transaction): what exists is looked up first."""
+    from sqlalchemy import inspect, select
+
+    found = inspect(conn)
+    if found.has_table("meta"):
+        meta = tables["meta"]
+        value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+        if value is not None:
+            try:
+                return int(value)
+            except ValueError:
+                raise StoreError(f"the traffic store's schema_version is {value!r}, not a number") from None
+    return 1 if found.has_table("calls") else 0
+
+
+def _check_version(url: str, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"the traffic store {url!r} has schema version {version}, newer than this routellm-lc "
+                         f"knows (schema version {SCHEMA_VERSION}): upgrade routellm-lc (pip install -U routellm-lc) "
+                         "wherever this store is opened")
+
+
+def _read_only(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "readonly" in text or "read-only" in text or "read only" in text
+
+
+def _migrate(engine: Any, url: str, tables: dict[str, Any], attempts: int = 5) -> None:
+    """Bring the store to :data:`SCHEMA_VERSION`, safely while other processes do the same.
+
+    A store at the current version is only read. Otherwise one transaction, under a lock that
+    serialises every migrator of the database, reads the version again and runs the missing
+    steps of :data:`MIGRATIONS`: on PostgreSQL a transaction-level advisory lock
+    (``pg_advisory_xact_lock``; the DDL is transactional, so a failed migration leaves nothing
+    half-done); on SQLite the file's write lock (``BEGIN IMMEDIATE``). Other databases have no
+    such lock: a step that meets a table another process created at the same moment is retried.
+    An older store that cannot be written (a read-only file) still opens for reading.
+
+    Raises:
+        StoreError: the store's schema version is newer than this code's.
+    """
+    from sqlalchemy import text
+
+    for attempt in range(attempts):
+        with engine.connect() as conn:
+            version = _schema_version(conn, tables)
+            conn.rollback()
+            _check_version(url, version)
+            if version == SCHEMA_VERSION:
+                return
+            try:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+                elif conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                version = _schema_version(conn, tables)  # under the lock: another process may have migrated
+                _check_version(url, version)
+                for target, step in MIGRATIONS:
+                    if target > version:
+                        step(conn, tables)
+                if version < SCHEMA_VERSION:
+                    meta = tables["meta"]
+                    conn.execute(meta.delete().where(meta.c.key == "schema_version"))
+                    conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+                conn.commit()
+                return
+            except StoreError:
+                conn.rollback()
+                raise
+            except Exception as exc:
+                conn.rollback()
+                if version >= 1 and _read_only(exc):
+                    logger.info("the traffic store %r (schema version %d) is read-only: opened for reading, "
+                                "not migrated", url, version)
+                    return
+                message = str(exc).lower()
+                if attempt == attempts - 1 or not ("already exists" in message or "duplicate key" in message):
+                    raise
+        time.sleep(0.05 * (attempt + 1))
 
 
 def _float(value: Any) -> float | None:
@@ -110,31 +303,136 @@ def _float(value: Any) -> float | None:
 class TrafficStore:
     """Calls, battles and feedback in a SQL database (see the module docstring).
 
+    One redaction hook per store: every store of one database in a process shares its
+    ``redact`` hook (:func:`open_store` returns the same object for the same database), so a
+    hook given to any of them (e.g. by ``TrafficCapture(path, redact=...)``) applies to every
+    writer of that database: capture, the shadow labeller, ``label``, ratings. A second,
+    different hook for the same database is an error. Once a hook is applied the store is marked
+    redacted (its ``meta`` table), and a store opened without a hook, in any process, refuses
+    to write text into it; reading stays allowed.
+
     Args:
-        target: a file path (SQLite) or a SQLAlchemy URL.
-        redact: runs on every query and answer text before it is stored (e.g. masking emails).
+        target: a file path (SQLite; the name is kept literally) or a SQLAlchemy URL.
+        redact: runs on every query, answer and comment text before it is stored (e.g. masking
+            emails).
+        must_exist: open an existing store only (for reading): a SQLite file that does not exist
+            is an error, and is not created.
 
     Raises:
-        StoreError: the database cannot be opened or its tables created.
+        StoreError: the database cannot be opened or its tables created; it does not exist
+            (``must_exist``); another hook is set for it already.
     """
 
-    def __init__(self, target: str | os.PathLike[str], *, redact: Redact | None = None) -> None:
-        from sqlalchemy import MetaData, create_engine
+    def __init__(self, target: Any, *, redact: Redact | None = None, must_exist: bool = False) -> None:
+        from sqlalchemy import MetaData, create_engine, inspect
 
-        self.url = _url(target)
-        self.redact = redact
         try:
-            self.engine = create_engine(self.url, future=True)
+            url = _url(target)
+        except Exception as exc:
+            raise StoreError(f"cannot open the traffic store {str(target)!r}: it is neither a file path nor a "
+                             f"SQLAlchemy URL ({type(exc).__name__}: {exc})") from exc
+        self.url: str = url.render_as_string(hide_password=True)
+        key = _database_key(url)
+        file = _sqlite_file(url)
+        if must_exist and file is not None and not Path(file).is_file():
+            raise StoreError(f"the traffic store {self.url!r} does not exist (no file {file!r})")
+        if must_exist and key is None:
+            raise StoreError(f"the traffic store {self.url!r} does not exist (an in-memory database is empty)")
+        try:
+            self.engine = create_engine(url, future=True)
+            if must_exist and file is None and not inspect(self.engine).has_table("calls"):
+                raise StoreError(f"the traffic store {self.url!r} does not exist (the database has no "
+                                 "'calls' table)")
             self.metadata = MetaData()
             self.tables = _tables(self.metadata)
-            self.metadata.create_all(self.engine)
+            _migrate(self.engine, self.url, self.tables)
+        except StoreError:
+            raise
         except Exception as exc:
             raise StoreError(f"cannot open the traffic store {self.url!r}: {type(exc).__name__}: {exc}") from exc
+        with _LOCK:
+            self._db = _Database() if key is None else _DATABASES.setdefault(key, _Database())
+            if key is not None and _OPEN.get(key) is None:
+                _OPEN[key] = self
+        if redact is not None:
+            self.redact = redact
+
+    @property
+    def redact(self) -> Redact | None:
+        """The redact hook of this database in this process (shared by all its stores)."""
+        return self._db.redact
+
+    @redact.setter
+    def redact(self, hook: Redact | None) -> None:
+        if hook is None:
+            if self._db.redact is not None:
+                raise StoreError(f"the traffic store {self.url!r} has a redact hook ({_hook_name(self._db.redact)}); "
+                                 "it cannot be removed: every writer of a redacted store redacts")
+            return
+        if not callable(hook):
+            raise TypeError(f"redact must be a function str -> str, got a {type(hook).__name__}")
+        with _LOCK:
+            current = self._db.redact
+            if current is not None and current is not hook and current != hook:
+                raise StoreError(f"the traffic store {self.url!r} already has another redact hook in this process "
+                                 f"({_hook_name(current)}, not {_hook_name(hook)}): one store takes one hook, so give "
+                                 "the same function to every TrafficCapture / TrafficStore of this database")
+            self._db.redact = hook
+        self._mark_redacted()
+
+    def _meta(self) -> Any:
+        """The ``meta`` table: key / value facts about the store (``schema_version``, ``redacted``)."""
+        return self.tables["meta"]
+
+    def _mark_redacted(self) -> None:
+        """Record in the store that its text is redacted (seen by every process that opens it)."""
+        if self._db.marked:
+            return
+        from sqlalchemy import select
+        from sqlalchemy.exc import IntegrityError
+
+        meta = self._meta()
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(select(meta.c.key).where(meta.c.key == "redacted")).first() is None:
+                    conn.execute(meta.insert().values(key="redacted", value=f"since {time.time():.0f}"))
+        except IntegrityError:  # another process marked it at the same time
+            pass
+        except Exception as exc:
+            raise StoreError(f"cannot mark the traffic store {self.url!r} as redacted ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:200]})") from exc
+        self._db.marked = True
+
+    @property
+    def redacted(self) -> bool:
+        """Whether a redact hook was ever applied to this store (in any process)."""
+        if self._db.marked:
+            return True
+        from sqlalchemy import inspect, select
+
+        meta = self._meta()
+        try:
+            with self.engine.connect() as conn:
+                found = conn.execute(select(meta.c.key).where(meta.c.key == "redacted")).first() is not None
+        except Exception:
+            if inspect(self.engine).has_table("meta"):
+                raise
+            found = False  # an older store, never marked
+        self._db.marked = found
+        return found
 
     def _text(self, text: str | None) -> str | None:
-        if text is None or self.redact is None:
+        if text is None:
             return text
-        out = self.redact(text)
+        hook = self.redact
+        if hook is None:
+            if self.redacted:
+                raise StoreError(f"the traffic store {self.url!r} holds redacted text (a redact hook was applied "
+                                 "to its captured text), and this store has no hook, so it refuses to write raw "
+                                 "text: open it with the same hook (TrafficStore(..., redact=...) or "
+                                 "TrafficCapture(..., redact=...))")
+            return text
+        out = hook(text)
         if not isinstance(out, str):
             raise StoreError(f"the redact hook returned a {type(out).__name__}, not a str")
         return out
@@ -144,6 +442,7 @@ class TrafficStore:
                  source: str = "") -> None:
         """Store one routed call: its query, its :class:`~routellm_core.routing.Decision`, and
         the cost record of its answer (``None`` while unknown)."""
+        _check_id(call_id)
         row = {
             "call_id": str(call_id), "created_at": time.time(), "source": source, "query": self._text(query),
             "route": decision.route, "model": decision.model, "strong_model": decision.strong_model,
@@ -189,7 +488,8 @@ class TrafficStore:
         """Attach a rating to a routed call: ``"up"`` / ``"down"`` or a score in [0, 1].
 
         Raises:
-            StoreError: an unknown label or a score out of range.
+            StoreError: an unknown label or a score out of range; a call id that is empty, longer
+                than 64 characters or names no captured call; a comment over 10,000 characters.
         """
         if isinstance(rating, str):
             if rating not in RATINGS:
@@ -202,9 +502,20 @@ class TrafficStore:
             label = None
         if not isinstance(call_id, str) or not call_id:
             raise StoreError(f"a rating needs the call's id (a non-empty str), got {call_id!r}")
+        _check_id(call_id)
+        if comment is not None and not isinstance(comment, str):
+            raise StoreError(f"a rating's comment must be a str or None, got a {type(comment).__name__}")
+        if comment is not None and len(comment) > MAX_COMMENT_CHARS:
+            raise StoreError(f"a rating's comment has at most {MAX_COMMENT_CHARS:,} characters, got {len(comment):,}")
+        from sqlalchemy import select
+
+        comment, calls = self._text(comment), self.tables["calls"]
         with self.engine.begin() as conn:
+            if conn.execute(select(calls.c.call_id).where(calls.c.call_id == call_id)).first() is None:
+                raise StoreError(f"no captured call with id {call_id!r} in the traffic store {self.url!r}: a rating "
+                                 "names a call that capture= stored (the answer's routellm_call_id)")
             conn.execute(self.tables["feedback"].insert().values(
-                call_id=call_id, created_at=time.time(), rating=score, label=label, comment=self._text(comment)))
+                call_id=call_id, created_at=time.time(), rating=score, label=label, comment=comment))
 
     # ------------------------------------------------------------------ reading
     def _frame(self, name: str) -> pd.DataFrame:
@@ -244,6 +555,84 @@ class TrafficStore:
                          "winner": winner, "source": "feedback"})
         return make_battles(rows) if rows else pd.DataFrame(columns=list(BATTLE_COLUMNS))
 
+    # ------------------------------------------------------------------ labellers: writability and claims
+    def _claims(self) -> Any:
+        """The ``claims`` table: one row per prompt a labeller is paying for right now."""
+        return self.tables["claims"]
+
+    def check_writable(self, timeout: float = 2.0) -> None:
+        """Make sure a battle could be written now, before anything is paid for: write a probe
+        row into the ``claims`` table and delete it in one committed transaction, waiting at
+        most ``timeout`` seconds for a lock another connection holds.
+
+        Raises:
+            StoreError: naming the store, when it is read-only, locked or otherwise unwritable.
+        """
+        probe, now, ms = f"probe-{uuid.uuid4().hex}", time.time(), max(1, int(timeout * 1000))
+        try:
+            with self.engine.connect() as conn:
+                sqlite = conn.dialect.name == "sqlite"
+                if sqlite:
+                    previous = int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0)
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {ms}")
+                    conn.commit()
+                try:
+                    if conn.dialect.name == "postgresql":
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
+                    claims = self._claims()
+                    conn.execute(claims.insert().values(key=probe, owner=probe, created_at=now, expires_at=now))
+                    conn.execute(claims.delete().where(claims.c.key == probe))
+                    conn.commit()
+                except Exception:
+                    conn.rollback()
+                    raise
+                finally:
+                    if sqlite:
+                        conn.exec_driver_sql(f"PRAGMA busy_timeout = {previous}")
+                        conn.commit()
+        except Exception as exc:
+            raise StoreError(f"the traffic store {self.url!r} cannot be written ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:200]}): is it read-only, or locked by another "
+                             "process?") from exc
+
+    def has_battle(self, key: str) -> bool:
+        """Whether the battle with this :func:`battle_key` is stored."""
+        from sqlalchemy import select
+
+        battles = self.tables["battles"]
+        with self.engine.connect() as conn:
+            return conn.execute(select(battles.c.id).where(battles.c.key == key).limit(1)).first() is not None
+
+    def claim(self, key: str, owner: str, ttl: float) -> bool:
+        """Claim the battle ``key`` for labeller ``owner`` for ``ttl`` seconds, atomically;
+        ``False`` when another labeller holds an unexpired claim or the battle is stored
+        already. An expired claim (a labeller that died) is taken over; ``owner``'s own claim
+        is renewed. Labellers claim a prompt right before paying for it, so two of them on one
+        store never pay for the same prompt.
+        """
+        from sqlalchemy import select
+        from sqlalchemy.exc import IntegrityError
+
+        if not ttl > 0:
+            raise StoreError(f"a claim's ttl must be > 0 seconds, got {ttl!r}")
+        claims, battles, now = self._claims(), self.tables["battles"], time.time()
+        try:
+            with self.engine.begin() as conn:  # the write comes first: SQLite takes its write lock here
+                conn.execute(claims.delete().where(claims.c.key == key)
+                             .where((claims.c.expires_at <= now) | (claims.c.owner == owner)))
+                if conn.execute(select(battles.c.id).where(battles.c.key == key).limit(1)).first() is not None:
+                    return False
+                conn.execute(claims.insert().values(key=key, owner=owner, created_at=now, expires_at=now + ttl))
+        except IntegrityError:  # an unexpired claim of another labeller
+            return False
+        return True
+
+    def release(self, key: str, owner: str) -> None:
+        """Drop ``owner``'s claim on ``key`` (another labeller's claim is left alone)."""
+        claims = self._claims()
+        with self.engine.begin() as conn:
+            conn.execute(claims.delete().where(claims.c.key == key).where(claims.c.owner == owner))
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -251,51 +640,143 @@ class TrafficStore:
         return f"TrafficStore({self.url!r})"
 
 
+class _WriteQueue:
+    """What a writer's thread holds: the queue and its counts, not the :class:`BackgroundWriter`,
+    so that a writer nobody holds is collected, and its thread ends once its queue is drained."""
+
+    def __init__(self, maxsize: int, exit_timeout: float) -> None:
+        self.queue: queue.Queue[Callable[[], Any] | None] = queue.Queue(maxsize=maxsize)
+        self.exit_timeout = exit_timeout
+        self.dropped = self.errors = 0
+        self.busy = self.closed = False
+        self.warned: set[str] = set()
+
+    def run(self) -> None:
+        while True:
+            write = self.queue.get()
+            try:
+                if write is not None:
+                    self.busy = True
+                    write()
+            except Exception as exc:  # a store error never reaches the user's call
+                self.errors += 1
+                self.warn(type(exc).__name__, f"a traffic store write failed ({type(exc).__name__}: "
+                                              f"{str(exc)[:200]}); {self.errors} failed so far")
+            finally:
+                self.busy = False
+                self.queue.task_done()
+            if self.closed and self.queue.empty():  # stop() sets `closed` before it queues None
+                return
+
+    def warn(self, key: str, message: str) -> None:
+        if key not in self.warned:
+            self.warned.add(key)
+            logger.warning(message)
+
+    def pending(self) -> int:
+        """Writes queued or running now."""
+        with self.queue.mutex:
+            queued = sum(1 for w in self.queue.queue if w is not None)
+        return queued + self.busy
+
+    def stop(self) -> None:
+        """End the thread once every queued write ran (no new write is taken)."""
+        self.closed = True
+        try:
+            self.queue.put_nowait(None)  # wakes the thread if it waits on an empty queue
+        except queue.Full:  # it does not: it sees `closed` once the queue is drained
+            pass
+
+
+_LIVE: weakref.WeakSet[_WriteQueue] = weakref.WeakSet()  # queues whose thread still runs
+
+
+def _flush_at_exit() -> None:
+    """At interpreter exit: wait (each writer's ``exit_timeout`` at most, all at once) for the
+    queued writes, and say on stderr how many could not be written in time."""
+    queues = [q for q in list(_LIVE) if q.queue.unfinished_tasks]
+    if not queues:
+        return
+    start, lost = time.monotonic(), 0
+    for q in queues:
+        while q.queue.unfinished_tasks and time.monotonic() - start < q.exit_timeout:
+            time.sleep(0.005)
+        lost += q.pending()
+    if lost:
+        waited = max(q.exit_timeout for q in queues)
+        message = (f"routellm: {lost} traffic store write(s) still queued at exit were not written within "
+                   f"{waited:g} s and are lost; call TrafficCapture.flush() or close() before exiting, or give "
+                   "TrafficCapture(exit_timeout=...) more time")
+        if logger.hasHandlers():
+            logger.warning(message)
+        else:
+            print(message, file=sys.stderr, flush=True)
+
+
+atexit.register(_flush_at_exit)
+
+
 class BackgroundWriter:
     """Runs store writes on one daemon thread, off the caller's path.
 
     ``submit`` never blocks: when the queue is full the write is dropped and counted (and
     warned about once); a write that raises is logged as a warning (once per error type) and
-    counted. ``flush`` waits for the queue to drain.
+    counted. ``flush`` waits for the queue to drain; ``close`` flushes and ends the thread.
+
+    Nothing queued is lost silently: at interpreter exit the process waits up to
+    ``exit_timeout`` seconds for queued writes, and writes that could not be written in that
+    time are counted in a warning on stderr. A writer nobody holds is collected; its thread ends
+    once its queue is drained.
+
+    Args:
+        maxsize: writes that may wait; beyond it a write is dropped and counted.
+        exit_timeout: seconds to wait at exit for queued writes (default 10).
     """
 
-    def __init__(self, maxsize: int = 10_000) -> None:
-        self.queue: queue.Queue[Callable[[], Any] | None] = queue.Queue(maxsize=maxsize)
-        self.dropped = 0
-        self.errors = 0
-        self._warned: set[str] = set()
-        self._thread = threading.Thread(target=self._run, name="routellm-store-writer", daemon=True)
+    def __init__(self, maxsize: int = 10_000, *, exit_timeout: float = EXIT_TIMEOUT) -> None:
+        if isinstance(exit_timeout, bool) or not isinstance(exit_timeout, (int, float)) or not exit_timeout >= 0:
+            raise ValueError(f"exit_timeout must be a number of seconds >= 0, got {exit_timeout!r}")
+        self._q = _WriteQueue(maxsize, float(exit_timeout))
+        self.queue = self._q.queue
+        self._thread = threading.Thread(target=self._q.run, name="routellm-store-writer", daemon=True)
         self._thread.start()
+        _LIVE.add(self._q)
+        weakref.finalize(self, _WriteQueue.stop, self._q).atexit = False
+
+    @property
+    def dropped(self) -> int:
+        """Writes dropped: the queue was full, or the writer was closed."""
+        return self._q.dropped
+
+    @property
+    def errors(self) -> int:
+        """Writes that raised (each logged once per error type)."""
+        return self._q.errors
+
+    @property
+    def exit_timeout(self) -> float:
+        """Seconds to wait at exit for the queued writes."""
+        return self._q.exit_timeout
+
+    @property
+    def closed(self) -> bool:
+        return self._q.closed
 
     def submit(self, write: Callable[[], Any]) -> bool:
-        """Queue ``write``; ``False`` when the queue was full and it was dropped."""
+        """Queue ``write``; ``False`` when the queue was full or the writer closed, and it was dropped."""
+        if self._q.closed:
+            self._q.dropped += 1
+            self._q.warn("closed", f"a traffic store write came after close() and was dropped; "
+                                   f"{self._q.dropped} dropped so far")
+            return False
         try:
             self.queue.put_nowait(write)
             return True
         except queue.Full:
-            self.dropped += 1
-            self._warn("queue-full", f"the traffic store is behind: {self.dropped} write(s) dropped so far "
-                                     f"(queue of {self.queue.maxsize})")
+            self._q.dropped += 1
+            self._q.warn("queue-full", f"the traffic store is behind: {self._q.dropped} write(s) dropped so far "
+                                       f"(queue of {self.queue.maxsize})")
             return False
-
-    def _run(self) -> None:
-        while True:
-            write = self.queue.get()
-            try:
-                if write is None:
-                    return
-                write()
-            except Exception as exc:  # a store error never reaches the user's call
-                self.errors += 1
-                self._warn(type(exc).__name__, f"a traffic store write failed ({type(exc).__name__}: "
-                                               f"{str(exc)[:200]}); {self.errors} failed so far")
-            finally:
-                self.queue.task_done()
-
-    def _warn(self, key: str, message: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            logger.warning(message)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued write ran; ``False`` on timeout."""
@@ -306,17 +787,56 @@ class BackgroundWriter:
             time.sleep(0.005)
         return True
 
+    def close(self, timeout: float = 10.0) -> bool:
+        """Flush (``timeout`` seconds at most), then end the thread; later writes are dropped.
+        ``False`` when writes were still queued (they still run, and exit waits for them)."""
+        done = self.flush(timeout)
+        self._q.stop()
+        if done:
+            self._thread.join(timeout)
+        return done
 
-def open_store(spec: str | os.PathLike[str] | TrafficStore, *, redact: Redact | None = None) -> TrafficStore:
-    """A store from ``"store:PATH_OR_URL"``, a path, a URL, or a store (returned as is)."""
+
+def open_store(spec: Any, *, redact: Redact | None = None, must_exist: bool = False) -> TrafficStore:
+    """A store from ``"store:PATH_OR_URL"``, a path, a URL, or a store (returned as is).
+
+    One database, one store object: the store this process opened already for the same database
+    is returned (so every writer shares its ``redact`` hook), else a new one.
+
+    Args:
+        redact: the store's redact hook (a different hook set already is a :class:`StoreError`).
+        must_exist: for reading: a store that does not exist is a :class:`StoreError` (and a
+            SQLite file is not created).
+    """
     if isinstance(spec, TrafficStore):
+        if redact is not None:
+            spec.redact = redact
         return spec
-    text = os.fspath(spec)
+    try:
+        text = os.fspath(spec)
+    except TypeError:
+        raise TypeError(f"a traffic store is a path, a SQLAlchemy URL or 'store:PATH_OR_URL', "
+                        f"got a {type(spec).__name__}") from None
     if text.startswith("store:"):
         text = text[len("store:"):]
     if not text:
         raise StoreError("store: needs a file path or a SQLAlchemy URL")
-    return TrafficStore(text, redact=redact)
+    try:
+        url = _url(text)
+    except Exception as exc:
+        raise StoreError(f"cannot open the traffic store {text!r}: it is neither a file path nor a SQLAlchemy URL "
+                         f"({type(exc).__name__}: {exc})") from exc
+    key = _database_key(url)
+    with _LOCK:
+        store = None if key is None else _OPEN.get(key)
+        if store is None:
+            return TrafficStore(url, redact=redact, must_exist=must_exist)
+    file = _sqlite_file(url)
+    if must_exist and file is not None and not Path(file).is_file():
+        raise StoreError(f"the traffic store {store.url!r} does not exist (no file {file!r})")
+    if redact is not None:
+        store.redact = redact
+    return store
 
 
-__all__ = ["BackgroundWriter", "RATINGS", "StoreError", "TrafficStore", "battle_key", "open_store"]
+__all__ = ["BackgroundWriter", "RATINGS", "SCHEMA_VERSION", "StoreError", "TrafficStore", "battle_key", "open_store"]

@@ -78,6 +78,8 @@ class MLPHead:
         import torch
         from tqdm.auto import tqdm
 
+        from routellm_core.progress import progress_wanted
+
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {list(LOSSES)}, got {loss!r}")
         x = np.asarray(x, dtype=np.float32)
@@ -123,7 +125,7 @@ class MLPHead:
         )
         best: tuple[float, Mapping[str, Any] | None, int] = (float("inf"), None, 0)
         history: list[dict[str, float]] = []
-        bar = tqdm(range(self.epochs), desc=f"{loss} head", disable=not show_progress)
+        bar = tqdm(range(self.epochs), desc=f"{loss} head", disable=not progress_wanted(show_progress))
         for epoch in bar:
             net.train()
             perm = torch.from_numpy(rng.permutation(train_rows))

@@ -152,6 +152,21 @@ class NWayTrainingResult:
     card: dict[str, Any] = field(default_factory=dict)
 
 
+def _decontaminated_away(before: Any, left: int, report: Any) -> str:
+    """Why no training is left: decontamination dropped (almost) every training query."""
+    where = ", ".join(f"{k} ({v})" for k, v in report.per_benchmark.items() if v) or "the held-out prompts"
+    some = [before.queries[i] for i in report.dropped_indices[:3]]
+    shown = "; ".join(repr(q[:80]) for q in some)
+    return (
+        f"decontamination dropped {report.n_dropped} of the {len(before)} training queries "
+        f"({report.n_dropped_exact} exact repeats, {report.n_dropped_near} near ones at cosine >= "
+        f"{report.threshold}) as repeats of evaluation prompts: {where}; {left} left, and training "
+        f"needs at least 2. Dropped, for example: {shown}. These data repeat the evaluation set: train "
+        "on other data, or pass --no-decontaminate (decontaminate=False) to train on them anyway, and "
+        "then do not evaluate the router on that set"
+    )
+
+
 def train_nway_router(
     router_type: str,
     data_specs: Sequence[str],
@@ -204,9 +219,12 @@ def train_nway_router(
                 "decontamination needs held-out prompts: pass holdout_specs and/or "
                 "eval_data_dir, or decontaminate=False"
             )
+        before = matrix
         matrix, report = drop_repeats(
             matrix, held, encoder=router.encoder_, threshold=near_duplicate_threshold
         )
+        if len(matrix) < 2 <= len(before):
+            raise ValueError(_decontaminated_away(before, len(matrix), report))
         card["decontamination"] = str(report)
         card["holdout"] = list(holdout_specs)
     if constraints is None and prices is not None:

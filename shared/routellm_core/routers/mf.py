@@ -131,6 +131,8 @@ class MatrixFactorizationRouter(Router):
         import torch
         from tqdm.auto import tqdm
 
+        from routellm_core.progress import progress_wanted
+
         if self.ties not in ("half", "drop"):
             raise ValueError(f"ties must be 'half' or 'drop', got {self.ties!r}")
         weights = check_sample_weight(sample_weight, len(battles))
@@ -187,7 +189,7 @@ class MatrixFactorizationRouter(Router):
         bce = torch.nn.functional.binary_cross_entropy_with_logits
         best: tuple[float, tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None, int] = (float("inf"), None, 0)
         history: list[dict[str, float]] = []
-        bar = tqdm(range(self.epochs), desc="mf epochs", disable=not show_progress)
+        bar = tqdm(range(self.epochs), desc="mf epochs", disable=not progress_wanted(show_progress))
         for epoch in bar:
             perm = torch.from_numpy(rng.permutation(train_rows))
             total = 0.0

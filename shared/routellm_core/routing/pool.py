@@ -237,6 +237,22 @@ class Pool(ABC):
             return [self._failed(exc, settings[0], router)]
         return [self._decide(router, row, s) for row, s in zip(scores, settings)]
 
+    def unroutable(self, exc: BaseException, setting: Setting | None = None) -> Decision:
+        """The decision for a call with no text to score (``exc``, e.g. a
+        :class:`~routellm_core.queries.NoQueryText` for a user turn of images only): the failure
+        policy's route, recorded as ``router_failed`` with ``exc`` as its reason; with
+        ``failure_policy="raise"``, ``exc`` is raised.
+
+        Example:
+            >>> from routellm_core.queries import NoQueryText
+            >>> d = Pool.pair(strong="a", weak="b", threshold=0.5).unroutable(NoQueryText("no text to route on"))
+            >>> d.route, d.router_failed, d.error_message
+            ('strong', True, 'no text to route on')
+        """
+        if self.failure_policy == "raise":
+            raise exc
+        return self._failed(exc, setting if setting is not None else self.setting(), None)
+
     async def aroute(self, texts: Sequence[str], settings: Sequence[Setting] | None = None) -> list[Decision]:
         """:meth:`route` for async callers: the concurrent calls of an event loop share one
         router call in one worker thread (:class:`~routellm_core.routing.batcher.RouteBatcher`),
@@ -257,12 +273,41 @@ class Pool(ABC):
         on disk by ``routellm promote`` is read again). Adapters swap their pool for it
         atomically, so calls in flight finish on the old router.
 
+        The new router is checked first (:meth:`check_ready`), so that a router the calls
+        would fail on is refused here and the old one stays.
+
         Example:
             >>> pool = Pool.pair(strong="a", weak="b", threshold=0.5)
             >>> pool.with_router("default").models == pool.models
             True
+
+        Raises:
+            TypeError / ValueError: the router does not fit this pool's models or settings, or
+                cannot score (e.g. :class:`~routellm_core.encoder_probe.EncoderMismatchError`
+                for a checkpoint whose encoder probe was edited).
         """
-        return type(self)(fresh_router(router), **self._settings)
+        pool = type(self)(fresh_router(router), **self._settings)
+        pool.check_ready()
+        return pool
+
+    def check_ready(self) -> None:
+        """Check that this pool can route: its router loads, fits the pool's settings (a
+        ``strong_fraction`` needs a calibration table) and scores a probe text, which loads its
+        encoder and checks it against the checkpoint's probe vectors. A failure raises, with the
+        router's error in the message, instead of being left to the failure policy of the calls.
+
+        Example:
+            >>> Pool.pair(strong="a", weak="b", threshold=0.5).check_ready()
+        """
+        from routellm_core.encoder_probe import PROBE_TEXTS
+
+        router = self._load()
+        self._check_loaded(router)
+        try:
+            self._score(router, [PROBE_TEXTS[0]])
+        except Exception as exc:
+            raise _refusal(exc, f"router {self.router_name!r} cannot route: scoring the probe text "
+                                f"{PROBE_TEXTS[0]!r} failed with {type(exc).__name__}: {exc}") from exc
 
     def _failure_fields(self, exc: BaseException) -> dict[str, Any]:
         route = self.failure_policy
@@ -315,6 +360,12 @@ class PairPool(Pool):
 
         if not isinstance(router, Router):
             raise TypeError(f"a strong/weak pair needs a binary router, got a {type(router).__name__}")
+        f = self.default_setting[1]
+        if f is not None and router.calibration_ is None:
+            raise ValueError(
+                f"router {router.name!r} has no calibration table, so strong_fraction={f} cannot be turned into "
+                "a threshold: calibrate it on prompts of your traffic (routellm calibrate --router DIR --prompts "
+                "PROMPTS_FILE --write, or router.calibrate(prompts)) or set threshold= instead")
         self._pair = self._router_pair(router)
         return router
 
@@ -537,6 +588,17 @@ def _pair_setting(threshold: float | None, strong_fraction: float | None, lambda
 
 
 DEFAULT_STRONG_FRACTION = 0.5  # with neither threshold nor strong_fraction: half the calls strong
+
+
+def _refusal(exc: BaseException, message: str) -> Exception:
+    """``message`` as an exception of ``exc``'s type when that is a ``ValueError`` or
+    ``TypeError`` taking a message (e.g. ``EncoderMismatchError``), else a ``ValueError``."""
+    if isinstance(exc, (ValueError, TypeError)):
+        try:
+            return type(exc)(message)
+        except Exception:  # a constructor that wants more than a message
+            pass
+    return ValueError(message)
 
 
 def _check_aliases(aliases: Mapping[str, str] | None, names: Sequence[str]) -> dict[str, str]:

@@ -41,6 +41,19 @@ _LICENSES = {
 }
 
 
+# Where a trained router's calibration table comes from when no prompts are given: the traffic
+# it will serve. Captured call queries of a store: spec first (when there are at least
+# MIN_CAPTURED_QUERIES distinct ones), else the training queries (held-out ones removed; at least
+# as many), else these Arena-Hard prompts, on which the embedded default was calibrated.
+MIN_CAPTURED_QUERIES = 50
+MAX_CALIBRATION_PROMPTS = 5000  # a seeded sample of more: the quantiles barely move
+CHECKED_SHARES = (0.1, 0.3, 0.5)  # the card records the strong share these strong_fractions give
+DEFAULT_CALIBRATION_PROMPTS: tuple[str, ...] = (
+    "{data}/arena_hard_prompts/arena-hard-v0.1_question.jsonl",
+    "{data}/arena_hard_prompts/arena-hard-v2.0_question.jsonl",
+)
+
+
 def license_of(path: str) -> str:
     """The license of a file from ``../shared/data`` by its folder; 'user data' otherwise."""
     for key, value in _LICENSES.items():
@@ -65,12 +78,96 @@ def expand_spec(spec: str) -> str:
     return spec.replace("{data}", str(_data_dir())) if "{data}" in spec else spec
 
 
+def captured_queries(specs: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The distinct non-empty queries of the calls captured in the traffic stores among
+    ``specs`` (``store:PATH_OR_URL``), in store order, and the specs that gave them."""
+    from routellm_core.data.specs import STORE_PREFIX
+    from routellm_core.learning.store import open_store
+
+    seen: dict[str, None] = {}
+    used = []
+    for spec in specs:
+        if not spec.startswith(STORE_PREFIX):
+            continue
+        store = open_store(expand_spec(spec))
+        try:
+            queries = store.calls()["query"]
+        finally:
+            store.close()
+        found = [q for q in queries if isinstance(q, str) and q.strip()]
+        if found:
+            used.append(spec)
+        seen.update(dict.fromkeys(found))
+    return list(seen), used
+
+
+def calibration_prompts_for(
+    data_specs: Sequence[str], training_queries: Sequence[str], *, seed: int = 0
+) -> tuple[list[str], str, str]:
+    """The prompts to calibrate a newly trained router on when none are given, the table's
+    source and what they are (for the card): the captured call queries of the ``store:``
+    specs (at least :data:`MIN_CAPTURED_QUERIES` distinct ones), else ``training_queries``
+    (at least as many, held-out queries already removed), else the Arena-Hard prompts of the
+    data directory (:data:`DEFAULT_CALIBRATION_PROMPTS`, ``$ROUTELLM_DATA_DIR``; the training
+    queries when it is not set).
+    More than :data:`MAX_CALIBRATION_PROMPTS` are sampled down with ``seed``."""
+    from routellm_core.data.specs import default_data_dir
+
+    captured, stores = captured_queries(data_specs)
+    training = list(dict.fromkeys(q for q in training_queries if isinstance(q, str) and q.strip()))
+    if len(captured) >= MIN_CAPTURED_QUERIES:
+        prompts, source, what = captured, ", ".join(stores), "captured queries"
+    elif len(training) >= MIN_CAPTURED_QUERIES or (training and default_data_dir() is None):
+        prompts, source, what = training, ", ".join(data_specs), "training queries"
+    elif default_data_dir() is not None:
+        from routellm_core.data.prompts import read_prompts
+
+        prompts = [p for f in DEFAULT_CALIBRATION_PROMPTS for p in read_prompts(expand_spec(f))]
+        source, what = ", ".join(DEFAULT_CALIBRATION_PROMPTS), "Arena-Hard prompts"
+    else:
+        raise ValueError("no prompts to calibrate the router on: no captured queries, no training queries and "
+                         "no data directory (ROUTELLM_DATA_DIR) with the Arena-Hard prompts; pass calibration prompts")
+    if len(prompts) > MAX_CALIBRATION_PROMPTS:
+        idx = np.sort(np.random.default_rng(seed).choice(len(prompts), MAX_CALIBRATION_PROMPTS, replace=False))
+        prompts = [prompts[i] for i in idx]
+        what = f"{what} (a sample)"
+    return prompts, source, what
+
+
 @dataclass
 class TrainingResult:
     """What :func:`train_router` produced: the router and its model card data."""
 
     router: Router
     card: dict[str, Any] = field(default_factory=dict)
+
+
+def _calibrate(router: Router, prompts: Sequence[str] | None, source: str, data_specs: Sequence[str],
+               training_queries: list[str], *, previous: Any, seed: int, show_progress: bool) -> dict[str, Any]:
+    """Fit ``router``'s calibration table (see :func:`train_router`); its card entry."""
+    from routellm_core.calibration import CalibrationTable
+    from routellm_core.progress import win_rates_in_chunks
+
+    if prompts is not None:
+        what = "given prompts"
+        prompts = [p for p in prompts if isinstance(p, str) and p.strip()]
+        if not prompts:
+            raise ValueError(f"the calibration prompts ({source or 'given'}) hold no non-empty prompt")
+    else:
+        prompts, source, what = calibration_prompts_for(data_specs, training_queries, seed=seed)
+    rates = win_rates_in_chunks(router, prompts, show_progress=show_progress, desc="calibrating")
+    router.calibration_ = CalibrationTable.from_win_rates(rates, source=source)
+    table = router.calibration_
+    entry: dict[str, Any] = {"source": source, "n_prompts": len(prompts), "prompts": what,
+                             # what the table gives on its own prompts: far off when many share one win rate
+                             "strong_share": {str(f): float(np.mean(rates >= table.threshold_for(f)))
+                                              for f in CHECKED_SHARES}}
+    if previous is not None:  # what strong_fraction 0.5 would have done with the old table
+        entry["strong_share_at_0.5"] = {
+            "old_table": float(np.mean(rates >= previous.threshold_for(0.5))),
+            "new_table": float(np.mean(rates >= table.threshold_for(0.5))),
+        }
+    return entry
 
 
 def load_training_battles(
@@ -120,14 +217,22 @@ def train_router(
     anew (``params`` and ``aliases`` are set on it): an sw_ranking router adds the battles
     (:meth:`~routellm_core.routers.SWRankingRouter.partial_fit`), an mf router fine-tunes from
     its weights (``warm_start``); the card lists the earlier data and the new.
+
+    The router always gets a calibration table fitted after training (an ``init`` router's
+    old table is replaced): on ``calibration_prompts`` when given, else on the traffic it will
+    serve (:func:`calibration_prompts_for`). ``card["calibration"]`` records its source, size
+    and, for ``init``, the share of those prompts that strong_fraction 0.5 sent strong with
+    the old table and with the new.
     """
     cls = get_router_class(router_type)
     settings: dict[str, Any] = {"seed": seed, **dict(params or {})}  # a seed among params wins
+    previous_table = None
     if init is not None:
         if not isinstance(init, cls):
             raise ValueError(f"init is a {type(init).__name__}, not a {router_type} router")
         if aliases:
             settings["aliases"] = {**(init.aliases or {}), **dict(aliases)}
+        previous_table = init.calibration_  # replaced once the router is updated
         router = init
         router.set_params(**{k: v for k, v in settings.items() if k != "encoder"})
     else:
@@ -180,7 +285,8 @@ def train_router(
     if init is not None:
         card["init"] = {"data": list((init.card_ or {}).get("data", [])),
                         "battles": (init.card_ or {}).get("battles")}
-    if calibration_prompts is not None:
-        router.calibrate(calibration_prompts, source=calibration_source)
+    card["calibration"] = _calibrate(
+        router, calibration_prompts, calibration_source, data_specs, list(battles["query"]),
+        previous=previous_table, seed=seed, show_progress=show_progress)
     router.card_ = card
     return TrainingResult(router=router, card=card)

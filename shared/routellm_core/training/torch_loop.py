@@ -205,6 +205,8 @@ def train_classifier(
     import torch
     from tqdm.auto import tqdm
 
+    from routellm_core.progress import progress_wanted
+
     check_loop_settings(settings)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -249,7 +251,7 @@ def train_classifier(
     history: list[dict[str, float | None]] = []
     best: tuple[float, dict[str, Any] | None, int] = (float("inf"), None, 0)
     since_best, step, running = 0, 0, []
-    bar = tqdm(total=total, desc=desc, disable=not show_progress)
+    bar = tqdm(total=total, desc=desc, disable=not progress_wanted(show_progress))
     stop = False
     while step < total and not stop:
         for start in range(0, len(train_rows), settings.batch_size):
