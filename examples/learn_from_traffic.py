@@ -7,7 +7,7 @@ on the CPU). The judge uses MT-Bench's published pairwise prompt (FastChat's
 ``judge_prompts.jsonl``; give its path with ``--judge-prompts`` or ``$ROUTELLM_JUDGE_PROMPTS``)
 and judges both answer orders, as ``routellm label`` does::
 
-    python examples/learn_from_traffic.py --judge-prompts ../shared/data/fastchat_mtbench_refs/judge_prompts.jsonl
+    python examples/learn_from_traffic.py --judge-prompts "$ROUTELLM_DATA_DIR/fastchat_mtbench_refs/judge_prompts.jsonl"
 
 The same three steps from the command line: ``routellm label``, ``routellm train --init
 default``, ``routellm promote`` (see docs/learning.md). On a 2-core CPU the labelling of 30

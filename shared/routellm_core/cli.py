@@ -7,7 +7,7 @@ Examples::
     routellm train --router mf --out runs/mf \
         --data "gold:{data}/llmrouter_9model_gold/dcrouter_preprocessed__train.json"
     routellm calibrate --router runs/mf --prompts prompts.jsonl --strong-fraction 0.3 --write
-    routellm eval --router default --benchmark mmlu --data-dir ../shared/data/routellm_evals --cv 5
+    routellm eval --router default --benchmark mmlu --data-dir "$ROUTELLM_DATA_DIR/routellm_evals" --cv 5
     routellm nway route "Write a haiku about tea." --lambda cost=0.2     # N-way: see routellm_core.nway.cli
 """
 
