@@ -43,3 +43,15 @@ def test_docs_chain_and_agent_examples_run_as_written():
     assert float(totals[0]) > 0 and float(totals[1]) >= float(totals[0])  # cost <= all-strong cost
     assert len([line for line in lines if line.startswith(("strong ", "weak "))]) == 3
     assert lines[-1].startswith("The result is 7 ") and lines[-1].split()[-1] in ("strong", "weak")
+
+
+def test_docs_what_the_router_reads_runs_as_written():
+    (block,) = section_code("What the router reads", doc="docs/langchain.md")
+    code = block.replace("strong = ...", 'strong = FakeToolChatModel(model_name="gpt-4o")')
+    code = code.replace("weak = ...", 'weak = FakeToolChatModel(model_name="gpt-4o-mini")')
+    namespace: dict = {}
+    exec(FAKE, namespace)
+    lines = run(code, "docs:query_from", namespace)
+    assert [line.split(":")[0] for line in lines] == ["last user turn", "all user turns", "system + users"]
+    rates = [float(line.split("win rate ")[1].split()[0]) for line in lines]
+    assert all(0 <= r <= 1 for r in rates) and len(set(rates)) == 3  # each reader scores another text

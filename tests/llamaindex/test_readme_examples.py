@@ -63,3 +63,18 @@ async def test_docs_query_engine_and_agent_examples_run_as_written(tmp_path, mon
     assert 0 < total <= strong_cost
     assert namespace["costs"].totals.calls >= 3
     assert lines[-1] == "The result is 7"
+
+
+def test_docs_what_the_router_reads_runs_as_written():
+    (block,) = section_code("What the router reads", doc="docs/llamaindex.md")
+    code = block.replace("strong = ...", 'strong = FakeLLM(model="gpt-4o")')
+    code = code.replace("weak = ...", 'weak = FakeLLM(model="gpt-4o-mini")')
+    out = io.StringIO()
+    namespace: dict = {}
+    exec("from tests.llamaindex.fakes import FakeLLM", namespace)
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "docs:query_from", "exec"), namespace)  # noqa: S102 - the documented example
+    lines = out.getvalue().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["last user turn", "all user turns", "system + users"]
+    rates = [float(line.split("win rate ")[1].split()[0]) for line in lines]
+    assert all(0 <= r <= 1 for r in rates) and len(set(rates)) == 3
