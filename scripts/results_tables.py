@@ -447,6 +447,16 @@ def readme_learning(root: Path) -> str:
                   "logistic regression on the 500 labels"], rows)
 
 
+def language(root: Path) -> str:
+    d = load(root, "language")
+    rows = [[f"`{r['router']}`", r["group"], f"{r['prompts']:,}", f"{r['win_rate_mean']:.3f}",
+             f"{r['win_rate_p5']:.3f}-{r['win_rate_p95']:.3f}",
+             " / ".join(f"{v:.2f}" for v in r["strong_share"].values())] for r in d["results"]]
+    return (f"{d['data']}, grouped by the script most of each prompt's letters are written in; `{d['command']}`.\n\n"
+            + table(["router", "prompts", "n", "mean win rate", "p5-p95", "strong share at strong_fraction "
+                     "0.1 / 0.3 / 0.5"], rows))
+
+
 PAGES: dict[str, dict[str, Callable[[Path], str]]] = {
     "README.md": {"readme-default": readme_default, "readme-learning": readme_learning,
                   "default-variants": default_variants},
@@ -457,6 +467,7 @@ PAGES: dict[str, dict[str, Callable[[Path], str]]] = {
         "nway": nway,
         "nway-headroom": nway_headroom,
         "nway-noise-floor": nway_noise_floor,
+        "language": language,
         "images": images,
     },
     "docs/learning.md": {"learning-curve": learning_curve, "label-learners": label_learners},
