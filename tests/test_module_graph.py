@@ -1,11 +1,14 @@
 """The import graph of the three packages: no cycles, and every module imports first.
 
-Two checks. The static one reads every module with ``ast`` and follows its module-level
+Three checks. The static one reads every module with ``ast`` and follows its module-level
 imports (imports inside functions are deliberate late imports of heavy or optional parts and
 are left out); the graph among ``routellm_core``, ``langchain_routellm`` and
 ``llamaindex_routellm`` must have no cycle. The dynamic one imports each module first in a
 fresh interpreter, so a cycle that only works because some ``__init__`` happens to import
-things in a lucky order is caught too.
+things in a lucky order is caught too. The third counts late imports as well and lists the
+pairs of modules that import each other: of the three such circles there were
+(``cli <-> learning/cli``, ``encoders <-> static_encoder``, ``checkpoints <-> nway``) only
+the last is left, and no new one may come.
 """
 
 from __future__ import annotations
@@ -83,6 +86,10 @@ def module_level_imports(module: str, path: Path, known: set[str]) -> set[str]:
                 visit(node.body)
 
     visit(tree.body)
+    return _edges(module, found, known)
+
+
+def _edges(module: str, found: set[str], known: set[str]) -> set[str]:
     # Importing ``a.b.c`` runs ``a/__init__`` and ``a/b/__init__`` first. The importer's own
     # ancestors are already initialised by then (a package runs before its children), so
     # only the other packages on the way are edges: they are how a cycle through a package
@@ -98,10 +105,42 @@ def module_level_imports(module: str, path: Path, known: set[str]) -> set[str]:
     return edges
 
 
-def import_graph() -> dict[str, set[str]]:
+def all_imports(module: str, path: Path, known: set[str]) -> set[str]:
+    """Like :func:`module_level_imports`, with the imports inside functions (and classes,
+    loops, ...) counted too; only those under ``if TYPE_CHECKING:`` are left out."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    typing_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            test = node.test
+            name = test.id if isinstance(test, ast.Name) else getattr(test, "attr", "")
+            if name == "TYPE_CHECKING":
+                typing_only |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            target = _resolve(module, path.name == "__init__.py", node)
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                found.add(sub if sub in known else target)
+    return _edges(module, found, known)
+
+
+def import_graph(late: bool = False) -> dict[str, set[str]]:
+    """``{module: modules it imports}``; with ``late``, imports inside functions count too."""
     files = module_files()
     known = set(files)
-    return {m: module_level_imports(m, p, known) for m, p in files.items()}
+    read = all_imports if late else module_level_imports
+    return {m: read(m, p, known) for m, p in files.items()}
+
+
+def two_way_pairs(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """The pairs of modules that import each other, each pair sorted."""
+    return sorted({(a, b) if a < b else (b, a) for a in graph for b in graph[a] if a in graph.get(b, ())})
 
 
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -191,6 +230,51 @@ def test_importing_a_submodule_depends_on_the_packages_on_its_way(tmp_path):
     # routers/__init__ runs before routers.base: a cycle through it is a real one
     assert module_level_imports("routellm_core.policy", src, known) == {
         "routellm_core.routers", "routellm_core.routers.base"}
+
+
+def test_the_full_reader_counts_function_level_imports_but_not_type_checking_ones(tmp_path):
+    src = tmp_path / "mod.py"
+    src.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "import routellm_core.routers\n"
+        "if TYPE_CHECKING:\n    import routellm_core.batch\n"
+        "def f():\n    import routellm_core.cli\n"
+        "class C:\n    def g(self):\n        from routellm_core import checkpoints\n"
+    )
+    known = {"routellm_core.routers", "routellm_core.checkpoints", "routellm_core.batch",
+             "routellm_core.cli", "routellm_core"}
+    assert all_imports("pkg.mod", src, known) == {
+        "routellm_core", "routellm_core.routers", "routellm_core.cli", "routellm_core.checkpoints"}
+    assert two_way_pairs({"a": {"b", "c"}, "b": {"a"}, "c": set()}) == [("a", "b")]
+
+
+# The one import circle left, counting late imports (issue 30): nway/__init__ imports
+# checkpoints at module level, and checkpoints imports nway inside functions.
+KNOWN_CIRCLES = [("routellm_core.checkpoints", "routellm_core.nway")]
+
+
+def test_modules_that_import_each_other_even_inside_functions_are_only_the_known_one():
+    pairs = two_way_pairs(import_graph(late=True))
+    # gone: cli <-> learning.cli (training_pair lives in training.pairs) and
+    # encoders <-> static_encoder (the default model's path lives in encoder_paths)
+    for gone in [("routellm_core.cli", "routellm_core.learning.cli"),
+                 ("routellm_core.encoders", "routellm_core.static_encoder")]:
+        assert gone not in pairs, f"{gone[0]} and {gone[1]} import each other again"
+    assert len(pairs) == len(KNOWN_CIRCLES) == 1
+    assert pairs == KNOWN_CIRCLES, "modules that import each other (late imports counted):\n" + "\n".join(
+        f"{a} <-> {b}" for a, b in pairs
+    )
+
+
+def test_the_moved_helpers_stay_importable_where_they_were():
+    from routellm_core.cli import training_pair as from_cli
+    from routellm_core.encoder_paths import _default_model_path
+    from routellm_core.encoders import _default_model_path as from_encoders
+    from routellm_core.training import training_pair
+    from routellm_core.training.pairs import training_pair as from_pairs
+
+    assert from_cli is training_pair is from_pairs
+    assert from_encoders is _default_model_path
 
 
 def test_no_import_cycles_among_module_level_imports():

