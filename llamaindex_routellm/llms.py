@@ -546,15 +546,12 @@ class RouteLLM(FunctionCallingLLM):
         try:
             return None, setting, self._query(messages, prompt)
         except NoQueryText as exc:  # images only: the failure policy decides (or raises); nothing to learn from
-            d = pool.unroutable(exc, setting)
-            event = RoutingDecisionEvent.from_decision(d, call)
-            dispatcher.event(event)
-            return _Call(call, d, event.id_, None, shadow=False), None, ""
+            return self._decided(call, pool.unroutable(exc, setting), None, tools=False), None, ""
 
-    def _decided(self, call: str, d: Decision, query: str, tools: bool) -> _Call:
+    def _decided(self, call: str, d: Decision, query: str | None, tools: bool) -> _Call:
         event = RoutingDecisionEvent.from_decision(d, call)
         dispatcher.event(event)
-        return _Call(call, d, event.id_, query, shadow=not tools and not _structured.get())
+        return _Call(call, d, event.id_, query, shadow=query is not None and not tools and not _structured.get())
 
     def _route(self, call: str, messages: Sequence[ChatMessage] | None, prompt: str | None,
                kwargs: dict[str, Any], tools: bool = False) -> tuple[_Call, dict[str, Any]]:

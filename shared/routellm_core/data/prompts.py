@@ -51,8 +51,7 @@ def read_prompts(path: str | os.PathLike[str]) -> list[str]:
     if os.fspath(path).startswith("store:"):
         from routellm_core.learning.store import open_store
 
-        queries = open_store(os.fspath(path), must_exist=True).calls()["query"].dropna()
-        texts = [q for q in dict.fromkeys(str(q) for q in queries) if q.strip()]
+        texts = open_store(os.fspath(path), must_exist=True).call_queries()
         if not texts:
             raise ValueError(f"{os.fspath(path)}: the traffic store holds no captured calls with a query")
         return texts

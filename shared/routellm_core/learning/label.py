@@ -159,9 +159,7 @@ def read_prompts(source: str | os.PathLike[str]) -> list[Prompt]:
     """
     text = os.fspath(source)
     if text.startswith("store:"):
-        store = open_store(text, must_exist=True)
-        queries = store.calls()["query"].dropna().drop_duplicates().tolist()
-        prompts = [Prompt(q) for q in queries if str(q).strip()]
+        prompts = [Prompt(q) for q in open_store(text, must_exist=True).call_queries()]
     else:
         path = Path(text)
         if not path.is_file():

@@ -533,6 +533,16 @@ class TrafficStore:
         fb = fb[["call_id", "rating", "label"]].rename(columns={"label": "rating_label"})
         return calls.merge(fb, on="call_id", how="left")
 
+    def call_queries(self) -> list[str]:
+        """The distinct non-blank queries of the captured calls, in the order they were captured
+        (what ``--prompts store:`` labels and calibrates on); only that column is read."""
+        from sqlalchemy import select
+
+        calls = self.tables["calls"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(calls.c.query).order_by(calls.c.created_at, calls.c.call_id)).scalars().all()
+        return [q for q in dict.fromkeys(rows) if isinstance(q, str) and q.strip()]
+
     def battles(self) -> pd.DataFrame:
         """Every stored battle with its provenance (unparsable ones have no ``winner``)."""
         return self._frame("battles")
