@@ -4,8 +4,9 @@ Prints the figures and writes them to JSON (default ``benchmarks/results/load.js
 
     python benchmarks/load.py [--n 1000] [--delay 0.05] [--repeat 3] [--routers minilm fast] [--json OUT]
 
-For each embedded router side by side (``default``, MiniLM; ``default-fast``, the static
-encoder) and each adapter (``ChatRouteLLM.ainvoke`` and ``RouteLLM.achat``) ``n`` calls are
+For each embedded router side by side (``default``, MiniLM on ONNX Runtime; ``default-fast``, the
+static encoder; with ``--routers ... torch`` also ``default`` with its encoder on torch, the
+fallback) and each adapter (``ChatRouteLLM.ainvoke`` and ``RouteLLM.achat``) ``n`` calls are
 started at once with ``asyncio.gather``; each measurement runs ``repeat`` times on new queries
 and the run with the median calls/s is kept (every run's figure is in the JSON). Behind it are fake models that answer
 after exactly ``delay`` seconds (``asyncio.sleep``) and record how long each call spent inside
@@ -53,7 +54,10 @@ from tests.llamaindex.fakes import FakeLLM  # noqa: E402
 
 TOPICS = ["prime numbers", "tea", "a haiku", "Rust lifetimes", "the French revolution",
           "sorting algorithms", "a birthday card", "tax law", "black holes", "sourdough bread"]
-ROUTERS = {"minilm": "default", "fast": "default-fast"}  # side by side: accurate and fast
+# side by side: the accurate default (MiniLM on ONNX Runtime) and the fast one; ``torch`` (not run
+# unless asked for) is the default with its encoder forced onto torch, the fallback
+ROUTERS = {"minilm": "default", "fast": "default-fast", "torch": "default"}
+DEFAULT_ROUTERS = ["minilm", "fast"]
 MODEL_TIME: dict[str, float] = {}    # query -> seconds the call spent inside the fake model
 
 
@@ -185,26 +189,38 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n", type=int, default=1000, help="concurrent calls per measurement")
     ap.add_argument("--delay", type=float, default=0.05, help="seconds each fake model call takes")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement (the median is kept)")
-    ap.add_argument("--routers", nargs="+", choices=list(ROUTERS), default=list(ROUTERS),
-                    help="minilm: the embedded default; fast: default-fast (static encoder)")
+    ap.add_argument("--routers", nargs="+", choices=list(ROUTERS), default=DEFAULT_ROUTERS,
+                    help="minilm: the embedded default (ONNX Runtime); fast: default-fast (static encoder); "
+                    "torch: the default with its encoder on torch (the fallback)")
     args = ap.parse_args(argv)
 
     results: dict[str, Any] = {}
+    backends: dict[str, str] = {}
     for label, spec in ROUTERS.items():
         if label in args.routers:
-            print(f"router {spec!r}")
-            results[label] = measure(shared_router(spec), args)
+            if label == "torch":
+                from routellm_core import load_router
+                from routellm_core.encoders import QueryEncoder
+
+                router = load_router(spec, encoder=QueryEncoder(backend="torch"))
+            else:
+                router = shared_router(spec)
+            backends[label] = router.encoder_.backend_
+            print(f"router {spec!r}, encoder on {backends[label]}")
+            results[label] = measure(router, args)
 
     out = {
         "benchmark": "load",
         "command": "python benchmarks/load.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "n_concurrent": args.n, "model_delay_s": args.delay, "repeat": args.repeat,
         "routers": {k: ROUTERS[k] for k in results},
+        "encoder_backends": backends,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "load_average_at_end": list(os.getloadavg())},
         # the accurate default under "results" (the key earlier runs used), default-fast beside it
         "results": results.get("minilm", {}),
         "results_fast": results.get("fast", {}),
+        **({"results_torch": results["torch"]} if "torch" in results else {}),
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=1) + "\n")

@@ -4,11 +4,14 @@ Prints the figures and writes them to a JSON file (default ``benchmarks/results/
 
     python benchmarks/routing_speed.py [--json OUT] [--refit-queries 5]
 
-1. Median (p90, p99) latency of one routing decision with the embedded default (encoder
-   included, each query new to the encoder's cache) and, side by side, with ``default-fast``
-   (the same recipe on the static encoder distilled from MiniLM), for short questions (about 12 words) and for real
-   Arena-Hard prompts (long, most fill the encoder's 256-token window), and for a repeated
-   query (cache hit).
+1. Median (p90, p99) latency of one routing decision (encoder included, each query new to the
+   encoder's cache) next to the encoder's own time for one text (its model's ``encode``, no
+   router, no cache; interleaved with the decisions) and their ratio, for three routers side by
+   side: the embedded default (MiniLM on ONNX Runtime), the same router with its encoder forced
+   onto torch (the fallback, ``ROUTELLM_ENCODER_BACKEND=torch``) and ``default-fast`` (the same
+   recipe on the static encoder distilled from MiniLM); for short questions (about 12 words) and
+   for real Arena-Hard prompts (long, most fill the encoder's 256-token window), and for a
+   repeated query (cache hit).
 2. Batch throughput: win rates for 1,000 distinct prompts in one call, short and Arena-Hard.
 3. SW ranking on real battles (RouterBench ARC-Challenge train from ../shared/data, or the test
    fixture when the data is absent): time per decision with the sufficient-statistics solver
@@ -32,6 +35,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -67,41 +71,75 @@ def distinct_prompts(n: int, *, short: bool = False) -> list[str]:
     return [f"{p} ({k})" for k, p in enumerate(prompts[:n])]
 
 
-#: The routers compared side by side: the accurate default and the fast one (issue 18).
-ROUTERS = {"minilm": "default", "fast": "default-fast"}
+#: The routers compared side by side: the accurate default on ONNX Runtime, the same router with
+#: its encoder forced onto torch (the fallback), and the fast one (issue 18).
+ROUTERS = {"minilm": "default", "torch": "default", "fast": "default-fast"}
+PREFIX = {"minilm": "", "torch": "torch_", "fast": "fast_"}
 
 
 def _key(prefix: str, name: str) -> str:
-    # the MiniLM default keeps the key names of earlier runs; the fast one is prefixed
-    return name if prefix == "minilm" else f"{prefix}_{name}"
+    # the MiniLM default keeps the key names of earlier runs; the others are prefixed
+    return PREFIX[prefix] + name
+
+
+def make_router(which: str) -> Any:
+    """The router to time: ``torch`` is the default with its encoder forced onto torch."""
+    if which == "torch":
+        from routellm_core.encoders import QueryEncoder
+
+        return load_router("default", encoder=QueryEncoder(backend="torch"))
+    return load_router(ROUTERS[which])
+
+
+def percentiles(name: str, times: list[float]) -> dict[str, float]:
+    return {f"{name}_median_ms": 1000 * statistics.median(times),
+            f"{name}_p90_ms": 1000 * float(np.percentile(times, 90)),
+            f"{name}_p99_ms": 1000 * float(np.percentile(times, 99))}
 
 
 def bench_decision(n: int, which: str = "minilm") -> dict[str, object]:
-    router = load_router(ROUTERS[which])
+    """Encoder alone and the whole decision, side by side, one new query at a time.
+
+    The two are interleaved (encoder, decision, encoder, ...; each on its own new query) so that
+    a change in the machine's load touches both alike. "Encoder alone" is the encoder model's
+    own ``encode([text])`` (ONNX session or ``SentenceTransformer``, normalised), no cache, no
+    router: what the issue compares the decision with.
+    """
+    router = make_router(which)
     router.win_rate(["warm-up"])  # loads the encoder weights once
+    encoder = router.encoder_
+    model = encoder.model
     out: dict[str, object] = {_key(which, "decision_queries"): n, _key(which, "router"): ROUTERS[which],
-                              _key(which, "encoder"): router.encoder_.name}
+                              _key(which, "encoder"): encoder.name, _key(which, "encoder_backend"): encoder.backend_}
     for kind, short in (("short", True), ("arena_hard", False)):
-        prompts = distinct_prompts(n, short=short)
-        times = []
-        for p in prompts:
+        prompts = distinct_prompts(2 * n, short=short)
+        alone, whole = [], []
+        for k in range(n):
             t0 = time.perf_counter()
-            router.route([p], strong_fraction=0.5)
-            times.append(time.perf_counter() - t0)
-        out[_key(which, f"decision_{kind}_median_ms")] = 1000 * statistics.median(times)
-        out[_key(which, f"decision_{kind}_p90_ms")] = 1000 * float(np.percentile(times, 90))
-        out[_key(which, f"decision_{kind}_p99_ms")] = 1000 * float(np.percentile(times, 99))
+            if encoder.is_static:
+                encoder._model_encode(model, [prompts[2 * k]], False)
+            else:
+                model.encode([prompts[2 * k]], normalize_embeddings=True, convert_to_numpy=True)
+            alone.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            router.route([prompts[2 * k + 1]], strong_fraction=0.5)
+            whole.append(time.perf_counter() - t0)
+        for name, value in percentiles(f"encoder_{kind}", alone).items():
+            out[_key(which, name)] = value
+        for name, value in percentiles(f"decision_{kind}", whole).items():
+            out[_key(which, name)] = value
+        out[_key(which, f"decision_over_encoder_{kind}")] = statistics.median(whole) / statistics.median(alone)
     cached = []
     for _ in range(n):
         t0 = time.perf_counter()
-        router.route([prompts[0]], strong_fraction=0.5)
+        router.route([prompts[1]], strong_fraction=0.5)
         cached.append(time.perf_counter() - t0)
     out[_key(which, "decision_cached_median_ms")] = 1000 * statistics.median(cached)
     return out
 
 
 def bench_batch(n: int, which: str = "minilm") -> dict[str, object]:
-    router = load_router(ROUTERS[which])
+    router = make_router(which)
     router.win_rate(["warm-up"])
     out: dict[str, object] = {_key(which, "batch_size"): n}
     for kind, short in (("short", True), ("arena_hard", False)):
@@ -181,16 +219,19 @@ def bench_classifier(name: str, checkpoint: str, n_decisions: int, n_batch: int)
 
 
 def print_side_by_side(results: dict[str, object]) -> None:
-    """One row per figure: the MiniLM default and the fast default in two columns."""
+    """One row per figure: the MiniLM default (ONNX), the same on torch and the fast default."""
     def show(value: object) -> str:
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
-    fast = {k[len("fast_"):]: v for k, v in results.items() if k.startswith("fast_")}
-    rows = [(k, show(v), show(fast[k]) if k in fast else "") for k, v in results.items() if not k.startswith("fast_")]
-    width = max(len(k) for k, _, _ in rows)
-    print(f"{'':<{width}}  {'default (MiniLM)':>24}  {'default-fast (static)':>24}" if fast else "")
-    for key, old, new in rows:
-        print(f"{key:<{width}}  {old:>24}  {new:>24}")
+    others = [p for p in ("torch_", "fast_") if any(k.startswith(p) for k in results)]
+    cols = {p: {k[len(p):]: v for k, v in results.items() if k.startswith(p)} for p in others}
+    rows = [(k, show(v), *(show(cols[p][k]) if k in cols[p] else "" for p in others))
+            for k, v in results.items() if not any(k.startswith(p) for p in others)]
+    width = max(len(r[0]) for r in rows)
+    titles = {"torch_": "default on torch", "fast_": "default-fast (static)"}
+    print(f"{'':<{width}}  {'default (MiniLM)':>24}" + "".join(f"  {titles[p]:>24}" for p in others))
+    for key, *values in rows:
+        print(f"{key:<{width}}" + "".join(f"  {v:>24}" for v in values))
 
 
 def main() -> None:
@@ -201,7 +242,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--refit-queries", type=int, default=5)
     parser.add_argument("--routers", nargs="+", choices=list(ROUTERS), default=list(ROUTERS),
-                        help="which embedded routers to time: minilm (default) and fast (default-fast)")
+                        help="which routers to time: minilm (default, ONNX Runtime), torch (default with its "
+                        "encoder on torch, the fallback) and fast (default-fast)")
     parser.add_argument("--bert", metavar="CHECKPOINT", help="also time this trained BERT router")
     parser.add_argument("--causal-llm", metavar="CHECKPOINT", help="also time this causal-LLM router")
     parser.add_argument("--classifier-decisions", type=int, default=50)
@@ -216,7 +258,17 @@ def main() -> None:
 
     results: dict[str, object] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
+        "command": "python benchmarks/routing_speed.py " + " ".join(sys.argv[1:]),
+        "load_average_at_start": list(os.getloadavg()),
+        "encoder_settings": {k: os.environ.get(k) for k in (
+            "ROUTELLM_ENCODER_BACKEND", "ROUTELLM_ENCODER_THREADS", "ROUTELLM_ENCODER_SPIN")},
     }
+    try:
+        import onnxruntime
+
+        results["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        results["onnxruntime"] = None
     if not args.classifiers_only:
         for which in args.routers:
             results.update(bench_decision(args.decisions, which))
@@ -226,6 +278,7 @@ def main() -> None:
         if checkpoint:
             results.update(bench_classifier(name, checkpoint, args.classifier_decisions,
                                             args.classifier_batch))
+    results["load_average_at_end"] = list(os.getloadavg())
     print_side_by_side(results)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n")

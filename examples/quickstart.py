@@ -2,6 +2,7 @@
 
     python examples/quickstart.py                          # two local GGUF models, offline
     python examples/quickstart.py --strong my-big.gguf --weak my-small.gguf
+    python examples/quickstart.py --serve                  # the same two models over HTTP
     OPENAI_API_KEY=... python examples/quickstart.py       # gpt-4o and gpt-4o-mini instead
 
 Every question goes through the embedded default router: the chain
@@ -14,6 +15,10 @@ Local models (the default without an API key) run on llama.cpp (`pip install
 'routellm-lc[local]'`). A known model that is not on disk yet (the default strong one) is
 fetched on first use, hash-checked, as `python scripts/fetch_local_models.py` would;
 `--no-fetch` turns that off.
+With `--serve`, each local model runs behind llama-cpp-python's OpenAI-compatible HTTP server
+(started here on a free 127.0.0.1 port, stopped at exit; `pip install 'llama-cpp-python[server]'
+langchain-openai llama-index-llms-openai-like`), and the routed calls go over HTTP through
+`ChatOpenAI(base_url=...)` and `OpenAILike(api_base=...)`, as they would to vLLM or Ollama.
 Local models cost nothing, so by default they are *priced as stand-ins*: the strong one at
 gpt-4o's price, the weak one at gpt-4o-mini's (genai-prices snapshot), which makes the savings
 mean what they would on hosted models. `--price-as none` prices both at $0.
@@ -35,6 +40,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 LOCAL_DEFAULTS = ("qwen2.5-coder-1.5b-instruct", "smollm2-135m-instruct")
 HOSTED_DEFAULTS = ("gpt-4o", "gpt-4o-mini")
 HOSTED_PACKAGES = "langchain-openai llama-index-llms-openai"
+SERVE_PACKAGES = "'llama-cpp-python[server]' langchain-openai llama-index-llms-openai-like"
 
 CHAIN_QUESTIONS = [
     "What is the capital of France?",
@@ -170,6 +176,83 @@ def local_models(
         prices=prices,
         prices_note=note,
     )
+
+
+def served_models(
+    strong: str,
+    weak: str,
+    *,
+    max_tokens: int,
+    threads: int | None,
+    price_as: Sequence[str],
+    fetch: bool = True,
+) -> tuple[Models, Any]:
+    """Two local GGUF models behind llama-cpp-python's OpenAI-compatible server, one endpoint each
+    (``scripts/llama_server.py``), reached over HTTP by ``ChatOpenAI`` and ``OpenAILike``.
+    Returns the models and a function that stops the servers."""
+    from pathlib import Path
+
+    try:
+        from langchain_openai import ChatOpenAI
+        from llama_index.llms.openai_like import OpenAILike
+    except ImportError as exc:
+        raise ImportError(
+            f"--serve needs {SERVE_PACKAGES} ({exc.name} is missing): pip install {SERVE_PACKAGES}"
+        ) from exc
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import llama_server
+
+    def name_of(model: str) -> str:
+        return Path(model).stem if model.endswith(".gguf") else model
+
+    sname, wname = name_of(strong), name_of(weak)
+    if sname == wname:
+        raise ValueError(
+            f"the strong and the weak model have the same name {sname!r}: give two models"
+        )
+    paths = {sname: str(model_path(strong, fetch)), wname: str(model_path(weak, fetch))}
+    n_ctx = 2048
+    print("starting llama-cpp-python's server for each model ...", file=sys.stderr)
+    server = llama_server.start(paths, n_ctx=n_ctx, n_threads=threads or 1)
+    prices, note = stand_in_prices(sname, wname, price_as)
+
+    def lc(name: str) -> Any:
+        # langchain-openai sends max_tokens as "max_completion_tokens", which llama-cpp-python's
+        # server ignores: send "max_tokens" as well
+        return ChatOpenAI(
+            model=name,
+            base_url=server.endpoints[name],
+            api_key="sk-local",
+            max_tokens=max_tokens,
+            extra_body={"max_tokens": max_tokens},
+            temperature=0,
+        )
+
+    def li(name: str) -> Any:
+        return OpenAILike(
+            model=name,
+            api_base=server.endpoints[name],
+            api_key="sk-local",
+            is_chat_model=True,
+            is_function_calling_model=True,
+            context_window=n_ctx,
+            max_tokens=max_tokens,
+            temperature=0,
+        )
+
+    models = Models(
+        backend=f"llama-cpp-python server over HTTP ({server.endpoints[sname]}, "
+        f"{server.endpoints[wname]})",
+        strong_name=sname,
+        weak_name=wname,
+        lc_strong=lc(sname),
+        lc_weak=lc(wname),
+        li_strong=li(sname),
+        li_weak=li(wname),
+        prices=prices,
+        prices_note=note,
+    )
+    return models, lambda: llama_server.stop(*server.pids)
 
 
 def model_path(model: str, fetch: bool) -> Any:
@@ -354,6 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--skip-llamaindex", action="store_true", help="run only the LangChain chain"
     )
     p.add_argument(
+        "--serve",
+        action="store_true",
+        help="local models only: serve each over HTTP (llama-cpp-python's OpenAI-compatible "
+        "server) and route through ChatOpenAI / OpenAILike",
+    )
+    p.add_argument(
         "--no-fetch",
         action="store_true",
         help="fail instead of fetching a known local model that is not on disk",
@@ -373,8 +462,20 @@ def main(argv: list[str] | None = None) -> int:
         else:
             fraction = 0.5 if args.strong_fraction is None else args.strong_fraction
             routing = {"strong_fraction": check_strong_fraction(fraction)}
-        backend = choose_backend(args.backend, os.environ)
-        if backend == "local":
+        if args.serve and args.backend == "openai":
+            raise ValueError("--serve runs the local models over HTTP: drop it or use --backend local")
+        backend = "local" if args.serve else choose_backend(args.backend, os.environ)
+        stop_servers = None
+        if args.serve:
+            models, stop_servers = served_models(
+                args.strong or LOCAL_DEFAULTS[0],
+                args.weak or LOCAL_DEFAULTS[1],
+                max_tokens=args.max_tokens,
+                threads=args.threads,
+                price_as=args.price_as,
+                fetch=not args.no_fetch,
+            )
+        elif backend == "local":
             models = local_models(
                 args.strong or LOCAL_DEFAULTS[0],
                 args.weak or LOCAL_DEFAULTS[1],
@@ -392,7 +493,15 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ImportError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        return run(args, models, routing)
+    finally:
+        if stop_servers is not None:
+            stop_servers()
 
+
+def run(args: argparse.Namespace, models: Models, routing: dict[str, float]) -> int:
+    """Route the chain's and the query engine's questions and print the calls and the totals."""
     from transformers.utils import logging as transformers_logging
 
     from routellm_core.routing import shared_router

@@ -22,25 +22,32 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.outputs import ChatGeneration, LLMResult
+from langchain_core.messages import AIMessageChunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, GenerationChunk, LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
-from langchain_routellm.runnables import PRICES_KEY
-from routellm_core.calls import answer_record, attempt_failed_record, content_text, usage_of
+from langchain_routellm.runnables import PRICE_AS_KEY, PRICES_KEY
+from routellm_core.calls import answer_record, content_text, stream_failed_record, usage_of
 from routellm_core.costs import CostLedger, CostRecord, CostTotals, PriceSource, record_fields_from_metadata
 
 
 class _CallPrices:
     """The handler's own price table first, then the routed model's ``prices=``, then the
-    handler's library prices (genai-prices): the same order as LlamaIndex's handler."""
+    handler's library prices (genai-prices): the same order as LlamaIndex's handler. A routed
+    name is looked up, in each table, by the names it is priced as (``routellm_price_as``:
+    ``"gpt-5@high"``, then ``"gpt-5"``; see :mod:`routellm_core.naming`), the first found winning."""
 
-    def __init__(self, own: Mapping[str, Any], handler: PriceSource) -> None:
-        self.own = PriceSource(own, use_library=False)
-        self.handler = handler
+    def __init__(self, own: Mapping[str, Any] | None, handler: PriceSource,
+                 price_as: Mapping[str, Any] | None = None) -> None:
+        self.own = PriceSource(own, use_library=False, price_as=price_as)
+        self.handler = handler.with_price_as(price_as)
 
     def cost(self, model: str, *, input_tokens: int, output_tokens: int) -> Decimal | None:
-        source = self.own if model in self.own.prices and model not in self.handler.prices else self.handler
-        return source.cost(model, input_tokens=input_tokens, output_tokens=output_tokens)
+        for key in self.handler.keys(model):
+            for source in (self.handler, self.own):
+                if key in source.prices:
+                    return source.cost(key, input_tokens=input_tokens, output_tokens=output_tokens)
+        return self.handler.cost(model, input_tokens=input_tokens, output_tokens=output_tokens)
 
 
 class RoutingCostCallbackHandler(BaseCallbackHandler):
@@ -54,8 +61,10 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
     model's own ``prices=`` (carried on its run as ``routellm_prices``), then genai-prices.
     Tokens come from the answer's ``usage_metadata``; where a model reports none they are
     estimated with tiktoken and the record says so. A routed run
-    that raises is recorded as a failed attempt (``failed=True``, zero tokens, cost 0, see
-    :func:`~routellm_core.costs.failed_attempt_record`); a fallback's answer carries
+    that raises is recorded as a failed attempt (``failed=True``); it is charged 0 (see
+    :func:`~routellm_core.costs.failed_attempt_record`) unless its stream had sent output
+    (``on_llm_new_token``): then it is charged for the prompt and that output
+    (:func:`~routellm_core.calls.stream_failed_record`). A fallback's answer carries
     ``fallback_from``.
 
     Printing the handler shows a summary (in the manner of LangChain's OpenAI callback):
@@ -82,6 +91,7 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
         self.prices = prices if isinstance(prices, PriceSource) else PriceSource(prices)
         self.ledger = ledger if ledger is not None else CostLedger()
         self._runs: dict[UUID, tuple[dict[str, Any], list[str]]] = {}
+        self._streamed: dict[UUID, list[ChatGenerationChunk]] = {}  # what each routed run has sent so far
         self._lock = threading.Lock()
 
     @property
@@ -100,52 +110,84 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
         with self._lock:
             self._runs[run_id] = (dict(metadata), texts)
 
+    def on_llm_new_token(self, token: str | list[str | dict[str, Any]], *,
+                         chunk: GenerationChunk | ChatGenerationChunk | None = None, run_id: UUID,
+                         **kwargs: Any) -> None:
+        """Keep what a routed run streams: if it then raises, it is charged for it."""
+        if run_id not in self._runs:
+            return
+        if not isinstance(chunk, ChatGenerationChunk):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=token or ""))
+        with self._lock:
+            self._streamed.setdefault(run_id, []).append(chunk)
+
     def on_llm_error(self, error: BaseException, *, run_id: UUID, response: LLMResult | None = None,
                      **kwargs: Any) -> None:
-        """A routed call whose model raised is recorded as a failed attempt, charged 0; a stream
-        the caller stopped reading (``GeneratorExit``) as an answered call, with what was
-        generated until then."""
+        """A routed call whose model raised is recorded as a failed attempt: charged 0, or, when
+        its stream had sent output, for the prompt and that output; a stream the caller stopped
+        reading (``GeneratorExit``) as an answered call, with what was generated until then."""
         with self._lock:
             started = self._runs.pop(run_id, None)
+            streamed = self._streamed.pop(run_id, [])
         if started is None:
             return
+        # what it streamed: langchain-core's merged chunks when it gives them, else the tokens seen here
+        partial = response.generations[:1] if response is not None and len(response.generations) > 1 else []
         if isinstance(error, GeneratorExit):
-            partial = response.generations[:1] if response is not None and len(response.generations) > 1 else []
             self._add_answer(started, LLMResult(generations=partial), run_id)
             return
         if isinstance(error, asyncio.CancelledError) and response is not None and any(response.generations):
             self._add_answer(started, response, run_id)  # a stream cancelled after its first chunk
             return
-        self.ledger.add(attempt_failed_record(record_fields_from_metadata(started[0]), error, run_id=str(run_id)))
+        if not partial and streamed:
+            partial = [[_merged(streamed)]]
+        usage, out_text = _usage_and_text(LLMResult(generations=partial))
+        self.ledger.add(stream_failed_record(
+            record_fields_from_metadata(started[0]), error, usage=usage, prompt_texts=started[1],
+            output_text=out_text, prices=self._prices_for(started[0]), run_id=str(run_id)))
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:
             started = self._runs.pop(run_id, None)
+            self._streamed.pop(run_id, None)
         if started is not None:
             self._add_answer(started, response, run_id)
 
     def _add_answer(self, started: tuple[dict[str, Any], list[str]], response: LLMResult, run_id: UUID) -> None:
         meta, prompt_texts = started
-        usage = None
-        out_text = ""
-        for gens in response.generations:
-            for g in gens:
-                if isinstance(g, ChatGeneration):
-                    usage = usage or usage_of(getattr(g.message, "usage_metadata", None))
-                    out_text += g.text or ""
-                    tool_calls = getattr(g.message, "tool_calls", None) or []
-                    out_text += "".join(str(tc.get("args", "")) for tc in tool_calls)
-        own = meta.get(PRICES_KEY)
-        prices = _CallPrices(own, self.prices) if own else self.prices
+        usage, out_text = _usage_and_text(response)
         self.ledger.add(answer_record(
             record_fields_from_metadata(meta), usage=usage, prompt_texts=prompt_texts, output_text=out_text,
-            prices=prices, run_id=str(run_id), error_type=meta.get("routellm_error_type")))  # type: ignore[arg-type]
+            prices=self._prices_for(meta), run_id=str(run_id), error_type=meta.get("routellm_error_type")))
+
+    def _prices_for(self, meta: Mapping[str, Any]) -> Any:  # a PriceSource, or _CallPrices that prices like one
+        own, price_as = meta.get(PRICES_KEY), meta.get(PRICE_AS_KEY)
+        return _CallPrices(own, self.prices, price_as) if own or price_as else self.prices
 
     def __str__(self) -> str:
         return self.totals.summary()
 
     def __repr__(self) -> str:
         return f"RoutingCostCallbackHandler({self.totals.brief()})"
+
+
+def _merged(chunks: list[ChatGenerationChunk]) -> ChatGenerationChunk:
+    """The chunks a run streamed as one (text joined, usage added, tool-call chunks merged)."""
+    return chunks[0] + chunks[1:] if len(chunks) > 1 else chunks[0]
+
+
+def _usage_and_text(response: LLMResult) -> tuple[tuple[int, int] | None, str]:
+    """The usage a response reports (or ``None``) and its text, tool-call arguments included."""
+    usage = None
+    out_text = ""
+    for gens in response.generations:
+        for g in gens:
+            if isinstance(g, ChatGeneration):
+                usage = usage or usage_of(getattr(g.message, "usage_metadata", None))
+                out_text += g.text or ""
+                tool_calls = getattr(g.message, "tool_calls", None) or []
+                out_text += "".join(str(tc.get("args", "")) for tc in tool_calls)
+    return usage, out_text
 
 
 _cost_callback_var: ContextVar[RoutingCostCallbackHandler | None] = ContextVar(

@@ -24,7 +24,6 @@ from langchain_routellm.learning import (
     check_capture,
     check_shadow,
 )
-from langchain_routellm.names import model_name
 from langchain_routellm.runnables import (
     ALIASES_DESCRIPTION,
     FALLBACK_DESCRIPTION,
@@ -38,6 +37,7 @@ from langchain_routellm.runnables import (
 )
 from routellm_core.calls import check_arguments, content_text, pop_settings
 from routellm_core.costs import PriceSource, count_tokens, estimate_message_tokens
+from routellm_core.naming import routed_names
 from routellm_core.nway.constraints import Constraint
 from routellm_core.queries import check_query_mode
 from routellm_core.routing import Decision, acall_with_fallback, call_with_fallback, make_pool
@@ -79,6 +79,13 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
     with the weights ``lambdas`` (``{"cost": 0.2}``; constraint values from ``costs=``,
     ``constraints=`` or the router's own price table); the route is the chosen name. The first
     model is the reference that savings are counted against.
+
+    **Names** (:mod:`routellm_core.naming`): decisions, costs and ``aliases=`` know each model by
+    ``names={"strong": ..., "weak": ...}``, else its own ``model_name`` / ``model`` field, else
+    its class; two models left with one name become ``"<name>@strong"`` / ``"<name>@weak"``
+    with a warning. A call is priced by its name, else by the model it runs, so one model at
+    two settings is a pair: ``names={"strong": "gpt-5@high", "weak": "gpt-5@minimal"}``,
+    ``prices={"gpt-5": (1.25, 10.0)}``.
 
     When the chosen model raises (timeout, rate limit, server error), another is called as
     ``fallback`` says (default ``"auto"``: ``"weak_to_strong"`` for a pair, ``"next_best"`` by
@@ -164,7 +171,12 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
     strong: BaseChatModel | None = Field(default=None, description="The strong (expensive) chat model.")
     weak: BaseChatModel | None = Field(default=None, description="The weak (cheap) chat model.")
     models: dict[str, BaseChatModel] | None = Field(
-        default=None, description="Several chat models to route among (N-way), by router model name.")
+        default=None, description="Several chat models to route among (N-way), by your names for them (each a "
+                                  "model the N-way router knows, runs one, or is mapped onto one by aliases=).")
+    names: dict[str, Any] | None = Field(
+        default=None, description="Your names of the strong and weak models in decisions, costs and aliases=, e.g. "
+                                  "{'strong': 'gpt-5@high', 'weak': 'gpt-5@minimal'} (priced as the part before "
+                                  "'@', or the model's own name); default the models' own names.")
     router: Any = Field(default=None, description=ROUTER_DESCRIPTION + " N-way for models=.")
     threshold: float | None = Field(
         default=None, description="Strong exactly when win_rate >= threshold, in [0, 1].")
@@ -223,15 +235,16 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
     @model_validator(mode="after")
     def _validate(self) -> ChatRouteLLM:
         check_query_mode(self.query_from)
-        self._routing = PoolHolder(make_pool(
-            strong=model_name(self.strong) if self.strong is not None else None,
-            weak=model_name(self.weak) if self.weak is not None else None,
-            models=list(self.models) if self.models is not None else None, router=self.router,
-            threshold=self.threshold, strong_fraction=self.strong_fraction, lambdas=self.lambdas,
-            costs=self.costs, constraints=self.constraints, failure_policy=self.failure_policy,
-            fallback=self.fallback, aliases=self.aliases))
         self._prices = price_table(self.prices)
-        self._price_source = PriceSource(self._prices)
+        naming = routed_names(strong=self.strong, weak=self.weak, models=self.models, names=self.names,
+                              what="chat models")  # one rule for both adapters (routellm_core.naming)
+        self._price_source = PriceSource(self._prices).with_price_as(naming.price_as)
+        self._routing = PoolHolder(make_pool(
+            **naming.pool_args(), router=self.router, threshold=self.threshold,
+            strong_fraction=self.strong_fraction, lambdas=self.lambdas, costs=self.costs,
+            constraints=self.constraints, failure_policy=self.failure_policy, fallback=self.fallback,
+            aliases=self.aliases, prices=None if naming.pair else self._price_source))
+        self._routing.follow(self.router)
         unused = [n for n in _NOT_APPLIED if getattr(self, n) is not None]
         if unused:
             warnings.warn(f"ChatRouteLLM does not apply {', '.join(unused)}: set {'them' if len(unused) > 1 else 'it'} "
@@ -359,7 +372,7 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
         config = self._own_config(config)
         d = self._decide([input], [ensure_config(config)], call)[0]
         return targets[d.route].stream_events(
-            input, routed_config(config, d, self._prices), version="v3", **self._call_kwargs(stop, kwargs))
+            input, routed_config(config, d, self._price_source), version="v3", **self._call_kwargs(stop, kwargs))
 
     def astream_events(self, input: Any, config: RunnableConfig | None = None, *,
                        version: str = "v2", stop: list[str] | None = None, **kwargs: Any) -> Any:
@@ -372,7 +385,7 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
             cfg = ensure_config(self._own_config(config))
             d = (await self._adecide([input], [cfg], call))[0]
             return await targets[d.route].astream_events(
-                input, routed_config(cfg, d, self._prices), version="v3", **self._call_kwargs(stop, kwargs))
+                input, routed_config(cfg, d, self._price_source), version="v3", **self._call_kwargs(stop, kwargs))
 
         return _v3()
 
@@ -448,9 +461,10 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
             try:
                 bound[route] = bind(m)
             except NotImplementedError as exc:
-                which = "the model" if route == model_name(m) else f"the {route} model"
+                name = self._pool.models[route]
+                which = "the model" if route == name else f"the {route} model"
                 raise NotImplementedError(
-                    f"{which} {model_name(m)!r} ({type(m).__name__}) does not support {what}: its "
+                    f"{which} {name!r} ({type(m).__name__}) does not support {what}: its "
                     f"{'bind_tools' if what == 'tool calling' else 'with_structured_output'}() is not "
                     "implemented. Route only among chat models that support it") from exc
         return bound

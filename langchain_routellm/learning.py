@@ -53,6 +53,18 @@ class PoolHolder:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
+    def swap(self, router: Any) -> None:
+        """Decide with ``router`` from the next call on (checked first; the old pool stays on failure)."""
+        self.pool = self.pool.with_router(router)
+
+    def follow(self, router: Any) -> None:
+        """When ``router`` (the model's ``router=``) is a
+        :class:`~routellm_core.routing.RouterFromStore`, take each router version it loads; held
+        weakly: following does not keep the model alive."""
+        from routellm_core.routing.follow import follow
+
+        follow(router, self, PoolHolder.swap, pool=self.pool)
+
 
 def check_capture(value: Any) -> Any:
     """``capture=`` as a :class:`~routellm_core.learning.TrafficCapture` (``None`` stays ``None``);

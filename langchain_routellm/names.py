@@ -1,25 +1,26 @@
-"""Names of the models behind a routed call: a chat model's own, or the first found in a chain."""
+"""Names of the models behind a routed call: a chat model's own, or the first found in a chain
+(where routed names come from: :mod:`routellm_core.naming`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from routellm_core.naming import model_name as _model_name
+
 _MAX_DEPTH = 16
 
 
 def model_name(model: Any) -> str:
-    """A chat model's name: its ``model_name`` / ``model`` / ``model_id`` field, else its type.
+    """A chat model's name: its own ``name=`` when set, else its ``model_name`` / ``model`` /
+    ``model_id`` field, else its type (:func:`routellm_core.naming.model_name`, the rule both
+    adapters share).
 
     Example:
         >>> from langchain_core.language_models import FakeListChatModel
         >>> model_name(FakeListChatModel(responses=["hi"]))
         'FakeListChatModel'
     """
-    for attr in ("model_name", "model", "model_id"):
-        value = getattr(model, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return type(model).__name__
+    return _model_name(model)
 
 
 def runnable_model_name(runnable: Any, _depth: int = 0) -> str | None:

@@ -41,6 +41,7 @@ from routellm_core.calls import (
     turn_text,
 )
 from routellm_core.costs import PriceSource
+from routellm_core.naming import ModelName, RoutedNames, name_models
 from routellm_core.queries import NoQueryText, check_query_text
 from routellm_core.routing import (
     Decision,
@@ -56,6 +57,7 @@ from routellm_core.routing import (
 from routellm_core.routing.pool import RouterSpec, check_router_spec, fresh_router
 
 PRICES_KEY = "routellm_prices"
+PRICE_AS_KEY = "routellm_price_as"  # {routed name: [names it is priced as]} (routellm_core.naming)
 
 
 # --------------------------------------------------------------------------- query text
@@ -94,14 +96,22 @@ def price_table(prices: Mapping[str, tuple[float, float]] | PriceSource | None) 
 
 # --------------------------------------------------------------------------- shared machinery
 def routed_config(config: RunnableConfig | None, decision: Decision,
-                  prices: Mapping[str, tuple[float, float]] | None = None) -> RunnableConfig:
+                  prices: Mapping[str, tuple[float, float]] | PriceSource | None = None) -> RunnableConfig:
     """``config`` plus the decision as a tag (``routellm:<route>``) and metadata, and the
-    routed models' own prices (``routellm_prices``) for the cost callback."""
+    routed models' own prices (``routellm_prices``) and the names each is priced as
+    (``routellm_price_as``, from a :class:`PriceSource`'s ``price_as``) for the cost callback."""
     config = ensure_config(config)
     meta = {**config.get("metadata", {}), **decision.as_metadata()}
-    own = {m: p for m, p in (prices or {}).items() if m in decision.models.values()}
+    source = prices if isinstance(prices, PriceSource) else None
+    table: Mapping[str, Any] = source.prices if source is not None else (prices or {})  # type: ignore[assignment]
+    keys = {n: source.keys(n) if source is not None else (n,) for n in decision.models.values()}
+    wanted = {k for ks in keys.values() for k in ks}
+    own = {m: (float(p[0]), float(p[1])) for m, p in table.items() if m in wanted}
     if own:
         meta[PRICES_KEY] = own
+    price_as = {n: list(ks[1:]) for n, ks in keys.items() if len(ks) > 1}
+    if price_as:
+        meta[PRICE_AS_KEY] = price_as
     return {**config, "tags": [*config.get("tags", []), f"routellm:{decision.route}"], "metadata": meta}
 
 
@@ -150,7 +160,7 @@ class _Attempts:
     """The configs of one call's attempts: the first runs with the call id as its run id (the
     caller's ``run_id``, or a new one), each fallback with a new run id."""
 
-    def __init__(self, config: RunnableConfig, prices: Mapping[str, tuple[float, float]]) -> None:
+    def __init__(self, config: RunnableConfig, prices: Mapping[str, tuple[float, float]] | PriceSource) -> None:
         self.config = config
         self.prices = prices
         self.call_id = new_call_id(config)
@@ -336,7 +346,7 @@ class _RoutingMixin:
         call = pop_settings(kwargs)
         config = ensure_config(config)
         d, query = self._route_inputs([input], [config], call, pool=pool)[0]
-        attempts = _Attempts(config, self._prices)
+        attempts = _Attempts(config, self._price_source)
         out, d = call_with_fallback(
             d, lambda dd: targets[dd.route].invoke(input, attempts.config_for(dd), **kwargs), pool.fallback)
         self._learn(targets, input, query, d, attempts.call_id, out)
@@ -350,7 +360,7 @@ class _RoutingMixin:
         call = pop_settings(kwargs)
         config = ensure_config(config)
         d, query = (await self._aroute_inputs(pool, [input], [config], call))[0]
-        attempts = _Attempts(config, self._prices)
+        attempts = _Attempts(config, self._price_source)
         try:
             out, d = await acall_with_fallback(
                 d, lambda dd: targets[dd.route].ainvoke(input, attempts.config_for(dd), **kwargs),
@@ -367,7 +377,7 @@ class _RoutingMixin:
         call = pop_settings(kwargs)
         config = ensure_config(config)
         d, query = self._route_inputs([input], [config], call, pool=pool)[0]
-        attempts = _Attempts(config, self._prices)
+        attempts = _Attempts(config, self._price_source)
         collected = Collected() if self._learns() else None
         first = True
         used = d
@@ -393,7 +403,7 @@ class _RoutingMixin:
         call = pop_settings(kwargs)
         config = ensure_config(config)
         d, query = (await self._aroute_inputs(pool, [input], [config], call))[0]
-        attempts = _Attempts(config, self._prices)
+        attempts = _Attempts(config, self._price_source)
         collected = Collected() if self._learns() else None
         first = True
         used = d
@@ -422,7 +432,7 @@ class _RoutingMixin:
                             pool.fallback)
         for n, groups in enumerate(batch.rounds()):
             for route, idx in groups:
-                res = targets[route].batch([inputs[i] for i in idx], batch.configs_for(idx, n, self._prices),
+                res = targets[route].batch([inputs[i] for i in idx], batch.configs_for(idx, n, self._price_source),
                                            return_exceptions=True, **kwargs)
                 batch.take(idx, res)
         self._learn_batch(targets, inputs, batch)
@@ -437,7 +447,7 @@ class _RoutingMixin:
         batch = _BatchRound(routed, configs, pool.fallback)
         for n, groups in enumerate(batch.rounds()):
             # run ids known here, to end the runs of a cancelled round
-            round_configs = {route: batch.configs_for(idx, n, self._prices) for route, idx in groups}
+            round_configs = {route: batch.configs_for(idx, n, self._price_source) for route, idx in groups}
             try:
                 results = await asyncio.gather(*(
                     targets[route].abatch([inputs[i] for i in idx], round_configs[route],
@@ -479,7 +489,7 @@ class _BatchRound:
         self.policy = policy
 
     def configs_for(self, idx: list[int], round_no: int,
-                    prices: Mapping[str, tuple[float, float]]) -> list[RunnableConfig]:
+                    prices: Mapping[str, tuple[float, float]] | PriceSource) -> list[RunnableConfig]:
         return [{**routed_config(self.configs[i], self.pending[i], prices),
                  "run_id": self.call_ids[i] if round_no == 0 else uuid.uuid4()} for i in idx]
 
@@ -524,11 +534,12 @@ FALLBACK_DESCRIPTION = ("When the chosen model raises: 'auto' (default: 'weak_to
                         "'next_best' for several models), 'weak_to_strong', 'strong_to_weak', 'both', "
                         "'next_best', 'none', or a routellm_core.routing.FallbackPolicy.")
 ROUTER_DESCRIPTION = ("A loaded router, 'default' (the embedded default, loaded on first use), a checkpoint "
-                      "directory or a Hugging Face Hub id ('hf://org/name'); None = 'default'.")
+                      "directory or a Hugging Face Hub id ('hf://org/name'); None = 'default'. A RouterFromStore "
+                      "follows the live router version of a traffic store.")
 PRICES_DESCRIPTION = ("{model: (input_per_million, output_per_million)} in dollars, or a PriceSource: the "
                       "routing cost callback prices this model's calls with it first.")
-ALIASES_DESCRIPTION = ("{model name: name the router knows}, e.g. {'gpt-4o': 'gpt-4-1106-preview'} to route "
-                       "models the router was not trained on.")
+ALIASES_DESCRIPTION = ("{model name (or route): name the router knows}, e.g. {'gpt-4o': 'gpt-4-1106-preview'} "
+                       "to route models the router was not trained on; they are still priced as themselves.")
 
 
 class RouterRunnable(_RoutingMixin, RunnableSerializable[Any, Any]):
@@ -542,9 +553,11 @@ class RouterRunnable(_RoutingMixin, RunnableSerializable[Any, Any]):
 
     The branches are named after the first chat model inside each (through bindings,
     sequences, parallel maps and fallbacks), so that cost records and decisions carry real
-    model names and prices; ``strong_name=`` / ``weak_name=`` override them (and are needed
-    when a branch holds no chat model, e.g. a ``RunnableLambda``: it is then named
-    ``"strong"`` / ``"weak"`` and priced as unknown).
+    model names and prices; ``names={"strong": ..., "weak": ...}`` (or ``strong_name=`` /
+    ``weak_name=``) override them (and are needed when a branch holds no chat model, e.g. a
+    ``RunnableLambda``: it is then named ``"strong"`` / ``"weak"`` and priced as unknown); two
+    branches running one model are ``"<model>@strong"`` / ``"<model>@weak"``, with a warning,
+    priced as the model (:mod:`routellm_core.naming`).
 
     Example:
         .. code-block:: python
@@ -587,6 +600,9 @@ class RouterRunnable(_RoutingMixin, RunnableSerializable[Any, Any]):
         default=None, description="Name of the strong branch in decisions and costs (default: its chat model's).")
     weak_name: str | None = Field(
         default=None, description="Name of the weak branch in decisions and costs (default: its chat model's).")
+    names: dict[str, Any] | None = Field(
+        default=None, description="{'strong': name, 'weak': name}: as strong_name= / weak_name=, the way "
+                                  "ChatRouteLLM and RouteLLM take them.")
     prices: Any = Field(default=None, description=PRICES_DESCRIPTION)
     aliases: dict[str, str] | None = Field(default=None, description=ALIASES_DESCRIPTION)
     capture: Any = Field(default=None, description=CAPTURE_DESCRIPTION)
@@ -613,25 +629,34 @@ class RouterRunnable(_RoutingMixin, RunnableSerializable[Any, Any]):
 
     @model_validator(mode="after")
     def _validate(self) -> RouterRunnable:
-        strong, weak = self.branch_names()
+        naming = self._naming()
+        strong, weak = naming["strong"].name, naming["weak"].name
+        self._prices = price_table(self.prices)
+        self._price_source = PriceSource(self._prices).with_price_as(RoutedNames(naming, True).price_as)
         self._routing = PoolHolder(make_pool(
             strong=strong, weak=weak, router=self.router, threshold=self.threshold,
             strong_fraction=self.strong_fraction, failure_policy=self.failure_policy, fallback=self.fallback,
             aliases=self.aliases))
-        self._prices = price_table(self.prices)
-        self._price_source = PriceSource(self._prices)
+        self._routing.follow(self.router)
         return self
 
+    def _naming(self) -> dict[str, ModelName]:
+        given = {r: n for r, n in (("strong", self.strong_name), ("weak", self.weak_name)) if n is not None}
+        names = dict(self.names or {})
+        clash = [r for r in given if r in names and names[r] != given[r]]
+        if clash:
+            raise ValueError(f"{clash[0]}_name={given[clash[0]]!r} and names[{clash[0]!r}]={names[clash[0]]!r} "
+                             "disagree; give one of them")
+        return name_models({"strong": self.strong, "weak": self.weak}, {**given, **(self.names or {})},
+                           guess=runnable_model_name)
+
     def branch_names(self) -> tuple[str, str]:
-        """The (strong, weak) names decisions and cost records use: ``strong_name`` /
-        ``weak_name``, else the first chat model's name inside each branch, else
-        ``"strong"`` / ``"weak"``."""
-        strong = self.strong_name or runnable_model_name(self.strong)
-        weak = self.weak_name or runnable_model_name(self.weak)
-        if strong is not None and strong == weak:
-            raise ValueError(f"both branches run the model {strong!r}: name them with strong_name= and "
-                             "weak_name= so that decisions and costs tell them apart")
-        return strong or "strong", weak or "weak"
+        """The (strong, weak) names decisions and cost records use: ``names`` /
+        ``strong_name`` / ``weak_name``, else the first chat model's name inside each branch,
+        else ``"strong"`` / ``"weak"``; two branches running one model are
+        ``"<name>@strong"`` / ``"<name>@weak"`` (see :mod:`routellm_core.naming`)."""
+        models = self._pool.models
+        return models["strong"], models["weak"]
 
     def _query_text(self, input: Any) -> str:
         if self.query is None:

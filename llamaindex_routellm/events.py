@@ -86,10 +86,11 @@ class RoutingCostEvent(BaseEvent):
     """Tokens and dollars of one routed call, dispatched when the call completes.
 
     For streaming calls it comes after the stream is exhausted. A call whose model raised gets
-    one with ``failed=True``, zero tokens and cost 0 (``error_type`` is the model's exception),
-    and, when it falls back, the fallback's answer gets one with ``fallback_from`` set: one
-    event per model call made. Tokens are the chosen model's
-    reported usage; where it reports none they are estimated with tiktoken and
+    one with ``failed=True``, zero tokens and cost 0 (``error_type`` is the model's exception);
+    a stream that raised after it had sent output is charged for the prompt and that output
+    (as an answer, tokens estimated unless reported). When it falls back, the fallback's
+    answer gets one with ``fallback_from`` set: one event per model call made. Tokens are the
+    chosen model's reported usage; where it reports none they are estimated with tiktoken and
     ``tokens_estimated`` is true. ``strong_cost`` is the counterfactual: the same tokens priced
     at the strong model (N-way: at the reference model, the first of ``models``, named in
     ``strong_model``). A cost is ``None`` when the model has no known price.
@@ -110,7 +111,8 @@ class RoutingCostEvent(BaseEvent):
     strong_cost: Decimal | None = Field(description="The same tokens at the strong model's price.")
     router_failed: bool = False
     error_type: str | None = None
-    failed: bool = Field(default=False, description="The model raised: a failed attempt, charged 0.")
+    failed: bool = Field(default=False, description="The model raised: a failed attempt, charged 0, or for "
+                                                    "what its stream sent before it broke.")
     fallback_from: str | None = Field(
         default=None, description="On a fallback's answer: the route whose model raised first.")
 

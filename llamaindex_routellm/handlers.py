@@ -27,6 +27,7 @@ from llama_index.core.instrumentation.events import BaseEvent
 
 from llamaindex_routellm.events import RoutingCostEvent, RoutingDecisionEvent, RoutingFallbackEvent
 from routellm_core.costs import CostLedger, CostRecord, CostTotals, PriceSource
+from routellm_core.naming import base_model
 
 
 class RoutingCostEventHandler(BaseEventHandler):
@@ -39,9 +40,9 @@ class RoutingCostEventHandler(BaseEventHandler):
 
     Prices: each event arrives priced by the ``RouteLLM`` that made it (its ``prices=``, else
     ``genai-prices``). With ``prices=`` here, the handler re-prices what it records: a model in
-    this table is priced from it (the call's cost and, for the reference model, its all-strong
-    cost); models it lacks keep the event's price. So the handler's table wins, and other
-    handlers see the events unchanged.
+    this table (by its name, or the name's part before ``"@"``) is priced from it (the call's
+    cost and, for the reference model, its all-strong cost); models it lacks keep the event's
+    price. So the handler's table wins, and other handlers see the events unchanged.
 
     Args:
         prices: ``{model: (input_per_million, output_per_million)}`` in dollars, or a
@@ -74,16 +75,21 @@ class RoutingCostEventHandler(BaseEventHandler):
             self.fallbacks.append(event)
 
     def _priced(self, r: CostRecord) -> CostRecord:
-        """``r`` with the models of this handler's table priced from it (failed attempts stay at 0)."""
+        """``r`` with the models of this handler's table priced from it (failed attempts charged
+        nothing stay at 0; a stream that broke after output is re-priced as an answer)."""
         table = self._prices.prices if self._prices is not None else {}
-        if r.failed or not table:
+        if not table or (r.failed and not (r.input_tokens or r.output_tokens)):
             return r
         changes: dict[str, Any] = {}
-        if r.model in table:
-            changes["cost"] = self._prices.cost(r.model, input_tokens=r.input_tokens,  # type: ignore[union-attr]
-                                                output_tokens=r.output_tokens)
-        if r.strong_model in table:
-            changes["strong_cost"] = self._prices.cost(  # type: ignore[union-attr]
+        # a routed name is looked up as itself, then as the part before its "@" ("gpt-5@high": "gpt-5")
+        source = self._prices.with_price_as(  # type: ignore[union-attr]
+            {m: [base_model(m)] for m in (r.model, r.strong_model)})
+        if source.table_key(r.model) is not None:
+            changes["cost"] = source.cost(r.model, input_tokens=r.input_tokens, output_tokens=r.output_tokens)
+        if r.failed:  # a charged broken stream claims no savings (costs.partial_attempt_record)
+            changes["strong_cost"] = changes.get("cost", r.cost)
+        elif source.table_key(r.strong_model) is not None:
+            changes["strong_cost"] = source.cost(
                 r.strong_model, input_tokens=r.input_tokens, output_tokens=r.output_tokens)
         return dataclasses.replace(r, **changes) if changes else r
 

@@ -41,10 +41,12 @@ from routellm_core.calls import (
     first_settings,
     pop_settings,
     query_text,
+    stream_failed_record,
     turn_text,
     usage_of,
 )
 from routellm_core.costs import PriceSource
+from routellm_core.naming import model_name, routed_names
 from routellm_core.queries import NoQueryText, check_query_mode, check_query_text
 from routellm_core.routing import (
     Decision,
@@ -58,6 +60,7 @@ from routellm_core.routing import (
     make_pool,
     stream_with_fallback,
 )
+from routellm_core.routing.follow import follow
 from routellm_core.routing.pool import fresh_router
 
 if TYPE_CHECKING:
@@ -103,6 +106,14 @@ class _Call:
     id: str
     query: str | None
     shadow: bool
+
+
+def _swap_member(llm: RouteLLM, router: Any) -> None:
+    """Route ``llm`` with ``router`` from its next call (a new version of its ``RouterFromStore``;
+    each member follows on its own, so ``llm.router`` stays the follower)."""
+    pool = llm._pool.with_router(router)  # checked first: on failure the old pool stays
+    with llm._shared.lock:
+        llm._pool = pool
 
 
 class _Shared:
@@ -181,18 +192,10 @@ def _asked_by_function_agent() -> bool:
 
 
 def llm_name(llm: Any) -> str:
-    """An LLM's name: its metadata ``model_name``, else a ``model`` / ``model_name`` field, else its class."""
-    try:
-        name = llm.metadata.model_name
-    except Exception:  # a metadata property that needs a client
-        name = None
-    if isinstance(name, str) and name and name != "unknown":
-        return name
-    for attr in ("model", "model_name", "model_id"):
-        value = getattr(llm, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return type(llm).__name__
+    """An LLM's name: a ``model_name`` / ``model`` / ``model_id`` field, else its metadata
+    ``model_name``, else its class (:func:`routellm_core.naming.model_name`, the rule both
+    adapters share)."""
+    return model_name(llm)
 
 
 def _text(message: ChatMessage) -> str:
@@ -266,6 +269,10 @@ class RouteLLM(FunctionCallingLLM):
     checkpoint directory or Hub id (``"hf://org/name"``), loaded at construction, once per
     process. ``aliases`` map your models' names onto names the router knows
     (``{"gpt-4o": "gpt-4-1106-preview"}``). Unknown constructor arguments are errors.
+    ``names={"strong": "gpt-5@high", "weak": "gpt-5@minimal"}`` names the two LLMs (default:
+    their own model names; two LLMs left with one name become ``"<name>@strong"`` /
+    ``"<name>@weak"``, with a warning); a call is priced by its name, else by the model it runs
+    (:mod:`routellm_core.naming`).
 
     **Several models** (``models={name: LLM}``, names the N-way router knows) are routed by
     Tryage's objective ``argmax_m score(m) - sum_j lambda_j C_j(m)`` with the weights
@@ -276,7 +283,8 @@ class RouteLLM(FunctionCallingLLM):
     ``fallback`` says (default ``"auto"``: ``"weak_to_strong"`` for a pair, ``"next_best"`` by
     utility for several; see :mod:`routellm_core.routing.fallback`), for streams only before the
     first chunk. Each failed attempt dispatches a :class:`RoutingCostEvent` with ``failed=True``
-    (charged 0) and a fallback a :class:`RoutingFallbackEvent`; the answer's ``additional_kwargs``
+    (charged 0; a stream that broke after output: charged for the prompt and that output) and a
+    fallback a :class:`RoutingFallbackEvent`; the answer's ``additional_kwargs``
     then hold ``routellm_fallback_from`` and the failed model's error. An error that reaches the
     caller keeps its type and carries a note naming the model that raised it.
 
@@ -307,11 +315,17 @@ class RouteLLM(FunctionCallingLLM):
     strong: LLM | None = Field(default=None, description="The strong (expensive) LLM.")
     weak: LLM | None = Field(default=None, description="The weak (cheap) LLM.")
     models: dict[str, LLM] | None = Field(
-        default=None, description="Several LLMs to route among (N-way), by router model name.")
+        default=None, description="Several LLMs to route among (N-way), by your names for them (each a model "
+                                  "the N-way router knows, runs one, or is mapped onto one by aliases=).")
+    names: dict[str, Any] | None = Field(
+        default=None, description="Your names of the strong and weak LLMs in decisions, costs and aliases=, e.g. "
+                                  "{'strong': 'gpt-5@high', 'weak': 'gpt-5@minimal'} (priced as the part before "
+                                  "'@', or the LLM's own model name); default the LLMs' own names.")
     router: Any | None = Field(
         default=None, exclude=True,
         description="A loaded router (N-way for models=), None / 'default' (the shared embedded default), "
-                    "or a checkpoint directory or Hub id ('hf://org/name').")
+                    "a checkpoint directory or Hub id ('hf://org/name'), or a RouterFromStore (the live "
+                    "version of a traffic store, followed).")
     aliases: dict[str, str] | None = Field(
         default=None, description="{your model's name: the name the router knows}, "
                                   "e.g. {'gpt-4o': 'gpt-4-1106-preview'}.")
@@ -362,15 +376,15 @@ class RouteLLM(FunctionCallingLLM):
     @model_validator(mode="after")
     def _build_pool(self) -> RouteLLM:
         check_query_mode(self.query_from)
-        self._pool = make_pool(
-            strong=None if self.strong is None else llm_name(self.strong),
-            weak=None if self.weak is None else llm_name(self.weak),
-            models=None if self.models is None else list(self.models),
-            router=self.router, threshold=self.threshold, strong_fraction=self.strong_fraction,
-            lambdas=self.lambdas, costs=self.costs, constraints=self.constraints,
-            failure_policy=self.failure_policy, fallback=self.fallback, aliases=self.aliases)
+        naming = routed_names(strong=self.strong, weak=self.weak, models=self.models, names=self.names,
+                              what="LLMs")  # one rule for both adapters (routellm_core.naming)
         p = self.prices
-        self._prices = p if isinstance(p, PriceSource) else PriceSource(p)
+        self._prices = (p if isinstance(p, PriceSource) else PriceSource(p)).with_price_as(naming.price_as)
+        self._pool = make_pool(
+            **naming.pool_args(), router=self.router, threshold=self.threshold,
+            strong_fraction=self.strong_fraction, lambdas=self.lambdas, costs=self.costs,
+            constraints=self.constraints, failure_policy=self.failure_policy, fallback=self.fallback,
+            aliases=self.aliases, prices=None if naming.pair else self._prices)
         if self.capture is not None:
             from routellm_core.learning.capture import coerce_capture
 
@@ -378,6 +392,7 @@ class RouteLLM(FunctionCallingLLM):
         self.shadow = _check_shadow(self.shadow)
         self._shared = _Shared(self.capture, self.shadow)
         self._shared.add(self)
+        follow(self.router, self, _swap_member, pool=self._pool)  # router=RouterFromStore(...): each new version
         return self
 
     # ------------------------------------------------------------------ identity
@@ -632,6 +647,17 @@ class RouteLLM(FunctionCallingLLM):
 
         return on_error
 
+    def _broke(self, c: _Call, d: Decision, exc: BaseException, messages: Sequence[ChatMessage] | None,
+               prompt: str | None, usage: tuple[int, int] | None, text: str) -> None:
+        """Dispatch the cost event of a stream that raised after its first chunk: a failed
+        attempt, charged for the prompt and the output it sent (0 if it sent none)."""
+        _name_model(exc, self._model_at(d.route), c.name)
+        record = stream_failed_record(
+            d.record_fields(), exc, usage=usage, output_text=text, prices=self._prices, run_id=c.id,
+            prompt_texts=[_text(m) for m in messages] if messages is not None else [prompt or ""],
+            chat=messages is not None)
+        dispatcher.event(RoutingCostEvent.from_record(record, call=c.name, decision_id=c.id))
+
     def _wrap(self, c: _Call, pairs: Any, messages: Sequence[ChatMessage] | None,
               prompt: str | None) -> Generator[Any, None, None]:
         d, last, usage, text = c.decision, None, None, ""
@@ -646,7 +672,7 @@ class RouteLLM(FunctionCallingLLM):
             raise
         except Exception as exc:
             if last is not None:  # broke after its first chunk (earlier failures are recorded already)
-                self._on_error(c)(d, exc, None)
+                self._broke(c, d, exc, messages, prompt, usage, text)
             raise
         self._record(c, d, last, messages, prompt, usage=usage, text=text)
 
@@ -670,7 +696,7 @@ class RouteLLM(FunctionCallingLLM):
             raise
         except Exception as exc:
             if last is not None:  # broke after its first chunk (earlier failures are recorded already)
-                self._on_error(c)(d, exc, None)
+                self._broke(c, d, exc, messages, prompt, usage, text)
             raise
         self._record(c, d, last, messages, prompt, usage=usage, text=text)
 

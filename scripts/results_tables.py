@@ -234,9 +234,18 @@ def ms(value: float) -> str:
 def routing_speed(root: Path) -> str:
     r = load(root, "routing_speed")
     fast = "fast_decision_queries" in r
+    on_torch = "torch_decision_queries" in r  # the default with its encoder forced onto torch
 
     def both(fmt: Callable[[str], str]) -> list[str]:
-        return [fmt("")] + ([fmt("fast_")] if fast else [])
+        return [fmt("")] + ([fmt("torch_")] if on_torch else []) + ([fmt("fast_")] if fast else [])
+
+    def encoder_alone(kind: str) -> Callable[[str], str]:
+        return lambda p: (f"{ms(r[f'{p}encoder_{kind}_median_ms'])} (p99 {ms(r[f'{p}encoder_{kind}_p99_ms'])})"
+                          if f"{p}encoder_{kind}_median_ms" in r else "")
+
+    def ratio(kind: str) -> Callable[[str], str]:
+        return lambda p: (f"{r[f'{p}decision_over_encoder_{kind}']:.2f}x"
+                          if f"{p}decision_over_encoder_{kind}" in r else "")
 
     def decision(kind: str) -> Callable[[str], str]:
         return lambda p: (f"{ms(r[f'{p}decision_{kind}_median_ms'])} (p99 {ms(r[f'{p}decision_{kind}_p99_ms'])})"
@@ -245,7 +254,15 @@ def routing_speed(root: Path) -> str:
 
     rows = [
         ["encoder", *both(lambda p: f"`{r.get(f'{p}encoder', 'sentence-transformers/all-MiniLM-L6-v2')}`")],
+        *([["encoder runs on", *both(lambda p: str(r.get(f"{p}encoder_backend", "")))]]
+          if "encoder_backend" in r else []),
+        *([["the encoder alone, one new short question", *both(encoder_alone("short"))]]
+          if "encoder_short_median_ms" in r else []),
         ["one routing decision, short question (about 12 words), encoder included", *both(decision("short"))],
+        *([["decision / encoder alone (medians), short question", *both(ratio("short"))]]
+          if "decision_over_encoder_short" in r else []),
+        *([["the encoder alone, one new Arena-Hard prompt", *both(encoder_alone("arena_hard"))]]
+          if "encoder_arena_hard_median_ms" in r else []),
         ["one routing decision, real Arena-Hard prompt", *both(decision("arena_hard"))],
         ["one routing decision, repeated query (encoder cache hit)",
          *both(lambda p: ms(r[f"{p}decision_cached_median_ms"]))],
@@ -254,7 +271,8 @@ def routing_speed(root: Path) -> str:
         [f"batch of {r['batch_size']:,} distinct Arena-Hard prompts",
          *both(lambda p: f"{r[f'{p}batch_arena_hard_queries_per_second']:,.0f} prompts/s")],
     ]
-    header = ["what", "`default` (MiniLM)"] + (["`default-fast` (static)"] if fast else [])
+    header = (["what", "`default` (MiniLM)"] + (["`default`, encoder on torch (fallback)"] if on_torch else [])
+              + (["`default-fast` (static)"] if fast else []))
     sw = [
         [f"SW ranking, one decision over {r['sw_battles']:,} battles of {r['sw_source']} "
          f"({r['sw_unique_queries']:,} queries, {r['sw_tiers']} tiers), embedding cached",
@@ -373,6 +391,40 @@ def load_table(root: Path) -> str:
     )
 
 
+def store_scale(root: Path) -> str:
+    d = load(root, "store_scale")
+    rows = [[f"{r['calls']:,}", r["database"], "-" if r["store_mb"] is None else f"{r['store_mb']:,} MB",
+             f"{r['cycle_seconds']:.0f} s", f"{r['cycle_mb']:,} MB", f"{r['baseline_mb']:,} MB",
+             f"{r['status']}, {r['labelled']} labels"] for r in d["results"]]
+    return (f"Machine: {d['machine']}; `{d['command']}`.\n\n"
+            + table(["captured calls", "database", "store size", "one cycle", "memory of the cycle",
+                     "memory of the loaded router", "outcome"], rows))
+
+
+def replicas(root: Path) -> str:
+    d = load(root, "replicas")
+    during, other = d["latency_during_swap"], d["latency_otherwise"]
+    switches = "; ".join(f"version {s['version']}: {s['replicas_switched']} replicas, the last after "
+                         f"{s['last_replica_after_s']:.1f} s" for s in d["switch_seconds"]) or "none"
+    cycles = ", ".join(c["status"] for c in d["cycles"]) or "none"
+    rows = [
+        ["calls served (4 replicas)", f"{d['calls_served']:,}"],
+        ["calls failed", f"{d['calls_failed']}"],
+        ["rows captured after every replica flushed", f"{d['captured_rows']:,}"],
+        ["learning cycles", cycles],
+        ["versions live in turn (publishes, then a rollback)",
+         ", ".join(str(v) for v in d["versions_published"])
+         + (f", back to {d['rolled_back_to']}" if d["rolled_back_to"] is not None else "")],
+        [f"publish to every replica routing with it (poll every {d['poll_interval_s']:g} s)", switches],
+        ["latency of a routed call while a replica swaps, p50 / p99",
+         f"{during['p50_ms']} / {during['p99_ms']} ms ({during['n']:,} calls)" if during["n"] else "-"],
+        ["latency of a routed call otherwise, p50 / p99",
+         f"{other['p50_ms']} / {other['p99_ms']} ms ({other['n']:,} calls)"],
+    ]
+    return (f"Machine: {d['machine']}; {d['seconds']:.0f} s of serving at about {d['rate_per_replica']:g} calls/s per "
+            f"replica; `{d['command']}`.\n\n" + table(["what", "figure"], rows))
+
+
 def fmt_ms(value: float) -> str:
     return f"{value / 1000:.1f} s" if value >= 1000 else f"{value:.1f} ms"
 
@@ -415,6 +467,48 @@ def learning_curve(root: Path) -> str:
         f"questions per run); in brackets, logistic regression on the k labels alone. Machine: {d['machine']}; "
         f"`{d['command']}`, {d['seconds'] / 60:.0f} minutes.\n\n"
         + table(["data", *[f"k = {k}" for k in ks]], rows)
+    )
+
+
+def learning_selection(root: Path, stem: str = "learning_selection") -> str:
+    """Selection strategies (``learning_curve.py --strategies``): one row per data set and strategy;
+    in each column the best strategy in bold, and after each figure its difference to random."""
+    d = load(root, stem)
+    names = {"mmlu": "MMLU (gold)", "gsm8k": "GSM8K (gold)", "alpacaeval": "AlpacaEval (GPT-4 judge)"}
+    order = {n: i for i, n in enumerate(names)}
+    results = sorted((r for r in d["results"] if r.get("strategies")), key=lambda r: order.get(r["dataset"], 99))
+    ks = sorted({p["k"] for r in results for pts in r["strategies"].values() for p in pts})
+    rows = []
+    for r in results:
+        by = {s: {p["k"]: p for p in pts} for s, pts in r["strategies"].items()}
+        random = by.get("random", {})
+        for strategy, points in by.items():
+            cells = []
+            for k in ks:
+                p = points.get(k)
+                if p is None:
+                    cells.append("-")
+                    continue
+                cell = f"{p['router_apgr_mean']:.3f} ± {p['router_apgr_std']:.3f}"
+                if k and strategy != "random" and k in random:
+                    cell += f" ({p['router_apgr_mean'] - random[k]['router_apgr_mean']:+.3f})"
+                top = max(by[s][k]["router_apgr_mean"] for s in by if k in by[s])
+                if k and round(p["router_apgr_mean"], 3) == round(top, 3):
+                    cell = f"**{cell}**"
+                cells.append(cell)
+            rows.append([names.get(r["dataset"], r["dataset"]), f"`{strategy}`", *cells])
+    def size(r: dict[str, Any]) -> str:
+        full = r.get("n_questions_in_dataset", r["n_questions"])
+        cut = f" of {full:,} (a seeded sample of {d['max_questions']:,} questions)" if full != r["n_questions"] else ""
+        return f"{names.get(r['dataset'], r['dataset']).split(' (')[0]} {r['n_questions']:,}{cut}"
+
+    return (
+        f"APGR on held-out questions (mean ± std over {d['seeds']} seeds; at most {d['eval_size']:,} held out per "
+        f"run and a pool of at least 2k to select from, the same split for every strategy); in brackets, the "
+        f"difference to `random` at the same k; the best of each column in bold. Prompts: "
+        f"{'; '.join(size(r) for r in results)}. Machine: {d['machine']}; `{d['command']}`, "
+        f"{d['seconds'] / 60:.0f} minutes.\n\n"
+        + table(["data", "strategy", *[f"k = {k}" for k in ks]], rows)
     )
 
 
@@ -470,7 +564,8 @@ PAGES: dict[str, dict[str, Callable[[Path], str]]] = {
         "language": language,
         "images": images,
     },
-    "docs/learning.md": {"learning-curve": learning_curve, "label-learners": label_learners},
+    "docs/learning.md": {"learning-curve": learning_curve, "learning-selection": learning_selection,
+                         "label-learners": label_learners},
     "docs/speed.md": {
         "routing-speed": routing_speed,
         "classifier-speed": classifier_speed,
@@ -479,6 +574,7 @@ PAGES: dict[str, dict[str, Callable[[Path], str]]] = {
         "encoder-quality": encoder_quality,
         "ray": ray_table,
     },
+    "docs/production.md": {"store-scale": store_scale, "replicas": replicas},
 }
 BLOCK = re.compile(
     r"(<!-- results-table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /results-table: (?P=name) -->)", re.S

@@ -200,3 +200,78 @@ def test_hub_id_loads_from_the_local_hub_cache_offline(saved, monkeypatch, tmp_p
         importlib.reload(importlib.import_module("huggingface_hub"))
     assert np.array_equal(router.win_rate(TEXTS), trained["mf"].win_rate(TEXTS))
     assert np.array_equal(pinned.win_rate(TEXTS), trained["mf"].win_rate(TEXTS))
+
+
+# ------------------------------------------------------------------ model card front matter
+def _front_matter(text):
+    """The YAML front matter of a model card, parsed, and the Markdown after it."""
+    import yaml
+
+    assert text.startswith("---\n"), text[:80]
+    front, body = text[len("---\n"):].split("\n---\n", 1)
+    return yaml.safe_load(front), body
+
+
+def test_a_saved_card_opens_with_front_matter_the_hub_reads(trained, tmp_path):
+    data = [{"spec": "gold:a.csv", "battles": 10, "license": "MIT (RouterBench)"},
+            {"spec": "gold:b.json", "battles": 20, "license": "MIT (LLMRouter)"}]
+    out = save_router(trained["sw_ranking"], tmp_path / "sw", card={"command": "pytest", "data": data})
+    meta, body = _front_matter((out / "README.md").read_text())
+    assert meta == {
+        "library_name": "routellm-lc",
+        "license": "mit",
+        "tags": ["routellm", "llm-routing", "sw_ranking"],
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2",
+    }
+    assert body.lstrip().startswith("# RouteLLM router: `sw_ranking`") and "## Training data" in body
+    from huggingface_hub import ModelCard
+
+    assert ModelCard((out / "README.md").read_text()).data.to_dict() == meta  # as the Hub's own client reads it
+    assert load_router(out).card_["command"] == "pytest"  # the card is listed and hashed, and loads
+
+
+def test_card_license_datasets_and_tags_follow_the_card_data(trained, tmp_path):
+    data = [{"spec": "gold:a.csv", "license": "MIT (RouterBench)", "dataset": "org/bench"},
+            {"spec": "judge:b.csv", "license": "CC BY-NC 4.0 (AlpacaEval data)"}]
+    out = save_router(trained["mf"], tmp_path / "mixed",
+                      card={"data": data, "datasets": ["org/arena"], "tags": ["demo", "routellm"]})
+    meta, _ = _front_matter((out / "README.md").read_text())
+    # several licenses: "other", named, and linked to the card whose table lists each source's license
+    assert (meta["license"], meta["license_name"], meta["license_link"]) == ("other", "training-data-licenses",
+                                                                          "README.md")
+    assert meta["datasets"] == ["org/arena", "org/bench"]
+    assert meta["tags"] == ["routellm", "llm-routing", "mf", "demo"]
+    assert "pipeline_tag" not in meta
+
+    own = save_router(trained["mf"], tmp_path / "own", card={"license": "Apache-2.0", "data": data})
+    assert _front_matter((own / "README.md").read_text())[0]["license"] == "apache-2.0"
+    unknown = save_router(trained["mf"], tmp_path / "unknown",
+                          card={"data": [{"spec": "mine.jsonl", "license": "user data (license not recorded)"}]})
+    assert "license" not in _front_matter((unknown / "README.md").read_text())[0]
+
+
+def test_a_router_without_an_encoder_has_no_base_model_and_odd_strings_stay_yaml(tmp_path):
+    odd = 'a: b\n---\n"quoted" # not a comment'
+    out = save_router(RandomRouter(seed=1), tmp_path / "r", card={"tags": [odd], "datasets": odd})
+    meta, body = _front_matter((out / "README.md").read_text())
+    assert "base_model" not in meta and "license" not in meta and "datasets" in meta
+    assert meta["tags"][-1] == odd and meta["datasets"] == [odd]  # quoted, not read as YAML or a new section
+    assert body.lstrip().startswith("# RouteLLM router: `random`")
+
+
+def test_checkpoints_whose_card_has_no_front_matter_still_load(trained, tmp_path):
+    # the embedded defaults were saved before front matter (their README is hashed: left as it is)
+    for directory in (DEFAULT_DIR, FAST_DEFAULT_DIR, NWAY_DEFAULT_DIR):
+        assert not (directory / "README.md").read_text().startswith("---")
+        verify_checkpoint(directory)
+    assert load_router("default").router_type == "sw_ranking"
+    # an older save: its card is bare Markdown, listed with its own sha256
+    import hashlib
+
+    out = save_router(trained["mf"], tmp_path / "old")
+    _, body = _front_matter((out / "README.md").read_text())
+    (out / "README.md").write_text(body.lstrip())
+    config = json.loads((out / "config.json").read_text())
+    config["files"]["README.md"] = hashlib.sha256((out / "README.md").read_bytes()).hexdigest()
+    (out / "config.json").write_text(json.dumps(config))
+    assert np.array_equal(load_router(out).win_rate(TEXTS), trained["mf"].win_rate(TEXTS))

@@ -121,3 +121,6 @@ def test_readme_install_commands():
     assert developer in readme and developer in ci
     assert 'pip install "routellm-lc[langchain]"' in readme
     assert 'pip install "routellm-lc[llamaindex]"' in readme
+    # the first install block is the one that works today, from a checkout; the package is not on PyPI yet
+    first_block = readme.split("```bash\n", 1)[1].split("```", 1)[0]
+    assert developer in first_block and "routellm-lc[" not in first_block

@@ -76,12 +76,9 @@ def test_stand_in_prices_come_from_genai_prices_or_are_zero():
         qs.stand_in_prices("big", "small", ["not-a-model", "gpt-4o-mini"])
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("langchain_openai") is not None
-    and importlib.util.find_spec("llama_index.llms.openai") is not None,
-    reason="the OpenAI integrations are installed",
-)
-def test_openai_backend_without_its_packages_says_what_to_install(capsys):
+def test_openai_backend_without_its_packages_says_what_to_install(capsys, monkeypatch):
+    for name in ("langchain_openai", "llama_index.llms.openai"):  # as if not installed
+        monkeypatch.setitem(sys.modules, name, None)
     assert qs.main(["--backend", "openai"]) == 2
     assert (
         "pip install langchain-openai llama-index-llms-openai"

@@ -12,6 +12,7 @@ from routellm_core.calibration import CalibrationTable
 from routellm_core.checkpoints import CheckpointError, load_router, save_router
 from routellm_core.encoder_probe import EncoderMismatchError
 from routellm_core.encoders import QueryEncoder
+from routellm_core.errors import RouteLLMError, RouteLLMWarning
 from routellm_core.nway import NWayRouter, load_nway_router
 from routellm_core.routers import (
     NotFittedError,
@@ -30,6 +31,8 @@ __all__ = [
     "NotFittedError",
     "Pool",
     "QueryEncoder",
+    "RouteLLMError",
+    "RouteLLMWarning",
     "Router",
     "UnknownModelError",
     "get_router_class",

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from routellm_core.errors import RoutingSettingWarning
+
 _GRID = np.linspace(0.0, 1.0, 101)
 
 
@@ -126,10 +128,6 @@ class CalibrationTable:
 
 
 ONE_SIDED_SHARE = 0.02  # a threshold that sends less than this share, or more than 1 - it, one way is warned about
-
-
-class RoutingSettingWarning(UserWarning):
-    """A routing setting that is valid but (almost) never or always chooses the strong model."""
 
 
 def describe_source(source: str) -> str:

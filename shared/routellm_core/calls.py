@@ -9,8 +9,9 @@ An adapter translates its framework's objects into plain values and calls these:
   :meth:`routellm_core.routing.Pool.setting` checks them.
 - **query text**: the text of a message's content (:func:`content_text`) and the query of a
   conversation (:func:`query_text`).
-- **usage and cost**: the token usage a model reported (:func:`usage_of`) and the cost record
-  of an answered call (:func:`answer_record`).
+- **usage and cost**: the token usage a model reported (:func:`usage_of`), the cost record
+  of an answered call (:func:`answer_record`), of a failed one (:func:`attempt_failed_record`)
+  and of a stream that broke after output (:func:`stream_failed_record`).
 
 Example:
     >>> from routellm_core.calls import first_settings, pop_settings
@@ -26,7 +27,16 @@ import difflib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from routellm_core.costs import CostRecord, PriceSource, cost_record, failed_attempt_record, token_counts
+from routellm_core.costs import (
+    CostRecord,
+    PriceSource,
+    billed_output_tokens,
+    cost_record,
+    count_tokens,
+    failed_attempt_record,
+    partial_attempt_record,
+    token_counts,
+)
 from routellm_core.queries import check_query_text, query_from_turns
 
 SETTING_KEYS: dict[str, str] = {
@@ -161,6 +171,9 @@ def usage_of(*candidates: Any) -> tuple[int, int] | None:
     """``(input_tokens, output_tokens)`` from the first candidate that reports both: a usage
     mapping (LangChain's ``usage_metadata``, OpenAI's ``usage``, Gemini's counts), an object
     with such attributes, or a raw response holding one under ``usage`` / ``usage_metadata``.
+    Reasoning tokens are output tokens, counted once
+    (:func:`~routellm_core.costs.billed_output_tokens`: added only where the provider reports
+    them apart from the output, as Gemini does).
 
     Example:
         >>> usage_of(None, {"usage": {"prompt_tokens": 12, "completion_tokens": 3}})
@@ -183,7 +196,7 @@ def _usage(obj: Any, depth: int = 0) -> tuple[int, int] | None:
     inp = next((data[k] for k in _INPUT_KEYS if k in data), None)
     out = next((data[k] for k in _OUTPUT_KEYS if k in data), None)
     if isinstance(inp, int) and isinstance(out, int) and not isinstance(inp, bool):
-        return inp, out
+        return inp, billed_output_tokens(data, inp, out)  # reasoning tokens counted as output, once
     for key in ("usage", "usage_metadata"):
         nested = data.get(key) if isinstance(obj, Mapping) else getattr(obj, key, data.get(key))
         found = _usage(nested, depth + 1)
@@ -222,6 +235,44 @@ def attempt_failed_record(decision: Mapping[str, Any], error: BaseException | st
     """The record of an attempt whose model raised (charged 0; see
     :func:`routellm_core.costs.failed_attempt_record`)."""
     return failed_attempt_record(**decision, error=error, run_id=run_id)
+
+
+def stream_failed_record(decision: Mapping[str, Any], error: BaseException | str, *,
+                         usage: tuple[int, int] | None, prompt_texts: Sequence[str], output_text: str | None,
+                         prices: PriceSource, run_id: str | None = None, chat: bool = True) -> CostRecord:
+    """The record of a streamed attempt that raised, given what it streamed before the error.
+
+    Nothing received (no text, no usage): a failed attempt charged 0, as
+    :func:`attempt_failed_record`. Otherwise the provider billed the prompt and the output it
+    sent: a failed attempt charged for them (:func:`routellm_core.costs.partial_attempt_record`),
+    the tokens counted as :func:`answer_record` counts them (the reported usage, else a tiktoken
+    estimate flagged ``tokens_estimated``). A usage reported early in the stream (Anthropic sends
+    its input count first) never charges less output than the text received: then the output is
+    the text's estimate, flagged as estimated.
+
+    Example:
+        >>> from routellm_core.costs import PriceSource
+        >>> from routellm_core.routing import Decision
+        >>> d = Decision.by_threshold(0.2, 0.5, {"strong": "big", "weak": "small"}, router="r").record_fields()
+        >>> p = PriceSource({"big": (10.0, 30.0), "small": (1.0, 3.0)})
+        >>> r = stream_failed_record(d, ConnectionError("reset"), usage=None, prompt_texts=["hello world"],
+        ...                          output_text="Hello, how", prices=p)
+        >>> r.failed, r.input_tokens, r.output_tokens, r.tokens_estimated, r.cost > 0
+        (True, 8, 3, True, True)
+        >>> stream_failed_record(d, "ConnectionError", usage=None, prompt_texts=["hi"], output_text="",
+        ...                      prices=p).cost
+        Decimal('0')
+    """
+    if not output_text and (usage is None or not any(usage)):
+        return attempt_failed_record(decision, error, run_id=run_id)
+    inp, out, estimated = token_counts(usage, prompt_texts=prompt_texts,
+                                       output_text=output_text if usage is None else None, chat=chat)
+    if usage is not None and output_text:
+        seen = count_tokens(output_text)
+        if seen > out:
+            out, estimated = seen, True
+    return partial_attempt_record(**decision, error=error, input_tokens=inp, output_tokens=out, prices=prices,
+                                  tokens_estimated=estimated, run_id=run_id)
 
 
 def check_arguments(cls: type, data: Any, *, own: Sequence[str] = (), hints: Mapping[str, str] | None = None,
@@ -277,6 +328,7 @@ __all__ = [
     "first_settings",
     "pop_settings",
     "query_text",
+    "stream_failed_record",
     "turn_text",
     "usage_of",
 ]

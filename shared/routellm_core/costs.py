@@ -26,10 +26,12 @@ import os
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from routellm_core.errors import UnknownPriceWarning
 
 MILLION = Decimal(1_000_000)
 DEFAULT_ENCODING = "cl100k_base"
@@ -45,10 +47,6 @@ def _dec(x: float | int | str | Decimal) -> Decimal:
     return d
 
 
-class UnknownPriceWarning(UserWarning):
-    """A model has no price in the user table nor in the price library: its cost is unknown."""
-
-
 class PriceSource:
     """Dollar cost of a call: a user table first, then ``genai-prices``.
 
@@ -57,6 +55,16 @@ class PriceSource:
             over the library.
         use_library: look models up in ``genai-prices`` when the table has no entry.
         provider_id: a ``genai-prices`` provider hint (e.g. ``"openai"``) for ambiguous names.
+        price_as: ``{name: (other names, ...)}``: a call of ``name`` with no price of its own is
+            priced as the first of the others that has one (in the table, then in the
+            library). Adapters give it for their routed models
+            (:meth:`routellm_core.naming.ModelName.price_keys`), so ``"gpt-5@high"`` is priced
+            as ``"gpt-5"`` unless the table lists ``"gpt-5@high"`` itself.
+
+    Example:
+        >>> p = PriceSource({"gpt-5": (1.25, 10.0)}, price_as={"gpt-5@high": ["gpt-5"]})
+        >>> p.cost("gpt-5@high", input_tokens=1000, output_tokens=1000)
+        Decimal('0.01125')
     """
 
     def __init__(
@@ -65,6 +73,7 @@ class PriceSource:
         *,
         use_library: bool = True,
         provider_id: str | None = None,
+        price_as: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         for m, p in (prices or {}).items():
             if not isinstance(p, (tuple, list)) or len(p) != 2:
@@ -74,8 +83,33 @@ class PriceSource:
         }
         self.use_library = use_library
         self.provider_id = provider_id
+        self.price_as = _check_price_as(price_as)
         self._warned: set[str] = set()
         self._lock = threading.Lock()
+
+    def with_price_as(self, price_as: Mapping[str, Sequence[str]] | None) -> PriceSource:
+        """This source (same table, library setting and warnings) with ``price_as`` added (its
+        entries win over this source's own for the same names).
+
+        Example:
+            >>> PriceSource({"gpt-5": (1.0, 1.0)}).with_price_as({"gpt-5@low": ["gpt-5"]}).keys("gpt-5@low")
+            ('gpt-5@low', 'gpt-5')
+        """
+        if not price_as:
+            return self
+        out = PriceSource.__new__(PriceSource)
+        out.prices, out.use_library, out.provider_id = self.prices, self.use_library, self.provider_id
+        out.price_as = {**self.price_as, **_check_price_as(price_as)}
+        out._warned, out._lock = self._warned, self._lock
+        return out
+
+    def keys(self, model: str) -> tuple[str, ...]:
+        """The names ``model`` is priced by, in order: itself, then its ``price_as`` names."""
+        return (model, *(k for k in self.price_as.get(model, ()) if k != model))
+
+    def table_key(self, model: str) -> str | None:
+        """The first of :meth:`keys` that this source's table lists, or ``None``."""
+        return next((k for k in self.keys(model) if k in self.prices), None)
 
     def cost(self, model: str, *, input_tokens: int, output_tokens: int) -> Decimal | None:
         """Cost in dollars, or ``None`` (with an :class:`UnknownPriceWarning`) when unknown.
@@ -86,22 +120,30 @@ class PriceSource:
         for name, n in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
             if isinstance(n, bool) or not isinstance(n, (int, float, Decimal)) or not math.isfinite(n) or n < 0:
                 raise ValueError(f"{name} of model {model!r} must be a finite number >= 0, got {n!r}")
-        if model in self.prices:
-            pin, pout = self.prices[model]
+        found = self.known_cost(model, input_tokens=input_tokens, output_tokens=output_tokens)
+        if found is None:
+            self._warn_unknown(model)
+        return found
+
+    def known_cost(self, model: str, *, input_tokens: int, output_tokens: int) -> Decimal | None:
+        """:meth:`cost` without the warning: ``None`` when the price is unknown."""
+        key = self.table_key(model)
+        if key is not None:
+            pin, pout = self.prices[key]
             return (pin * input_tokens + pout * output_tokens) / MILLION
         if self.use_library:
-            try:
-                from genai_prices import Usage, calc_price
+            for key in self.keys(model):
+                try:
+                    from genai_prices import Usage, calc_price
 
-                calc = calc_price(
-                    Usage(input_tokens=int(input_tokens), output_tokens=int(output_tokens)),
-                    model,
-                    provider_id=self.provider_id,
-                )
-                return Decimal(calc.total_price)
-            except (LookupError, ValueError):
-                pass
-        self._warn_unknown(model)
+                    calc = calc_price(
+                        Usage(input_tokens=int(input_tokens), output_tokens=int(output_tokens)),
+                        key,
+                        provider_id=self.provider_id,
+                    )
+                    return Decimal(calc.total_price)
+                except (LookupError, ValueError):
+                    pass
         return None
 
     def _warn_unknown(self, model: str) -> None:
@@ -110,12 +152,88 @@ class PriceSource:
                 return
             self._warned.add(model)
         where = "the price table" + (" nor in genai-prices" if self.use_library else "")
+        others = self.keys(model)[1:]
+        also = f" (nor for {', '.join(repr(k) for k in others)}, the model it runs)" if others else ""
         warnings.warn(
-            f"no price for model {model!r} in {where}: its cost is recorded as unknown (None). "
-            f"Add it with prices={{{model!r}: (input_per_million, output_per_million)}}",
+            f"no price for model {model!r}{also} in {where}: its cost is recorded as unknown (None). "
+            f"Add it with prices={{{(others or (model,))[-1]!r}: (input_per_million, output_per_million)}}",
             UnknownPriceWarning,
             stacklevel=3,
         )
+
+
+def _check_price_as(price_as: Mapping[str, Sequence[str]] | None) -> dict[str, tuple[str, ...]]:
+    if price_as is None:
+        return {}
+    if not isinstance(price_as, Mapping):
+        raise TypeError(f"price_as must map names to the names they are priced as, got {type(price_as).__name__}")
+    out: dict[str, tuple[str, ...]] = {}
+    for name, keys in price_as.items():
+        keys = (keys,) if isinstance(keys, str) else tuple(keys)
+        if not all(isinstance(k, str) and k for k in keys):
+            raise TypeError(f"price_as[{name!r}] must be names (strings), got {keys!r}")
+        out[str(name)] = keys
+    return out
+
+
+# --------------------------------------------------------------------------- reasoning tokens
+def _field(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+
+
+def _whole(n: Any) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool) and n >= 0
+
+
+def reasoning_tokens(usage: Any) -> int | None:
+    """The reasoning ("thinking") tokens a usage reports, or ``None``: LangChain's
+    ``output_token_details["reasoning"]``, OpenAI's ``completion_tokens_details.reasoning_tokens``
+    (Chat Completions) or ``output_tokens_details.reasoning_tokens`` (Responses), Gemini's
+    ``thoughts_token_count``.
+
+    Example:
+        >>> reasoning_tokens({"output_tokens": 90, "output_token_details": {"reasoning": 64}})
+        64
+    """
+    for outer, inner in (("output_token_details", "reasoning"), ("completion_tokens_details", "reasoning_tokens"),
+                         ("output_tokens_details", "reasoning_tokens")):
+        details = _field(usage, outer)
+        if details is not None and _whole(_field(details, inner)):
+            return int(_field(details, inner))
+    thoughts = _field(usage, "thoughts_token_count")
+    return int(thoughts) if _whole(thoughts) else None
+
+
+def billed_output_tokens(usage: Any, input_tokens: int, output_tokens: int) -> int:
+    """Output tokens with the reasoning tokens counted once: they are billed as output.
+
+    What providers report (checked against their API references): OpenAI's ``completion_tokens``
+    (and the Responses API's ``output_tokens``) already include ``reasoning_tokens``, and so does
+    LangChain's ``usage_metadata["output_tokens"]`` (its ``output_token_details`` is a breakdown
+    of it; ``total_tokens = input_tokens + output_tokens``); Anthropic's ``output_tokens`` include
+    extended thinking. Gemini's raw ``candidates_token_count`` does *not* include
+    ``thoughts_token_count`` (``total_token_count`` adds both). So reasoning tokens are added
+    when the usage says they are apart: Gemini's raw counts, or a usage whose total is input +
+    output + reasoning; otherwise ``output_tokens`` is taken as it is.
+
+    Example:
+        >>> billed_output_tokens({"output_token_details": {"reasoning": 64}, "total_tokens": 110}, 10, 100)
+        100
+        >>> billed_output_tokens({"output_token_details": {"reasoning": 64}, "total_tokens": 174}, 10, 100)
+        164
+        >>> billed_output_tokens({"candidates_token_count": 36, "thoughts_token_count": 64}, 10, 36)
+        100
+    """
+    reasoning = reasoning_tokens(usage)
+    if not reasoning:
+        return output_tokens
+    if _whole(_field(usage, "thoughts_token_count")) and _field(usage, "candidates_token_count") is not None:
+        return output_tokens + reasoning  # Gemini: thoughts are counted apart from the candidates
+    total = next((t for t in (_field(usage, "total_tokens"), _field(usage, "total_token_count")) if _whole(t)), None)
+    apart = input_tokens + output_tokens + reasoning
+    if total is not None and total != input_tokens + output_tokens and total == apart:
+        return output_tokens + reasoning
+    return output_tokens
 
 
 # --------------------------------------------------------------------------- tokens
@@ -224,8 +342,9 @@ class CostRecord:
     strong model (the strong model's answer would have had its own length; this is the usual
     approximation). A cost is ``None`` when the model has no known price.
 
-    ``failed`` marks an attempt whose model raised (see :func:`failed_attempt_record`): it is
-    kept so the ledger lists every call made, but it is not an answered call. ``fallback_from``
+    ``failed`` marks an attempt whose model raised (see :func:`failed_attempt_record`, and
+    :func:`partial_attempt_record` for a stream that broke after output): it is kept so the
+    ledger lists every call made, but it is not an answered call. ``fallback_from``
     is set on the answer of a fallback: the route whose model raised first. ``shadow`` marks a
     call that shadow labelling made in the background (the model that was not chosen, or the
     judge; see :func:`shadow_record`): counted as shadow cost, apart from the calls' own cost.
@@ -333,7 +452,8 @@ def failed_attempt_record(
     Providers do not bill requests that end in an error response (rate limit, server error,
     bad request), and what a timed-out request consumed is not reported to the client, so a
     failed attempt is charged nothing; it is recorded, with the exception's type, so the
-    ledger lists every call that was made. ``error_type`` is the model's exception.
+    ledger lists every call that was made. ``error_type`` is the model's exception. A stream
+    that broke after output arrived is charged for it instead (:func:`partial_attempt_record`).
 
     Example:
         >>> r = failed_attempt_record(route="weak", model="small", strong_model="big",
@@ -349,6 +469,49 @@ def failed_attempt_record(
         strong_model=strong_model, strong_cost=Decimal(0), router_failed=router_failed,
         error_type=error_type, run_id=run_id, failed=True, fallback_from=fallback_from,
     )
+
+
+def partial_attempt_record(
+    *,
+    route: str,
+    model: str,
+    strong_model: str,
+    win_rate: float | None,
+    threshold: float,
+    router: str,
+    error: BaseException | str,
+    input_tokens: int,
+    output_tokens: int,
+    prices: PriceSource,
+    tokens_estimated: bool = True,
+    router_failed: bool = False,
+    run_id: str | None = None,
+    fallback_from: str | None = None,
+) -> CostRecord:
+    """The record of a streamed call that broke after the provider had sent output: a failed
+    attempt (``failed=True``, ``error_type`` the exception's), charged for what it consumed.
+
+    Providers bill the tokens they generated before a stream broke: the prompt and the output
+    sent so far. They are priced as an answer's (:func:`cost_record`). ``strong_cost`` is the
+    cost itself: the attempt claims no savings, and the all-strong counterfactual of the call is
+    carried once, by the record of the answer that follows (a fallback) or by none. Failures
+    before any output keep :func:`failed_attempt_record` (charged 0).
+
+    Example:
+        >>> r = partial_attempt_record(route="weak", model="small", strong_model="big", win_rate=0.2,
+        ...                            threshold=0.5, router="r", error=ConnectionError("reset"),
+        ...                            input_tokens=1000, output_tokens=100,
+        ...                            prices=PriceSource({"big": (10.0, 30.0), "small": (1.0, 3.0)}))
+        >>> r.failed, r.error_type, float(r.cost), float(r.strong_cost)
+        (True, 'ConnectionError', 0.0013, 0.0013)
+    """
+    priced = cost_record(
+        route=route, model=model, strong_model=strong_model, win_rate=win_rate, threshold=threshold,
+        router=router, input_tokens=input_tokens, output_tokens=output_tokens, prices=prices,
+        tokens_estimated=tokens_estimated, router_failed=router_failed, run_id=run_id,
+        fallback_from=fallback_from)
+    error_type = error if isinstance(error, str) else type(error).__name__
+    return replace(priced, failed=True, error_type=error_type, strong_cost=priced.cost)
 
 
 def shadow_record(*, model: str, route: str, input_tokens: int, output_tokens: int, prices: PriceSource,

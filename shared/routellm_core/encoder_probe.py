@@ -14,7 +14,7 @@ Example:
     ...               router="sw_ranking")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    routellm_core.encoder_probe.EncoderMismatchError: ...
+    routellm_core.errors.EncoderMismatchError: ...
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from routellm_core.errors import EncoderMismatchError
+
 if TYPE_CHECKING:
     from routellm_core.encoders import QueryEncoder
 
@@ -34,10 +36,6 @@ PROBE_TEXTS = (
     "Prove that there are infinitely many prime numbers.",
 )
 MIN_COSINE = 0.99
-
-
-class EncoderMismatchError(ValueError):
-    """The encoder given to a router is not the one its checkpoint was trained with."""
 
 
 def encoder_probe(encoder: QueryEncoder) -> dict[str, Any]:

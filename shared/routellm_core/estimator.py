@@ -32,6 +32,7 @@ import inspect
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from routellm_core.encoders import QueryEncoder, get_encoder
+from routellm_core.errors import NotFittedError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -42,10 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["EstimatorParams", "NotFittedError", "check_is_fitted", "clone", "is_fitted"]
 
 E = TypeVar("E", bound="EstimatorParams")
-
-
-class NotFittedError(RuntimeError):
-    """The router was used before ``fit()`` or loading a checkpoint."""
 
 
 class EstimatorParams:
@@ -169,7 +166,7 @@ def check_is_fitted(router: EstimatorParams) -> None:
         >>> check_is_fitted(MatrixFactorizationRouter())
         Traceback (most recent call last):
         ...
-        routellm_core.estimator.NotFittedError: this mf router is not trained: call fit() or load a checkpoint
+        routellm_core.errors.NotFittedError: this mf router is not trained: call fit() or load a checkpoint
     """
     if not is_fitted(router):
         raise NotFittedError(

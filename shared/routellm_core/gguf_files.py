@@ -12,7 +12,7 @@ Example:
     >>> check_gguf(bad)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    routellm_core.gguf_files.ModelFileError: ... is not a GGUF file (it starts with b'<htm', not b'GGUF')
+    routellm_core.errors.ModelFileError: ... is not a GGUF file (it starts with b'<htm', not b'GGUF')
 """
 
 from __future__ import annotations
@@ -20,13 +20,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from routellm_core.errors import ModelFileError
+
 __all__ = ["GGUF_MAGIC", "ModelFileError", "check_gguf"]
 
 GGUF_MAGIC = b"GGUF"
-
-
-class ModelFileError(RuntimeError):
-    """A model file could not be had, or its content is not the expected one."""
 
 
 def check_gguf(path: str | os.PathLike[str]) -> Path:

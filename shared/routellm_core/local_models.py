@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from routellm_core.errors import LocalRuntimeError
 from routellm_core.gguf_files import check_gguf
 
 ROLES = ("assistant", "system", "user")
@@ -55,10 +56,6 @@ llm = Llama(model_path=sys.argv[1], n_ctx=128, n_threads=1, n_threads_batch=1, v
 llm.create_chat_completion(messages=[{"role": "user", "content": "Hi"}], max_tokens=1)
 print("routellm-probe-ok")
 """
-
-
-class LocalRuntimeError(RuntimeError):
-    """The local runtime (llama-cpp-python) cannot run a model on this machine."""
 
 
 def runtime_build_id() -> str:

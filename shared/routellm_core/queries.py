@@ -21,14 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from routellm_core.errors import NoQueryText
+
 QUERY_MODES: tuple[str, ...] = ("last_user", "all_user")
 USER_ROLES: tuple[str, ...] = ("user", "human")
-
-
-class NoQueryText(ValueError):
-    """The user's turn holds no text at all (only images or files): there is no text to route
-    on. A failure policy decides such a call (:meth:`routellm_core.routing.Pool.unroutable`);
-    with ``failure_policy="raise"`` this error is raised."""
 
 
 def check_query_mode(query_from: object) -> object:

@@ -107,6 +107,8 @@ class RouterScorer:
         import torch
 
         torch.set_num_threads(max(1, num_threads))
+        # the same budget for the default encoder on ONNX Runtime (read when its session opens)
+        os.environ.setdefault("ROUTELLM_ENCODER_THREADS", str(max(1, num_threads)))
         self.router = as_router(router, revision=revision, encoder=encoder, cache_dir=cache_dir)
         self.strong_model = strong_model
         self.weak_model = weak_model

@@ -111,7 +111,10 @@ def test_aliases_let_a_router_route_models_it_was_not_trained_on():
             "gemma-2-9b-it": FakeToolChatModel(model_name="gemma-2-9b-it")}
     with pytest.raises(ValueError, match="'my-llama' is unknown"):
         ChatRouteLLM(models=pool)
-    nway = ChatRouteLLM(models=pool, aliases={"my-llama": "llama-3.1-8b-instruct"}, lambdas={"cost": -100.0})
+    with pytest.raises(ValueError, match="no price for 'my-llama': the pool has no 'cost' constraint"):
+        ChatRouteLLM(models=pool, aliases={"my-llama": "llama-3.1-8b-instruct"}, lambdas={"cost": -100.0})
+    nway = ChatRouteLLM(models=pool, aliases={"my-llama": "llama-3.1-8b-instruct"}, lambdas={"cost": -100.0},
+                        prices={"my-llama": (0.2, 0.2)})
     assert nway.invoke("hello there").content.startswith("[")
     assert set(nway.route("hello there").scores) == {"my-llama", "gemma-2-9b-it"}
 
@@ -132,8 +135,12 @@ def test_router_runnable_names_its_branches_after_their_chat_models():
     assert named.branch_names() == ("big-rag", "house-small")
     lambdas = RouterRunnable(strong=RunnableLambda(str), weak=RunnableLambda(str), threshold=0.5)
     assert lambdas.branch_names() == ("strong", "weak")
-    with pytest.raises(ValueError, match="both branches run the model 'house-big': name them with strong_name="):
-        RouterRunnable(strong=prompt | big, weak=big, threshold=0.5)
+    # two branches running one model get "<name>@<route>" names, with a warning, priced as the model
+    with pytest.warns(UserWarning, match="named 'house-big'"):
+        twice = RouterRunnable(strong=prompt | big, weak=big, threshold=0.5)
+    assert twice.branch_names() == ("house-big@strong", "house-big@weak")
+    with pytest.raises(ValueError, match="strong_name='a' and names\\['strong'\\]='b' disagree"):
+        RouterRunnable(strong=prompt | big, weak=big, threshold=0.5, strong_name="a", names={"strong": "b"})
 
 
 def test_standard_parameters_are_passed_to_the_chosen_model_or_said_to_belong_there():

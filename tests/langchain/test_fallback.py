@@ -35,11 +35,13 @@ def make(router: Any, *, weak_fails: int = 0, strong_fails: int = 0, route: str 
         router=router, threshold=1.0 if route == "weak" else 0.0, **kw)
 
 
-def check_ledger(cb: Any, *, calls: int, failed: int, fallbacks: int) -> None:
+def check_ledger(cb: Any, *, calls: int, failed: int, fallbacks: int, charged: int = 0) -> None:
+    """``charged``: failed attempts that streamed output before they broke (charged for it)."""
     t = cb.totals
     assert (t.calls, t.failed_calls, t.fallbacks) == (calls, failed, fallbacks)
     assert t.total_cost == sum(r.cost for r in cb.records)
-    assert all(r.cost == Decimal(0) and r.input_tokens == 0 for r in cb.records if r.failed)
+    zero = [r for r in cb.records if r.failed and r.cost == Decimal(0) and r.input_tokens == 0]
+    assert len(zero) == failed - charged
 
 
 def test_a_failing_weak_model_falls_back_to_strong_and_both_calls_are_recorded(router):
@@ -158,14 +160,20 @@ def test_a_stream_that_breaks_after_its_first_chunk_raises(router):
         for c in llm.stream(Q):
             seen.append(c.content)
     assert len(seen) == 2 and llm.strong.calls == 0   # the caller saw text: no second answer
-    check_ledger(cb, calls=0, failed=1, fallbacks=0)
+    check_ledger(cb, calls=0, failed=1, fallbacks=0, charged=1)
+    (broken,) = cb.records  # the provider billed the prompt and the two chunks: charged for them
+    assert broken.failed and broken.error_type == "FakeModelError" and broken.model == "fake-weak"
+    assert broken.input_tokens > 0 and broken.output_tokens > 0 and broken.tokens_estimated
+    assert 0 < broken.cost == broken.strong_cost
 
     async def astream() -> None:
         async for _ in make(router, weak_fails=100, fail_after_chunks=1).astream(Q):
             pass
 
-    with pytest.raises(FakeModelError, match="mid-stream"):
+    with get_routing_cost_callback(PRICES) as cb, pytest.raises(FakeModelError, match="mid-stream"):
         asyncio.run(astream())
+    check_ledger(cb, calls=0, failed=1, fallbacks=0, charged=1)
+    assert cb.records[0].output_tokens > 0
 
 
 def test_batch_falls_back_per_item(router):

@@ -47,11 +47,14 @@ def user(text: str = Q) -> list[ChatMessage]:
     return [ChatMessage(role=MessageRole.USER, content=text)]
 
 
-def check_ledger(costs: RoutingCostEventHandler, *, calls: int, failed: int, fallbacks: int) -> None:
+def check_ledger(costs: RoutingCostEventHandler, *, calls: int, failed: int, fallbacks: int,
+                 charged: int = 0) -> None:
+    """``charged``: failed attempts that streamed output before they broke (charged for it)."""
     t = costs.totals
     assert (t.calls, t.failed_calls, t.fallbacks) == (calls, failed, fallbacks)
     assert t.total_cost == sum(r.cost for r in costs.records)
-    assert all(r.cost == Decimal(0) and r.input_tokens == 0 for r in costs.records if r.failed)
+    zero = [r for r in costs.records if r.failed and r.cost == Decimal(0) and r.input_tokens == 0]
+    assert len(zero) == failed - charged
 
 
 def test_chat_falls_back_to_strong_with_events_and_costs(router, costs):
@@ -126,7 +129,10 @@ def test_streams_fall_back_only_before_the_first_chunk(router, costs):
         for c in make(router, weak_fails=100, fail_after_chunks=2).stream_chat(user()):
             seen.append(c.delta)
     assert len(seen) == 2
-    check_ledger(costs, calls=3, failed=4, fallbacks=3)   # the broken stream: a failed attempt
+    check_ledger(costs, calls=3, failed=4, fallbacks=3, charged=1)  # the broken stream: a failed attempt,
+    broken = costs.records[-1]                                      # charged for what it sent
+    assert broken.failed and broken.model == "fake-weak" and broken.error_type == "FakeModelError"
+    assert broken.input_tokens > 0 and broken.output_tokens > 0 and 0 < broken.cost == broken.strong_cost
 
     async def astream(llm: RouteLLM) -> str:
         return "".join([c.delta async for c in await llm.astream_chat(user())])
@@ -134,6 +140,8 @@ def test_streams_fall_back_only_before_the_first_chunk(router, costs):
     assert asyncio.run(astream(make(router, weak_fails=100))).startswith("[fake-strong]")
     with pytest.raises(FakeModelError, match="mid-stream"):
         asyncio.run(astream(make(router, weak_fails=100, fail_after_chunks=1)))
+    check_ledger(costs, calls=4, failed=6, fallbacks=4, charged=2)
+    assert costs.records[-1].failed and costs.records[-1].output_tokens > 0
 
 
 def test_tool_calls_fall_back(router, costs):

@@ -54,6 +54,26 @@ logger = logging.getLogger(__name__)
 DATA_DIR_ENV = "ROUTELLM_DATA_DIR"
 KINDS = ("arena", "gold", "judge", "jsonl")
 STORE_PREFIX = "store:"  # store:PATH_OR_URL, a traffic store (routellm_core.learning.store)
+
+
+def shown_spec(spec: str) -> str:
+    """``spec`` as a card or a log may show it: a ``store:`` URL's password hidden.
+
+    Example:
+        >>> shown_spec("store:postgresql+psycopg://app:s3cret@db/routellm")
+        'store:postgresql+psycopg://app:***@db/routellm'
+        >>> shown_spec("store:traffic.db"), shown_spec("gold:{data}/mmlu.csv")
+        ('store:traffic.db', 'gold:{data}/mmlu.csv')
+    """
+    if not spec.startswith(STORE_PREFIX) or "://" not in spec:
+        return spec
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return STORE_PREFIX + make_url(spec[len(STORE_PREFIX):]).render_as_string(hide_password=True)
+    except ArgumentError:
+        return spec
 # The companion files each kind accepts as ``?option=FILE``.
 OPTIONS: dict[str, frozenset[str]] = {
     "arena": frozenset(),

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from routellm_core.errors import JudgeError
 from routellm_core.learning.models import ChatFn, Generation, as_chat_fn, model_name
 
 JUDGE_PROMPTS_ENV = "ROUTELLM_JUDGE_PROMPTS"
@@ -40,10 +41,6 @@ REFERENCE_PROMPT = "pair-math-v1"
 _MAX_PROMPT_FILE = 1 << 20
 TEMPLATE_FIELDS = ("question", "answer_a", "answer_b")
 OPTIONAL_TEMPLATE_FIELDS = ("ref_answer_1",)
-
-
-class JudgeError(ValueError):
-    """The judge prompts are missing or malformed."""
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from routellm_core.costs import PriceSource, count_tokens, estimate_message_tokens
+from routellm_core.errors import BudgetSpent, UnpricedModelsError
 from routellm_core.learning.judge import (
     GENERAL_PROMPT,
     REFERENCE_PROMPT,
@@ -140,15 +141,6 @@ def _check_retries(retries: Any, backoff: Any, judge_retries: Any = 0) -> None:
         raise ValueError(f"backoff must be a finite number of seconds >= 0, got {backoff!r}")
 
 
-class UnpricedModelsError(ValueError):
-    """A budget was given but some models have no price (``names``), so it cannot be kept."""
-
-    def __init__(self, names: list[str]) -> None:
-        self.names = list(names)
-        super().__init__(f"no price for {self.names}, so a budget cannot be kept; give prices="
-                         "{name: (input_per_million, output_per_million)}")
-
-
 def read_prompts(source: str | os.PathLike[str]) -> list[Prompt]:
     """Prompts from a JSONL file (``query`` / ``prompt`` / ``question`` / ``instruction`` or the
     first of ``turns``, and an optional ``reference``), a CSV file (the same column names), a
@@ -195,10 +187,6 @@ def _prompt_from_row(row: Any, where: str) -> Prompt:
         raise ValueError(f"{where} has no prompt text (query / prompt / question / instruction / turns)")
     reference = row.get("reference")
     return Prompt(query, reference if isinstance(reference, str) and reference.strip() else None)
-
-
-class BudgetSpent(Exception):
-    """A paid call was not made because the labelling's budget is spent."""
 
 
 class _Ledger:
@@ -294,17 +282,18 @@ async def alabel(
     ledger = _Ledger(prices if isinstance(prices, PriceSource) else PriceSource(prices), budget)
     if budget is not None:
         unpriced = [n for n in (*names, referee.name)
-                    if ledger.prices.cost(n, input_tokens=1, output_tokens=1) is None]
+                    if ledger.prices.known_cost(n, input_tokens=1, output_tokens=1) is None]
         if unpriced:
             raise UnpricedModelsError(unpriced)
     store = open_store(store)
     store.check_writable()  # a read-only or locked store fails here, not after the models were paid
     owner = uuid.uuid4().hex
-    report, done = LabelReport(), store.done_keys()
+    report = LabelReport()
+    keyed = [(p, battle_key(store._text(p.query) or "", names[0], names[1], referee.name,
+                            REFERENCE_PROMPT if p.reference else GENERAL_PROMPT)) for p in items]
+    done = store.existing_keys(key for _, key in keyed)  # looked up by index: never the whole store
     todo: list[tuple[Prompt, str]] = []
-    for p in items:
-        prompt_name = REFERENCE_PROMPT if p.reference else GENERAL_PROMPT
-        key = battle_key(store._text(p.query) or "", names[0], names[1], referee.name, prompt_name)
+    for p, key in keyed:
         if key in done:
             report.skipped += 1
         else:

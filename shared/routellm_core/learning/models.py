@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from routellm_core.calls import content_text, usage_of
+from routellm_core.naming import model_name  # the one naming rule, re-exported here
 
 ChatFn = Callable[[str | None, str], Awaitable["Generation"]]
 
@@ -58,22 +59,6 @@ class Generation:
                 raise ValueError(f"model {self.model!r} reported {field_name}={value!r}; a token count must be "
                                  "a whole number >= 0")
             object.__setattr__(self, field_name, int(value))
-
-
-def model_name(model: Any) -> str:
-    """The name a model is known by: a ``model_name`` / ``model`` / ``model_id`` field, a
-    LlamaIndex ``metadata.model_name``, a function's ``__name__``, else its class name."""
-    for attr in ("model_name", "model", "model_id"):
-        value = getattr(model, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    try:
-        name = model.metadata.model_name
-    except Exception:  # no metadata, or one that needs a client
-        name = None
-    if isinstance(name, str) and name and name != "unknown":
-        return name
-    return getattr(model, "__name__", None) or type(model).__name__
 
 
 def import_object(spec: str, what: str = "model") -> Any:

@@ -9,7 +9,8 @@ wins and ties as its score, the weak model's as the rest), and both routers are 
 same metric code as ``routellm eval`` (APGR), with a paired bootstrap interval of the
 difference. The candidate replaces the current router when its APGR is not below the current
 one's by more than ``tolerance``; the replacement is one atomic exchange on Linux
-(:func:`replace_checkpoint`).
+(:func:`replace_checkpoint`). :func:`publish_promoted` records the promoted checkpoint as the
+next router version of a traffic store, which every replica's ``RouterFromStore`` loads.
 
 Example:
     >>> from routellm_core.learning.promote import holdout_mask
@@ -25,7 +26,7 @@ import hashlib
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -348,5 +349,80 @@ def replace_checkpoint(candidate: str | os.PathLike[str], target: str | os.PathL
     return dst
 
 
-__all__ = ["Comparison", "compare", "holdout_mask", "replace_checkpoint", "split_holdout", "strong_shares",
-           "traffic_benchmark"]
+def who_publishes(by: str | None = None) -> str:
+    """``by``, else the OS user running the process (``"unknown"`` when it has no name).
+
+    Example:
+        >>> who_publishes("ops")
+        'ops'
+    """
+    if by:
+        return by
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in the environment or the password database
+        return "unknown"
+
+
+def publish_promoted(store: Any, candidate: str | os.PathLike[str], *, figures: Mapping[str, Any] | None = None,
+                     location: str | None = None, by: str | None = None, note: str | None = None) -> Any:
+    """Publish a promoted checkpoint as the next router version of ``store`` (what
+    ``routellm promote --publish STORE`` does after a promotion): its location, its digest
+    (:func:`~routellm_core.routing.follow.checkpoint_sha256`), the comparison ``figures``,
+    who (``by``, else the OS user) and when. Every ``RouterFromStore`` of the store loads it
+    at its next poll.
+
+    Args:
+        store: a :class:`~routellm_core.learning.TrafficStore` or its path / URL.
+        candidate: the promoted checkpoint directory.
+        location: where replicas find it, when not at ``candidate``'s absolute path: a copy on
+            shared storage or an ``hf://org/name[@revision]`` upload; it must hold the same
+            checkpoint (same digest).
+        by / note: recorded with the version.
+
+    Returns:
+        The :class:`~routellm_core.learning.store.RouterVersion` published.
+
+    Raises:
+        ValueError: ``candidate`` is not a checkpoint directory, or ``location`` holds another
+            checkpoint than ``candidate``.
+        StoreError: the store cannot be opened or written.
+
+    Example:
+        >>> import os, tempfile
+        >>> from routellm_core.checkpoints import DEFAULT_DIR
+        >>> from routellm_core.learning import TrafficStore
+        >>> store = TrafficStore(os.path.join(tempfile.mkdtemp(), "t.db"))
+        >>> publish_promoted(store, DEFAULT_DIR, figures={"candidate_apgr": 0.6}, by="ops").version
+        1
+    """
+    from routellm_core.checkpoints import CheckpointError
+    from routellm_core.learning.store import open_store
+    from routellm_core.routing.follow import _digest_of, _fetch, checkpoint_sha256
+
+    _refuse_unless_checkpoint(Path(candidate), "candidate")
+    try:
+        digest = checkpoint_sha256(candidate)
+    except CheckpointError as exc:
+        raise ValueError(f"candidate {str(candidate)!r} does not verify: {exc}") from None
+    if location is None:
+        location = str(Path(candidate).resolve())
+    elif not location.startswith("hf://"):
+        location = str(Path(location).expanduser().resolve())
+    if location != str(Path(candidate).resolve()):
+        try:
+            directory, root = _fetch(location)
+            found = _digest_of(directory, root)
+        except CheckpointError as exc:
+            raise ValueError(f"the location {location!r} does not hold a valid checkpoint: {exc}") from None
+        if found != digest:
+            raise ValueError(f"the location {location!r} holds another checkpoint than the candidate "
+                             f"{str(candidate)!r} (sha256 {found[:12]}... vs {digest[:12]}...): copy the candidate "
+                             "there first")
+    return open_store(store).publish_router(location, sha256=digest, figures=figures, by=who_publishes(by), note=note)
+
+
+__all__ = ["Comparison", "compare", "holdout_mask", "publish_promoted", "replace_checkpoint", "split_holdout",
+           "strong_shares", "traffic_benchmark", "who_publishes"]

@@ -3,7 +3,7 @@ the background, let the judge compare the two answers, and store the battle.
 
 Both adapters take ``shadow=`` (a :class:`ShadowLabeller`). After a routed call has answered,
 the adapter hands the labeller the decision, the query text, the answer and its routed models;
-:meth:`ShadowLabeller.submit` decides (``fraction``) and returns at once. The other model is
+:meth:`ShadowLabeller.submit` decides (``fraction``, ``select``) and returns at once. The other model is
 asked the routed query alone (a single user turn, not the whole conversation), on a background
 event loop; the user's response and latency are unaffected. At most ``concurrency`` shadow
 labellings run at once: a call that finds them all busy is skipped (counted), never queued
@@ -14,6 +14,17 @@ the labeller is built; a call whose other model is unpriced is skipped and count
 costs go to ``ledger`` as shadow cost (:func:`routellm_core.costs.shadow_record`), apart from
 the calls' own cost. At interpreter exit the labellings in flight are given ``flush_at_exit``
 seconds to finish and be stored; what does not finish is counted and warned about.
+
+Which calls are shadowed (``select``): ``"random"`` shadows each call with probability
+``fraction``. ``"uncertain"`` shadows a call with a probability that falls with its decision's
+distance from the threshold, ``|win_rate - threshold|`` (for a pool: the utility gap between
+the chosen model and the next best), and keeps the expected shadowed share at ``fraction``.
+The rule: ``r`` is the call's rank among the last ``window`` calls' distances (0 nearest the
+threshold, 1 farthest; ties count half), and the call is shadowed with probability
+``p(r) = fraction + 2 * min(fraction, 1 - fraction) * (0.5 - r)``: ``2 * fraction`` for the
+nearest call and 0 for the farthest when ``fraction <= 0.5``, 1 and ``2 * fraction - 1`` when it
+is more. Since the ranks of a steady stream are uniform, ``p`` averages ``fraction``; the first
+call, with no history, and a call without a distance are shadowed with probability ``fraction``.
 
 The model that was not chosen is the other model of a pair; in a pool, the reference model
 (the first), or the next best when the reference was chosen. A pair's battle has the strong
@@ -42,27 +53,33 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import difflib
 import logging
 import os
 import random
 import threading
 import time
 import weakref
+from bisect import bisect_left, bisect_right, insort
+from collections import deque
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from routellm_core.costs import CostLedger, PriceSource, count_tokens, estimate_message_tokens, shadow_record
+from routellm_core.errors import RouteLLMError
 from routellm_core.learning.judge import JudgePrompt, PairwiseJudge, load_judge_prompts
 from routellm_core.learning.models import Generation, as_chat_fn, model_name
 from routellm_core.learning.store import TrafficStore, open_store
 
 logger = logging.getLogger("routellm_core.learning")
 FLUSH_AT_EXIT = 20.0  # seconds the interpreter's exit waits for the shadow labellings in flight
+SELECTIONS = ("random", "uncertain")  # ShadowLabeller(select=...)
+SELECT_WINDOW = 1000  # recent calls whose distances from the threshold rank a new one (select="uncertain")
 _LABELLERS: weakref.WeakSet[ShadowLabeller] = weakref.WeakSet()
 
 
-class _BudgetSpent(Exception):
+class _BudgetSpent(RouteLLMError):
     """A shadow call was not made: the shadow budget is spent."""
 
 
@@ -91,6 +108,39 @@ def _register_exit_flush() -> None:
 _register_exit_flush()
 
 
+def decision_margin(decision: Any) -> float | None:
+    """How far a decision was from going the other way: ``|win_rate - threshold|`` for a pair, the
+    utility (else score) gap between the chosen model and the next best for a pool; ``None``
+    when the decision does not say."""
+    try:
+        if decision.rule == "threshold":
+            if decision.win_rate is None or decision.threshold is None:
+                return None
+            margin = abs(float(decision.win_rate) - float(decision.threshold))
+        else:
+            values = dict(decision.utilities or decision.scores or {})
+            if decision.route not in values or len(values) < 2:
+                return None
+            chosen = float(values.pop(decision.route))
+            margin = abs(chosen - max(float(v) for v in values.values()))
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return margin if margin == margin and margin != float("inf") else None
+
+
+def uncertain_probability(fraction: float, rank: float) -> float:
+    """The chance that ``select="uncertain"`` shadows a call whose distance from the threshold has
+    rank ``rank`` in [0, 1] (0: nearest); over uniform ranks it averages ``fraction``.
+
+    Example:
+        >>> [round(uncertain_probability(0.1, r), 3) for r in (0.0, 0.5, 1.0)]
+        [0.2, 0.1, 0.0]
+        >>> [round(uncertain_probability(0.8, r), 3) for r in (0.0, 0.5, 1.0)]
+        [1.0, 0.8, 0.6]
+    """
+    return min(1.0, max(0.0, fraction + 2.0 * min(fraction, 1.0 - fraction) * (0.5 - rank)))
+
+
 def shadow_route(decision: Any) -> str | None:
     """The route of the model that was not chosen (see the module docstring), or ``None``."""
     if decision.rule == "threshold":
@@ -110,6 +160,11 @@ class ShadowLabeller:
         judge_prompts: FastChat's judge prompts (a mapping or the JSONL path; default
             ``$ROUTELLM_JUDGE_PROMPTS``).
         fraction: the share of answered calls to shadow, in [0, 1].
+        select: which calls: ``"random"`` (each with probability ``fraction``) or
+            ``"uncertain"`` (more often the nearer the decision was to the threshold, the same
+            share on average; the rule is in the module docstring).
+        window: the recent calls a call's distance from the threshold is ranked among
+            (``select="uncertain"``).
         concurrency: shadow labellings in flight at most.
         budget: dollars of shadow and judge calls after which shadowing stops.
         prices: prices of the other models and the judge (else genai-prices').
@@ -126,12 +181,19 @@ class ShadowLabeller:
 
     def __init__(self, judge: Any, store: TrafficStore | str | os.PathLike[str], *,
                  judge_prompts: Mapping[str, JudgePrompt] | str | os.PathLike[str] | None = None,
-                 fraction: float = 0.1, concurrency: int = 2, budget: float | None = None,
+                 fraction: float = 0.1, select: str = "random", window: int = SELECT_WINDOW,
+                 concurrency: int = 2, budget: float | None = None,
                  prices: Mapping[str, tuple[float, float]] | PriceSource | None = None,
                  ledger: CostLedger | None = None, seed: int | None = None,
                  flush_at_exit: float = FLUSH_AT_EXIT) -> None:
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
+        if select not in SELECTIONS:
+            close = difflib.get_close_matches(select, SELECTIONS, n=1) if isinstance(select, str) else []
+            raise ValueError(f"unknown select {select!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                             + f" (choose from {', '.join(repr(v) for v in SELECTIONS)})")
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ValueError(f"window must be an integer >= 1, got {window!r}")
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         if budget is not None and not budget > 0:
@@ -148,6 +210,9 @@ class ShadowLabeller:
                              "prices={name: (input_per_million, output_per_million)}")
         self.store = open_store(store)
         self.fraction, self.concurrency, self.flush_at_exit = fraction, concurrency, float(flush_at_exit)
+        self.select, self.window = select, window
+        self._recent: deque[float] = deque()  # the last `window` margins, in arrival order
+        self._recent_sorted: list[float] = []  # the same, sorted (ranks by bisection)
         self.ledger = ledger if ledger is not None else CostLedger()
         self.labelled = self.skipped_busy = self.skipped_budget = self.skipped_unpriced = self.errors = 0
         self.unfinished = 0
@@ -170,7 +235,7 @@ class ShadowLabeller:
         """Maybe shadow one answered call (``models``: the adapter's routed models by route);
         returns at once, ``True`` when a shadow labelling started. Never raises."""
         try:
-            if decision.router_failed or self._rng.random() >= self.fraction:
+            if decision.router_failed or self._rng.random() >= self.probability(decision):
                 return False
             if self.budget is not None and self.spent >= self.budget:
                 self.skipped_budget += 1
@@ -196,6 +261,29 @@ class ShadowLabeller:
             self._pending.add(future)
         future.add_done_callback(self._done)
         return True
+
+    def probability(self, decision: Any) -> float:
+        """The chance that :meth:`submit` shadows this call (``select="uncertain"`` also records
+        its distance from the threshold among the recent ones)."""
+        if self.select == "random":
+            return self.fraction
+        margin = decision_margin(decision)
+        if margin is None:
+            return self.fraction
+        with self._lock:
+            seen = len(self._recent_sorted)
+            if seen:
+                below = bisect_left(self._recent_sorted, margin)
+                ties = bisect_right(self._recent_sorted, margin) - below
+                rank = (below + 0.5 * ties) / seen
+            else:
+                rank = 0.5
+            self._recent.append(margin)
+            insort(self._recent_sorted, margin)
+            if len(self._recent) > self.window:
+                old = self._recent.popleft()
+                del self._recent_sorted[bisect_left(self._recent_sorted, old)]
+        return uncertain_probability(self.fraction, rank)
 
     def _has_price(self, name: str) -> bool:
         if name not in self._priced:
@@ -304,8 +392,8 @@ class ShadowLabeller:
                            self.flush_at_exit)
 
     def __repr__(self) -> str:
-        return (f"ShadowLabeller(fraction={self.fraction}, labelled={self.labelled}, "
+        return (f"ShadowLabeller(fraction={self.fraction}, select={self.select!r}, labelled={self.labelled}, "
                 f"spent=${float(self.spent):.4f}, store={self.store.url!r})")
 
 
-__all__ = ["ShadowLabeller", "shadow_route"]
+__all__ = ["SELECTIONS", "ShadowLabeller", "decision_margin", "shadow_route", "uncertain_probability"]

@@ -14,9 +14,11 @@ Three tables of data:
 
 A ``meta`` table records facts about the store itself: its ``schema_version``
 (:data:`SCHEMA_VERSION`), and ``redacted`` once a redact hook was applied; a ``claims`` table
-holds the prompts labellers are paying for. Opening a store creates or upgrades its tables in
-place (:data:`MIGRATIONS`), one process at a time (a PostgreSQL advisory lock, SQLite's write
-lock), so replicas may start together; a store newer than this code is refused.
+holds the prompts labellers are paying for; ``router_versions`` the routers published for replicas
+to follow (:meth:`TrafficStore.publish_router`, :meth:`TrafficStore.rollback`). Opening a store
+creates or upgrades its tables in place (:data:`MIGRATIONS`), one process at a time (a
+PostgreSQL advisory lock, SQLite's write lock), so replicas may start together; a store newer
+than this code is refused.
 
 One redaction hook per store: in a process, every :class:`TrafficStore` of one
 database shares its hook (:func:`open_store` returns the same object), so capture, the shadow
@@ -46,24 +48,28 @@ Example:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import os
 import queue
+import re
 import sys
 import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from routellm_core.data.schema import BATTLE_COLUMNS, make_battles
+from routellm_core.errors import StoreError
 
 logger = logging.getLogger("routellm_core.learning")
 Redact = Callable[[str], str]
@@ -71,10 +77,7 @@ RATINGS: dict[str, float] = {"up": 1.0, "down": 0.0}
 MAX_ID_CHARS = 64          # the call_id columns are String(64)
 MAX_COMMENT_CHARS = 10_000  # a rating's comment
 EXIT_TIMEOUT = 10.0        # seconds a process waits at exit for queued store writes (BackgroundWriter)
-
-
-class StoreError(RuntimeError):
-    """The traffic store cannot be opened, or a value given to it is invalid."""
+PAGE_KEYS = 500            # battle keys looked up in one statement (TrafficStore.existing_keys)
 
 
 def battle_key(query: str, model_a: str, model_b: str, judge: str, prompt: str) -> str:
@@ -119,6 +122,18 @@ def _tables(metadata: Any) -> dict[str, Any]:
             "claims", metadata,
             Column("key", String(64), primary_key=True), Column("owner", String(64), nullable=False),
             Column("created_at", Float, nullable=False), Column("expires_at", Float, nullable=False)),
+        "router_versions": Table(
+            "router_versions", metadata,
+            Column("version", Integer, primary_key=True, autoincrement=False),
+            Column("created_at", Float, nullable=False), Column("location", Text, nullable=False),
+            Column("sha256", String(64), nullable=False), Column("figures", Text),
+            Column("published_by", String(200)), Column("note", Text),
+            Column("rolled_back_at", Float), Column("rolled_back_by", String(200))),
+        "learn_cycles": Table(
+            "learn_cycles", metadata,
+            Column("id", Integer, primary_key=True, autoincrement=True),
+            Column("started_at", Float, nullable=False, index=True), Column("finished_at", Float),
+            Column("status", String(32), nullable=False), Column("version", Integer), Column("report", Text)),
     }
 
 
@@ -182,7 +197,7 @@ def _check_id(call_id: Any) -> None:
         raise StoreError(f"a call id has at most {MAX_ID_CHARS} characters, got {len(text):,}: {text[:40]!r}...")
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema version this code writes and reads (see :data:`MIGRATIONS`); recorded in the
 ``meta`` table as ``schema_version``. A store with a newer version is refused."""
 _SCHEMA_LOCK = 0x726F_7574_656C_6C6D  # "routellm": the PostgreSQL advisory lock taken around migrations
@@ -204,7 +219,15 @@ def _migrate_2(conn: Any, tables: dict[str, Any]) -> None:
             index.create(conn, checkfirst=True)
 
 
-MIGRATIONS: tuple[tuple[int, Callable[[Any, dict[str, Any]], None]], ...] = ((1, _migrate_1), (2, _migrate_2))
+def _migrate_3(conn: Any, tables: dict[str, Any]) -> None:
+    """Version 3: the ``router_versions`` table (the published routers, for replicas to follow)
+    and the ``learn_cycles`` table (the reports of ``routellm learn``)."""
+    tables["router_versions"].create(conn, checkfirst=True)
+    tables["learn_cycles"].create(conn, checkfirst=True)
+
+
+MIGRATIONS: tuple[tuple[int, Callable[[Any, dict[str, Any]], None]], ...] = (
+    (1, _migrate_1), (2, _migrate_2), (3, _migrate_3))
 """``(version, step)`` in order: ``step`` brings a store of the version before to ``version``.
 Every step is idempotent (it creates only what is missing)."""
 
@@ -298,6 +321,91 @@ def _float(value: Any) -> float | None:
         return None
     f = float(value)
     return None if math.isnan(f) else f
+
+
+MAX_LOCATION_CHARS = 4096  # a router version's location
+_VERSIONS_LOCK = _SCHEMA_LOCK + 1  # the PostgreSQL advisory lock taken around publish / rollback
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class RouterVersion:
+    """One published router in the store's ``router_versions`` table (see
+    :meth:`TrafficStore.publish_router`).
+
+    Attributes:
+        version: 1, 2, ...: increasing in the order of publication, never reused.
+        created_at: when it was published (seconds since the epoch).
+        location: where its checkpoint is: an absolute directory path (on storage every replica
+            reads) or a Hugging Face Hub id ``hf://org/name`` (``@revision`` may pin it).
+        sha256: the checkpoint's digest
+            (:func:`~routellm_core.routing.follow.checkpoint_sha256`); a replica loads it only
+            when the checkpoint it finds has this digest.
+        figures: the promotion's comparison figures (APGR of both routers, the difference with
+            its interval, the strong shares); ``{}`` when none were given.
+        published_by: who published it.
+        note: free text.
+        rolled_back_at: when it was rolled back (``None`` while it was not).
+        rolled_back_by: who rolled it back.
+
+    Example:
+        >>> RouterVersion(version=1, created_at=0.0, location="/srv/r1", sha256="0" * 64).rolled_back
+        False
+    """
+
+    version: int
+    created_at: float
+    location: str
+    sha256: str
+    figures: dict[str, Any] = field(default_factory=dict, hash=False)
+    published_by: str | None = None
+    note: str | None = None
+    rolled_back_at: float | None = None
+    rolled_back_by: str | None = None
+
+    @property
+    def rolled_back(self) -> bool:
+        """Whether this version was rolled back (it is never live again)."""
+        return self.rolled_back_at is not None
+
+    @classmethod
+    def _of(cls, row: Mapping[str, Any]) -> RouterVersion:
+        try:
+            figures = json.loads(row["figures"]) if row["figures"] else {}
+        except ValueError:
+            figures = {"unreadable": str(row["figures"])[:200]}
+        return cls(version=int(row["version"]), created_at=float(row["created_at"]), location=row["location"],
+                   sha256=row["sha256"], figures=figures if isinstance(figures, dict) else {"value": figures},
+                   published_by=row["published_by"], note=row["note"], rolled_back_at=_float(row["rolled_back_at"]),
+                   rolled_back_by=row["rolled_back_by"])
+
+
+def _check_location(location: Any) -> str:
+    """``location`` if it names a checkpoint every replica can find, else :class:`StoreError`."""
+    if not isinstance(location, str) or not location.strip():
+        raise StoreError(f"a router version's location is a checkpoint directory or 'hf://org/name', got {location!r}")
+    if len(location) > MAX_LOCATION_CHARS or "\x00" in location or location != location.strip():
+        raise StoreError(f"a router version's location must be a plain path or Hub id of at most "
+                         f"{MAX_LOCATION_CHARS} characters without surrounding blanks, got {location[:80]!r}")
+    if location.startswith("hf://"):
+        repo = location[len("hf://"):].split("@", 1)[0]
+        if repo.count("/") != 1 or repo.startswith(("/", ".")) or repo.endswith("/"):
+            raise StoreError(f"a Hub location is 'hf://org/name' (or 'hf://org/name@revision'), got {location!r}")
+        return location
+    if not os.path.isabs(location):
+        raise StoreError(f"a router version's location must be an absolute directory path (every replica reads "
+                         f"the same one) or 'hf://org/name', got the relative path {location!r}")
+    return location
+
+
+def _check_who(value: Any, what: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise StoreError(f"{what} must be a str or None, got a {type(value).__name__}")
+    if len(value) > limit:
+        raise StoreError(f"{what} has at most {limit:,} characters, got {len(value):,}")
+    return value
 
 
 class TrafficStore:
@@ -548,22 +656,171 @@ class TrafficStore:
         return self._frame("battles")
 
     def done_keys(self) -> set[str]:
-        """Keys of the battles stored already (:func:`battle_key`)."""
-        return set(self._frame("battles")["key"])
+        """Keys of the battles stored already (:func:`battle_key`); only that column is read.
+        To test a few keys against a large store, :meth:`existing_keys` reads less."""
+        from sqlalchemy import select
+
+        battles = self.tables["battles"]
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(battles.c.key)).scalars())
+
+    def existing_keys(self, keys: Iterable[str]) -> set[str]:
+        """Those of ``keys`` that name a stored battle, looked up by the key's unique index in
+        chunks of :data:`PAGE_KEYS`: memory grows with ``keys``, never with the store."""
+        from sqlalchemy import select
+
+        battles, wanted = self.tables["battles"], list(dict.fromkeys(keys))
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), PAGE_KEYS):
+                chunk = wanted[start:start + PAGE_KEYS]
+                found.update(conn.execute(select(battles.c.key).where(battles.c.key.in_(chunk))).scalars())
+        return found
+
+    def iter_calls(self, columns: Sequence[str] = ("call_id", "query"), *, page: int = 5_000,
+                   since: float | None = None) -> Iterator[pd.DataFrame]:
+        """The captured calls in pages of at most ``page`` rows, oldest first, with only
+        ``columns`` read: keyset pagination on ``(created_at, call_id)``, so one page costs the
+        same however large the store is, and memory holds one page.
+
+        Raises:
+            ValueError: an unknown column, or ``page < 1``.
+        """
+        from sqlalchemy import and_, or_, select
+
+        calls = self.tables["calls"]
+        unknown = [c for c in columns if c not in calls.c]
+        if unknown:
+            raise ValueError(f"unknown calls column(s) {unknown}; the table has {list(calls.c.keys())}")
+        if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+            raise ValueError(f"page must be a whole number >= 1, got {page!r}")
+        names = list(dict.fromkeys(["created_at", "call_id", *columns]))
+        after: tuple[float, str] | None = None
+        while True:
+            query = select(*(calls.c[n] for n in names)).order_by(calls.c.created_at, calls.c.call_id).limit(page)
+            if since is not None:
+                query = query.where(calls.c.created_at >= since)
+            if after is not None:
+                query = query.where(or_(calls.c.created_at > after[0],
+                                        and_(calls.c.created_at == after[0], calls.c.call_id > after[1])))
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            frame = pd.DataFrame([tuple(r) for r in rows], columns=names)
+            after = (float(frame["created_at"].iloc[-1]), str(frame["call_id"].iloc[-1]))
+            yield frame[list(columns)]
+            if len(rows) < page:
+                return
+
+    def sample_queries(self, n: int, *, seed: int = 0) -> list[str]:
+        """A uniform sample of at most ``n`` of the distinct non-blank captured queries, in a
+        bounded pass over the store (:meth:`iter_calls`): the ``n`` queries whose seeded hash is
+        smallest, so a query's chance does not depend on how often it was asked, the same store
+        and seed give the same sample, and memory holds ``n`` queries whatever the store's size.
+
+        Raises:
+            ValueError: ``n < 1``.
+        """
+        import heapq
+
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a whole number >= 1, got {n!r}")
+        heap: list[tuple[int, str]] = []  # (-hash, query): the largest of the kept hashes on top
+        kept: set[str] = set()
+        for page in self.iter_calls(("query",)):
+            for q in page["query"]:
+                if not isinstance(q, str) or not q.strip() or q in kept:
+                    continue
+                h = int.from_bytes(hashlib.sha256(f"{seed}\x00{q}".encode()).digest()[:8], "big")
+                if len(heap) < n:
+                    heapq.heappush(heap, (-h, q))
+                    kept.add(q)
+                elif h < -heap[0][0]:
+                    _, out = heapq.heapreplace(heap, (-h, q))
+                    kept.discard(out)
+                    kept.add(q)
+        return [q for _, q in sorted(heap, key=lambda e: -e[0])]
+
+    def add_cycle_report(self, report: Mapping[str, Any]) -> None:
+        """Store the report of one learning cycle (:class:`~routellm_core.learning.cycle.CycleReport`)."""
+        with self.engine.begin() as conn:
+            conn.execute(self.tables["learn_cycles"].insert().values(
+                started_at=float(report["started_at"]), finished_at=report.get("finished_at"),
+                status=str(report["status"]), version=report.get("version"),
+                report=json.dumps(dict(report), default=float)))
+
+    def cycle_reports(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The reports of the last ``limit`` learning cycles, the latest first."""
+        from sqlalchemy import select
+
+        table = self.tables["learn_cycles"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(table.c.report).order_by(table.c.id.desc()).limit(limit)).scalars().all()
+        return [json.loads(r) for r in rows]
+
+    def labelled_queries(self) -> set[str]:
+        """The distinct queries that have a stored battle (judged or not); only that column is read."""
+        from sqlalchemy import select
+
+        battles = self.tables["battles"]
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(battles.c.query).distinct()).scalars())
 
     def training_battles(self) -> pd.DataFrame:
         """Battles in the project's schema for training: judged ones with a winner, and the
-        ones the ratings of weak calls give (see the module docstring)."""
-        judged = self.battles()
-        judged = judged[judged["winner"].notna()]
-        rows = judged[list(BATTLE_COLUMNS)].to_dict("records")
-        calls = self.calls()
-        rated = calls[calls["rating"].notna() & (calls["route"] == "weak") & calls["weak_model"].notna()]
-        for r in rated.itertuples():
-            winner = "a" if r.rating < 0.5 else "tie"
-            rows.append({"query": r.query, "model_a": r.strong_model, "model_b": r.weak_model,
-                         "winner": winner, "source": "feedback"})
+        ones the ratings of weak calls give (see the module docstring). Only the columns and
+        rows these need are read (never the stored answers, never unrated calls)."""
+        from sqlalchemy import func, select
+
+        battles, calls, feedback = self.tables["battles"], self.tables["calls"], self.tables["feedback"]
+        latest = (select(feedback.c.call_id, func.max(feedback.c.id).label("id"))
+                  .group_by(feedback.c.call_id).subquery())
+        rated = (select(calls.c.query, calls.c.strong_model, calls.c.weak_model, feedback.c.rating)
+                 .join(latest, latest.c.call_id == calls.c.call_id)
+                 .join(feedback, feedback.c.id == latest.c.id)
+                 .where(calls.c.route == "weak", calls.c.weak_model.is_not(None))
+                 .order_by(calls.c.created_at, calls.c.call_id))
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(
+                select(*(battles.c[n] for n in BATTLE_COLUMNS)).where(battles.c.winner.is_not(None))
+                .order_by(battles.c.id)).mappings()]
+            for r in conn.execute(rated).all():
+                rows.append({"query": r.query, "model_a": r.strong_model, "model_b": r.weak_model,
+                             "winner": "a" if r.rating < 0.5 else "tie", "source": "feedback"})
         return make_battles(rows) if rows else pd.DataFrame(columns=list(BATTLE_COLUMNS))
+
+    def prune(self, older_than: float, *, now: float | None = None) -> dict[str, int]:
+        """Retention: delete the captured calls older than ``older_than`` seconds that nothing
+        learns from (no rating, no battle made from them), and drop the stored answers of older
+        battles (their verdicts, costs and provenance stay: they are training data). Returns
+        ``{"calls": deleted, "answers": battles whose answers were dropped}``.
+
+        Example:
+            >>> import tempfile, os
+            >>> store = TrafficStore(os.path.join(tempfile.mkdtemp(), "t.db"))
+            >>> store.prune(30 * 86400)
+            {'calls': 0, 'answers': 0}
+
+        Raises:
+            ValueError: ``older_than`` not a positive number of seconds.
+        """
+        from sqlalchemy import exists, or_, select
+
+        if isinstance(older_than, bool) or not isinstance(older_than, (int, float)) or not 0 < older_than < math.inf:
+            raise ValueError(f"older_than must be a positive number of seconds, got {older_than!r}")
+        cutoff = (time.time() if now is None else now) - older_than
+        calls, battles, feedback = self.tables["calls"], self.tables["battles"], self.tables["feedback"]
+        with self.engine.begin() as conn:
+            deleted = conn.execute(calls.delete().where(
+                calls.c.created_at < cutoff,
+                ~exists(select(feedback.c.id).where(feedback.c.call_id == calls.c.call_id)),
+                ~exists(select(battles.c.id).where(battles.c.call_id == calls.c.call_id)))).rowcount
+            dropped = conn.execute(battles.update().where(
+                battles.c.created_at < cutoff,
+                or_(battles.c.answer_a.is_not(None), battles.c.answer_b.is_not(None)))
+                .values(answer_a=None, answer_b=None)).rowcount
+        return {"calls": int(deleted or 0), "answers": int(dropped or 0)}
 
     # ------------------------------------------------------------------ labellers: writability and claims
     def _claims(self) -> Any:
@@ -642,6 +899,153 @@ class TrafficStore:
         claims = self._claims()
         with self.engine.begin() as conn:
             conn.execute(claims.delete().where(claims.c.key == key).where(claims.c.owner == owner))
+
+    # ------------------------------------------------------------------ router versions
+    @contextlib.contextmanager
+    def _versions_transaction(self) -> Iterator[Any]:
+        """One transaction that no other publish / rollback of this database runs beside (a
+        PostgreSQL advisory lock; SQLite's write lock, ``BEGIN IMMEDIATE``); committed at the end."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+        try:
+            with self.engine.connect() as conn:
+                try:
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _VERSIONS_LOCK})
+                    elif conn.dialect.name == "sqlite":
+                        conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    yield conn
+                    conn.commit()
+                except BaseException:
+                    conn.rollback()
+                    raise
+        except IntegrityError:
+            raise  # publish_router retries it
+        except SQLAlchemyError as exc:
+            raise StoreError(f"the traffic store {self.url!r} cannot record router versions now "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}): is it read-only, "
+                             "locked or unreachable?") from exc
+
+    def publish_router(self, location: str, *, sha256: str, figures: Mapping[str, Any] | None = None,
+                       by: str | None = None, note: str | None = None) -> RouterVersion:
+        """Publish the checkpoint at ``location`` as the store's next router version, which is
+        live from now on: every ``RouterFromStore`` of this store (the adapters of each replica)
+        loads it at its next poll. Earlier versions are kept for :meth:`rollback`.
+
+        Safe from several processes at once: each publish gets a version number of its own, one
+        more than the highest so far (one transaction under a lock).
+
+        Args:
+            location: an absolute checkpoint directory on storage every replica reads, or
+                ``"hf://org/name"`` (``"hf://org/name@revision"`` pins a revision). Leave what
+                it holds unchanged: a replica refuses a checkpoint whose digest changed.
+            sha256: the checkpoint's digest
+                (:func:`~routellm_core.routing.follow.checkpoint_sha256`).
+            figures: the promotion's comparison figures (a JSON object).
+            by: who publishes it (``routellm promote --publish`` records the OS user).
+            note: free text.
+
+        Raises:
+            StoreError: a location that is relative or malformed, a digest that is not 64 hex
+                characters, figures that are not a JSON object, a ``by`` or ``note`` too long.
+
+        Example:
+            >>> import os, tempfile
+            >>> store = TrafficStore(os.path.join(tempfile.mkdtemp(), "t.db"))
+            >>> store.publish_router("/srv/routers/v1", sha256="0" * 64, by="ops").version
+            1
+            >>> store.live_router().location
+            '/srv/routers/v1'
+        """
+        from sqlalchemy import func, select
+        from sqlalchemy.exc import IntegrityError
+
+        location = _check_location(location)
+        digest = sha256.lower() if isinstance(sha256, str) else sha256
+        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            raise StoreError(f"sha256 must be the checkpoint's digest, 64 hex characters, got {sha256!r:.80}")
+        if figures is not None and not isinstance(figures, Mapping):
+            raise StoreError(f"figures must be a mapping (a JSON object) or None, got a {type(figures).__name__}")
+        try:
+            figures_json = json.dumps(dict(figures or {}), sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"figures must be JSON-serialisable: {exc}") from None
+        by, note = _check_who(by, "by", 200), _check_who(note, "a note", MAX_COMMENT_CHARS)
+        table = self.tables["router_versions"]
+        for attempt in range(5):  # a database without such a lock: two publishes may pick one number
+            try:
+                with self._versions_transaction() as conn:
+                    last = conn.execute(select(func.max(table.c.version))).scalar()
+                    row = {"version": int(last or 0) + 1, "created_at": time.time(), "location": location,
+                           "sha256": digest, "figures": figures_json, "published_by": by, "note": note,
+                           "rolled_back_at": None, "rolled_back_by": None}
+                    conn.execute(table.insert().values(**row))
+                return RouterVersion._of(row)
+            except IntegrityError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _versions(self, conn: Any, *, live_only: bool) -> list[RouterVersion]:
+        """The versions, the latest first (``live_only``: the two latest not rolled back)."""
+        from sqlalchemy import inspect, select
+
+        table = self.tables["router_versions"]
+        query = select(table).order_by(table.c.version.desc())
+        if live_only:
+            query = query.where(table.c.rolled_back_at.is_(None)).limit(2)
+        try:
+            rows = conn.execute(query).mappings().all()
+        except Exception:
+            conn.rollback()
+            if inspect(conn).has_table("router_versions"):
+                raise
+            return []  # an older store opened read-only, never migrated: nothing was published
+        return [RouterVersion._of(r) for r in rows]
+
+    def live_router(self) -> RouterVersion | None:
+        """The live router version: the latest one not rolled back; ``None`` when there is none."""
+        with self.engine.connect() as conn:
+            found = self._versions(conn, live_only=True)
+        return found[0] if found else None
+
+    def router_versions(self) -> list[RouterVersion]:
+        """Every published router version, the first one first (rolled-back ones included)."""
+        with self.engine.connect() as conn:
+            return self._versions(conn, live_only=False)[::-1]
+
+    def rollback(self, by: str | None = None) -> RouterVersion:
+        """Roll back the live router version: mark it rolled back (it is never live again) and
+        return the version live now, the latest earlier one not rolled back. Followers
+        (``RouterFromStore``) load that one at their next poll.
+
+        Raises:
+            StoreError: no version is live, or the live one is the only one left (nothing to
+                roll back to; nothing is changed then).
+
+        Example:
+            >>> import os, tempfile
+            >>> store = TrafficStore(os.path.join(tempfile.mkdtemp(), "t.db"))
+            >>> _ = store.publish_router("/srv/routers/v1", sha256="1" * 64)
+            >>> _ = store.publish_router("/srv/routers/v2", sha256="2" * 64)
+            >>> store.rollback(by="ops").version
+            1
+        """
+        by = _check_who(by, "by", 200)
+        table = self.tables["router_versions"]
+        with self._versions_transaction() as conn:
+            live = self._versions(conn, live_only=True)
+            if not live:
+                raise StoreError(f"the traffic store {self.url!r} has no live router version to roll back: "
+                                 "publish one first (routellm promote ... --publish STORE)")
+            if len(live) < 2:
+                raise StoreError(f"router version {live[0].version} is the only live one in the traffic store "
+                                 f"{self.url!r}: there is no earlier version to roll back to")
+            conn.execute(table.update().where(table.c.version == live[0].version)
+                         .values(rolled_back_at=time.time(), rolled_back_by=by))
+        return live[1]
 
     def close(self) -> None:
         self.engine.dispose()
@@ -849,4 +1253,5 @@ def open_store(spec: Any, *, redact: Redact | None = None, must_exist: bool = Fa
     return store
 
 
-__all__ = ["BackgroundWriter", "RATINGS", "SCHEMA_VERSION", "StoreError", "TrafficStore", "battle_key", "open_store"]
+__all__ = ["BackgroundWriter", "RATINGS", "RouterVersion", "SCHEMA_VERSION", "StoreError", "TrafficStore",
+           "battle_key", "open_store"]

@@ -31,20 +31,13 @@ import pandas as pd
 from routellm_core.calibration import CalibrationTable, check_strong_fraction, check_threshold, warn_one_sided
 from routellm_core.data.schema import canonical_model_name
 from routellm_core.encoders import QueryEncoder, validate_texts
+from routellm_core.errors import NonFiniteScoreError, UnknownModelError
+from routellm_core.errors import NotFittedError as NotFittedError  # re-exported
 from routellm_core.estimator import EstimatorParams
-from routellm_core.estimator import NotFittedError as NotFittedError  # re-exported
 from routellm_core.routing.decision import Decision
 
 DEFAULT_STRONG = "gpt-4-1106-preview"
 DEFAULT_WEAK = "mixtral-8x7b-instruct-v0.1"
-
-
-class UnknownModelError(ValueError):
-    """A model name the router has not learned (and no alias maps it onto one it has)."""
-
-
-class NonFiniteScoreError(ValueError):
-    """A router produced a NaN or infinite score (corrupt weights, say): a router failure."""
 
 
 def check_finite_scores(scores: np.ndarray, router: str, what: str = "win rate") -> np.ndarray:

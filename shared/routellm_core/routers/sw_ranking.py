@@ -37,6 +37,11 @@ from routellm_core.routers.battles import battle_arrays, check_sample_weight
 
 LN10 = float(np.log(10.0))
 SCORE_CHUNK = 256  # queries scored together in win_rate_embeddings
+#: Up to this many queries the two products are computed by ``np.einsum`` on the calling thread,
+#: not by BLAS: a multi-threaded BLAS call for one query (about 0.5 ms of work) waits for every
+#: core it splits onto, and on a busy machine (the encoder's threads, other requests, other
+#: processes) that wait was 20 ms or more. Large batches keep BLAS, where threads pay off.
+SMALL_BATCH = 8
 
 
 def similarity_weights(similarities: np.ndarray) -> np.ndarray:
@@ -232,9 +237,14 @@ class SWRankingRouter(Router):
         # in chunks, each with one large array written in place: fresh large allocations are
         # slow (page faults) and a chunk stays in cache
         for start in range(0, len(embeddings), SCORE_CHUNK):
-            sims = embeddings[start : start + SCORE_CHUNK].astype(np.float32, copy=False) @ self.query_embeddings_.T
+            chunk = embeddings[start : start + SCORE_CHUNK].astype(np.float32, copy=False)
             # float32 products (the counts are float32 already); the per-query sums go to float64
-            stats = (_similarity_weights_inplace(sims) @ self.counts_).astype(np.float64)
+            if len(chunk) <= SMALL_BATCH:
+                sims = np.einsum("qd,nd->qn", chunk, self.query_embeddings_)
+                stats = np.einsum("qn,nk->qk", _similarity_weights_inplace(sims), self.counts_).astype(np.float64)
+            else:
+                sims = chunk @ self.query_embeddings_.T
+                stats = (_similarity_weights_inplace(sims) @ self.counts_).astype(np.float64)
             ok = np.all(np.isfinite(stats), axis=1)  # not finite: corrupt weights, a router failure upstream
             if ok.any():
                 r = fit_bradley_terry_batch(stats[ok].reshape(-1, n_t, n_t))

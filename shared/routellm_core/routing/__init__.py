@@ -29,6 +29,7 @@ from routellm_core.routing.fallback import (
     note_fallback_failure,
     stream_with_fallback,
 )
+from routellm_core.routing.follow import RouterFromStore, RouterVersionWarning, checkpoint_sha256
 from routellm_core.routing.pool import (
     NWayPool,
     PairPool,
@@ -49,12 +50,15 @@ __all__ = [
     "PairPool",
     "Pool",
     "RouterFailure",
+    "RouterFromStore",
+    "RouterVersionWarning",
     "RoutingSettingWarning",
     "Setting",
     "acall_with_fallback",
     "add_note",
     "astream_with_fallback",
     "call_with_fallback",
+    "checkpoint_sha256",
     "make_pool",
     "note_fallback_failure",
     "report_router_failure",

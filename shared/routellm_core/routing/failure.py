@@ -22,14 +22,12 @@ import logging
 import threading
 from collections.abc import Sequence
 
+from routellm_core.errors import RouterFailure
+
 logger = logging.getLogger("routellm_core.routing")
 _reported: set[tuple[str, str]] = set()
 _reported_lock = threading.Lock()
 _MAX_REPORTED = 1024  # causes remembered per process: the set never grows without bound
-
-
-class RouterFailure(RuntimeError):
-    """The router failed (loading or scoring) and the failure policy is ``"raise"``."""
 
 
 def check_failure_policy(policy: str | None, *, routes: Sequence[str], reference: str) -> str:

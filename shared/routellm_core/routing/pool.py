@@ -23,9 +23,11 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -39,6 +41,7 @@ from routellm_core.calibration import (
     warn_one_sided,
 )
 from routellm_core.encoders import validate_texts
+from routellm_core.naming import base_model
 from routellm_core.routing.decision import Decision
 from routellm_core.routing.failure import RouterFailure, check_failure_policy, report_router_failure
 from routellm_core.routing.fallback import FallbackPolicy
@@ -84,8 +87,9 @@ def fresh_router(router: RouterSpec) -> RouterSpec:
     """``router`` with a checkpoint path or Hub id loaded afresh from disk (not from the
     per-process cache of :func:`shared_router`, so a checkpoint that ``routellm promote``
     replaced is read again; binary or N-way, as the checkpoint says); ``None``, ``"default"``
-    and loaded routers are returned as they are, after :func:`check_router_spec`."""
-    router = check_router_spec(router)
+    and loaded routers are returned as they are, after :func:`check_router_spec`; a
+    :class:`~routellm_core.routing.follow.RouterFromStore` gives the router it holds now."""
+    router = _live(check_router_spec(router))
     if isinstance(router, (str, os.PathLike)) and os.fspath(router) != "default":
         from routellm_core.checkpoints import load_router
 
@@ -93,20 +97,29 @@ def fresh_router(router: RouterSpec) -> RouterSpec:
     return router
 
 
+def _live(router: RouterSpec) -> RouterSpec:
+    """A :class:`~routellm_core.routing.follow.RouterFromStore`'s router now; any other spec as is."""
+    from routellm_core.routing.follow import live_router_of
+
+    return live_router_of(router)
+
+
 def check_router_spec(router: RouterSpec) -> RouterSpec:
-    """``router`` if it is a loaded router, ``None``, ``"default"``, or a non-empty path / Hub
-    id string; else a ``TypeError`` saying what is accepted."""
+    """``router`` if it is a loaded router, ``None``, ``"default"``, a non-empty path / Hub id
+    string, or a :class:`~routellm_core.routing.follow.RouterFromStore` (the live version of a
+    traffic store); else a ``TypeError`` saying what is accepted."""
     if router is None or isinstance(router, (str, os.PathLike)):
         if isinstance(router, str) and not router.strip():
             raise ValueError("router is an empty string; give 'default', a checkpoint path or a Hub id")
         return router
     from routellm_core.nway.base import NWayRouter
     from routellm_core.routers.base import Router
+    from routellm_core.routing.follow import RouterFromStore
 
-    if isinstance(router, (Router, NWayRouter)):
+    if isinstance(router, (Router, NWayRouter, RouterFromStore)):
         return router
-    raise TypeError(f"router must be a loaded router, 'default', a checkpoint path or a Hub id, "
-                    f"got a {type(router).__name__}")
+    raise TypeError("router must be a loaded router, 'default', a checkpoint path or a Hub id (or a "
+                    f"RouterFromStore), got a {type(router).__name__}")
 
 
 class Pool(ABC):
@@ -147,11 +160,13 @@ class Pool(ABC):
     def of(cls, router: RouterSpec, names: Sequence[str], *, lambdas: Mapping[str, float] | None = None,
            costs: Mapping[str, float] | None = None, constraints: Sequence[Any] | None = None,
            failure_policy: str | None = None, fallback: Any = "auto",
-           aliases: Mapping[str, str] | None = None) -> NWayPool:
-        """N models under Tryage's utility rule; ``names`` are models the N-way router knows
-        (or ``aliases`` of them)."""
+           aliases: Mapping[str, str] | None = None, runs: Mapping[str, str | None] | None = None,
+           prices: Any = None) -> NWayPool:
+        """N models under Tryage's utility rule; ``names`` are the user's names, each a model the
+        N-way router knows, or run by one (``runs``), or mapped onto one by ``aliases``."""
         return NWayPool(router, names, lambdas=lambdas, costs=costs, constraints=constraints,
-                        failure_policy=failure_policy, fallback=fallback, aliases=aliases)
+                        failure_policy=failure_policy, fallback=fallback, aliases=aliases, runs=runs,
+                        prices=prices)
 
     # ------------------------------------------------------------------ the interface
     @property
@@ -322,8 +337,10 @@ class PairPool(Pool):
     ``router=None`` or ``"default"`` is the embedded default, loaded on the first call (a
     failure to load it is a router failure, decided by the policy); another string is loaded
     at once (once per process). The router scores its own strong/weak pair, unless both of the
-    user's model names are models it knows (directly or through ``aliases``): then it scores
-    theirs.
+    user's model names are models it knows (directly, by the part of a name before ``"@"``, or
+    through ``aliases``, keyed by the names or by the routes ``"strong"`` / ``"weak"``): then it
+    scores theirs. ``strong`` and ``weak`` must differ: name one model at two settings with the
+    adapters' ``names=`` (:mod:`routellm_core.naming`).
     """
 
     rule = "threshold"
@@ -333,16 +350,17 @@ class PairPool(Pool):
                  strong_fraction: float | None = None, failure_policy: str | None = None,
                  fallback: Any = "auto", aliases: Mapping[str, str] | None = None) -> None:
         if strong == weak:
-            raise ValueError(f"the strong and weak models have the same name {strong!r}; give each "
-                             "chat model its own name")
+            raise ValueError(f"the strong and weak models have the same name {strong!r}; name them with "
+                             "names={'strong': ..., 'weak': ...}, e.g. names={'strong': 'gpt-5@high', "
+                             "'weak': 'gpt-5@minimal'}")
         self._settings = {"strong": strong, "weak": weak, "threshold": threshold, "strong_fraction": strong_fraction,
                           "failure_policy": failure_policy, "fallback": fallback, "aliases": aliases}
         super().__init__({"strong": strong, "weak": weak}, reference="strong",
                          failure_policy=failure_policy, fallback=fallback)
         self.default_setting = _pair_setting(threshold, strong_fraction, None, required=False) or (None, None)
         self._checked_thresholds: set[float] = set()
-        self.aliases = _check_aliases(aliases, (strong, weak))
-        router = check_router_spec(router)
+        self.aliases = _check_aliases(aliases, (strong, weak), routes=self.models)
+        router = _live(check_router_spec(router))
         from routellm_core.nway.base import NWayRouter
 
         if isinstance(router, NWayRouter):
@@ -378,6 +396,9 @@ class PairPool(Pool):
         from routellm_core.data.schema import canonical_model_name
 
         canonical = [canonical_model_name(n, router.aliases) for n in names]
+        # "gpt-4o@fast" runs "gpt-4o": the router may know that one (routellm_core.naming)
+        canonical = [c if c in known or n in self.aliases else canonical_model_name(base_model(n), router.aliases)
+                     for n, c in zip(names, canonical)]
         if all(c in known for c in canonical) and canonical[0] != canonical[1]:
             return canonical[0], canonical[1]
         if self.aliases:  # the user mapped names: they must name models the router knows
@@ -476,43 +497,108 @@ class NWayPool(Pool):
     def __init__(self, router: RouterSpec, names: Sequence[str], *, lambdas: Mapping[str, float] | None = None,
                  costs: Mapping[str, float] | None = None, constraints: Sequence[Any] | None = None,
                  failure_policy: str | None = None, fallback: Any = "auto",
-                 aliases: Mapping[str, str] | None = None) -> None:
+                 aliases: Mapping[str, str] | None = None, runs: Mapping[str, str | None] | None = None,
+                 prices: Any = None) -> None:
         from routellm_core.nway.base import NWayRouter
         from routellm_core.nway.constraints import Constraint, check_lambdas
 
         if isinstance(names, (str, bytes)) or len(names) < 2:
             raise ValueError(f"route among at least two models, got {names!r}")
         self._settings = {"names": names, "lambdas": lambdas, "costs": costs, "constraints": constraints,
-                          "failure_policy": failure_policy, "fallback": fallback, "aliases": aliases}
+                          "failure_policy": failure_policy, "fallback": fallback, "aliases": aliases,
+                          "runs": runs, "prices": prices}
         names = list(names)
         if len(set(names)) != len(names):
             raise ValueError(f"a model name appears twice: {names}")
         super().__init__({n: n for n in names}, reference=names[0], failure_policy=failure_policy,
                          fallback=fallback)
         self.aliases = _check_aliases(aliases, names)
-        router = check_router_spec(router)
+        router = _live(check_router_spec(router))
         if router is None or isinstance(router, (str, os.PathLike)):
             router = shared_router(router or "default", nway=True)
         if not isinstance(router, NWayRouter):
             raise TypeError(f"several models need an N-way router (routellm_core.nway.load_nway_router); "
                             f"{router.name!r} is a {type(router).__name__}: route two models with strong=/weak=")
         self.router = router
-        self.canonical = [router.resolve_model(self.aliases.get(n, n)) for n in names]
+        self.runs = {n: r for n, r in dict(runs or {}).items() if r}
+        self.canonical = [self._router_model(router, n) for n in names]
         if len(set(self.canonical)) != len(self.canonical):
             raise ValueError(f"two names map onto the same model of the router: {dict(zip(names, self.canonical))}")
         if constraints is not None and costs is not None:
             raise ValueError("give constraints or costs, not both")
         if costs is not None:
             constraints = [Constraint("cost", dict(costs))]
+        self.unpriced: list[str] = []  # names whose own price is unknown, so the router's cost is not theirs
         if constraints is None:
-            self.constraints = list(router.constraints_)
+            self.constraints = self._own_constraints(router, names, prices, Constraint)
         else:
             self.constraints = [self._rekey(c, Constraint) for c in constraints]
         for c in self.constraints:
             c.raw(self.canonical)  # every routed model needs a value
         self._check_lambdas = check_lambdas
+        if self.unpriced and lambdas is not None and lambdas.get("cost"):
+            raise ValueError(self._no_cost_message())
         self.default_setting = check_lambdas(lambdas, self.constraints)
         self._cols = [router.known_models.index(c) for c in self.canonical]
+
+    def _router_model(self, router: Any, name: str) -> str:
+        """The router's model for the user's ``name``: its alias, else the first of the name, the
+        model it runs (``runs``) and the name's part before ``"@"`` that the router knows."""
+        if name in self.aliases:
+            return str(router.resolve_model(self.aliases[name]))
+        from routellm_core.data.schema import canonical_model_name
+        from routellm_core.routers.base import UnknownModelError
+
+        known = list(router.known_models)
+        tried = [name, *(c for c in (self.runs.get(name), base_model(name)) if c and c != name)]
+        for candidate in tried:
+            canonical = canonical_model_name(candidate, router.aliases)
+            if canonical in known:
+                return canonical
+        close = difflib.get_close_matches(canonical_model_name(name), known, n=3, cutoff=0.5)
+        hint = f" (close: {', '.join(repr(c) for c in close)})" if close else ""
+        runs = f" (nor is {self.runs[name]!r}, the model it runs)" if self.runs.get(name) not in (None, name) else ""
+        raise UnknownModelError(
+            f"model {name!r} is unknown to this {router.router_type} router{runs}{hint}; known "
+            f"models: {sorted(known)}. Say which known model it stands for with aliases={{{name!r}: ...}}: it is "
+            "then scored as that model and still priced as your own")
+
+    def _own_constraints(self, router: Any, names: Sequence[str], prices: Any,
+                         constraint_type: type[Constraint]) -> list[Constraint]:
+        """The router's constraints, with the ``"cost"`` of every aliased name (a model the
+        router only scores as another) taken from the name's own price (``prices``, through its
+        ``price_as`` names, else genai-prices), never the alias target's: without such a price,
+        the pool has no ``"cost"`` constraint (a warning says so)."""
+        from routellm_core.costs import PriceSource
+
+        source = prices if isinstance(prices, PriceSource) else PriceSource(prices)
+        out: list[Constraint] = []
+        for c in router.constraints_:
+            if c.name != "cost":
+                out.append(c)
+                continue
+            tokens = {"input_tokens": int(c.meta.get("input_tokens", 500)),
+                      "output_tokens": int(c.meta.get("output_tokens", 500))}
+            values = dict(c.values)
+            for name, canonical in zip(names, self.canonical):
+                if name not in self.aliases:
+                    continue  # the router's own model (by its name or the one it runs), at the router's price
+                own = source.known_cost(name, **tokens)
+                if own is None:
+                    self.unpriced.append(name)
+                else:
+                    values[canonical] = float(own)
+            if self.unpriced:
+                warnings.warn(self._no_cost_message(), RoutingSettingWarning, stacklevel=4)
+                continue
+            out.append(constraint_type(c.name, values, normalize=c.normalize, unit=c.unit, meta=c.meta))
+        return out
+
+    def _no_cost_message(self) -> str:
+        names = ", ".join(repr(n) for n in self.unpriced)
+        return (f"no price for {names}: the pool has no 'cost' constraint, since the router's price of the model "
+                f"it stands for is not its own. Give prices={{{self.unpriced[0]!r}: (input_per_million, "
+                "output_per_million)}, or costs={name: dollars per call} for every model")
 
     def _rekey(self, c: Any, constraint_type: type[Constraint]) -> Constraint:
         if not isinstance(c, constraint_type):
@@ -534,6 +620,8 @@ class NWayPool(Pool):
     def setting(self, *, threshold: float | None = None, strong_fraction: float | None = None,
                 lambdas: Mapping[str, float] | None = None) -> Setting:
         """The lambdas of a call, checked against the constraints (``None``: the pool's own)."""
+        if self.unpriced and isinstance(lambdas, Mapping) and lambdas.get("cost"):
+            raise ValueError(self._no_cost_message())
         given = [k for k, v in (("threshold", threshold), ("strong_fraction", strong_fraction)) if v is not None]
         if given:
             raise ValueError(f"{given[0]} applies to a strong/weak pair; a pool of models is routed by "
@@ -601,25 +689,42 @@ def _refusal(exc: BaseException, message: str) -> Exception:
     return ValueError(message)
 
 
-def _check_aliases(aliases: Mapping[str, str] | None, names: Sequence[str]) -> dict[str, str]:
+def _check_aliases(aliases: Mapping[str, str] | None, names: Sequence[str],
+                   routes: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``aliases`` keyed by the models' names; a key may also be a route (``"strong"``), taken
+    as the name of the model on it. An unknown key is an error naming the close matches."""
     if aliases is None:
         return {}
     if not isinstance(aliases, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
                                                   for k, v in aliases.items()):
         raise TypeError(f"aliases must map model names to names the router knows, got {aliases!r}")
-    unknown = [k for k in aliases if k not in names]
+    routes = routes or {}
+    out: dict[str, str] = {}
+    unknown = []
+    for k, v in aliases.items():
+        if k in names:
+            out[k] = v
+        elif k in routes:
+            out[routes[k]] = v
+        else:
+            unknown.append(k)
     if unknown:
-        raise ValueError(f"aliases for {unknown}, which are not among the routed models {list(names)}")
-    return dict(aliases)
+        close = difflib.get_close_matches(unknown[0], [*names, *routes], n=2, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"aliases for {unknown}, which are not among the routed models {list(names)}{hint}")
+    return out
 
 
 def make_pool(*, strong: str | None = None, weak: str | None = None, models: Sequence[str] | None = None,
               router: RouterSpec = None, threshold: float | None = None, strong_fraction: float | None = None,
               lambdas: Mapping[str, float] | None = None, costs: Mapping[str, float] | None = None,
               constraints: Sequence[Any] | None = None, failure_policy: str | None = None,
-              fallback: Any = "auto", aliases: Mapping[str, str] | None = None) -> Pool:
+              fallback: Any = "auto", aliases: Mapping[str, str] | None = None,
+              runs: Mapping[str, str | None] | None = None, prices: Any = None) -> Pool:
     """The pool of an adapter's settings: ``strong`` and ``weak`` names (a pair) or ``models``
     names (a pool), with the settings of that rule; settings of the other rule are errors.
+    ``runs`` (``{name: the model it runs}``) and ``prices`` (a ``PriceSource`` or a table) tell
+    a pool which router model each name is and what it costs (see :mod:`routellm_core.naming`).
 
     Example:
         >>> make_pool(strong="gpt-4o", weak="gpt-4o-mini", strong_fraction=0.3).routes
@@ -644,7 +749,7 @@ def make_pool(*, strong: str | None = None, weak: str | None = None, models: Seq
         raise ValueError("threshold and strong_fraction apply to a strong/weak pair; several models are "
                          "routed by lambdas")
     return Pool.of(router, list(models), lambdas=lambdas, costs=costs, constraints=constraints,
-                   failure_policy=failure_policy, fallback=fallback, aliases=aliases)
+                   failure_policy=failure_policy, fallback=fallback, aliases=aliases, runs=runs, prices=prices)
 
 
 __all__ = [

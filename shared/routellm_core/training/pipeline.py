@@ -78,9 +78,12 @@ def expand_spec(spec: str) -> str:
     return spec.replace("{data}", str(_data_dir())) if "{data}" in spec else spec
 
 
-def captured_queries(specs: Sequence[str]) -> tuple[list[str], list[str]]:
+def captured_queries(specs: Sequence[str], *, limit: int = MAX_CALIBRATION_PROMPTS,
+                     seed: int = 0) -> tuple[list[str], list[str]]:
     """The distinct non-empty queries of the calls captured in the traffic stores among
-    ``specs`` (``store:PATH_OR_URL``), in store order, and the specs that gave them."""
+    ``specs`` (``store:PATH_OR_URL``), at most ``limit`` of each store (a seeded uniform sample
+    of its distinct queries, read in pages: :meth:`TrafficStore.sample_queries`), and the specs
+    that gave them."""
     from routellm_core.data.specs import STORE_PREFIX
     from routellm_core.learning.store import open_store
 
@@ -89,7 +92,8 @@ def captured_queries(specs: Sequence[str]) -> tuple[list[str], list[str]]:
     for spec in specs:
         if not spec.startswith(STORE_PREFIX):
             continue
-        found = open_store(expand_spec(spec)).call_queries()  # shared per process: not ours to close
+        store = open_store(expand_spec(spec))  # shared per process: not ours to close
+        found = store.sample_queries(limit, seed=seed)
         if found:
             used.append(spec)
         seen.update(dict.fromkeys(found))
@@ -106,14 +110,14 @@ def calibration_prompts_for(
     data directory (:data:`DEFAULT_CALIBRATION_PROMPTS`, ``$ROUTELLM_DATA_DIR``; the training
     queries when it is not set).
     More than :data:`MAX_CALIBRATION_PROMPTS` are sampled down with ``seed``."""
-    from routellm_core.data.specs import default_data_dir
+    from routellm_core.data.specs import default_data_dir, shown_spec
 
-    captured, stores = captured_queries(data_specs)
+    captured, stores = captured_queries(data_specs, seed=seed)
     training = list(dict.fromkeys(q for q in training_queries if isinstance(q, str) and q.strip()))
     if len(captured) >= MIN_CAPTURED_QUERIES:
-        prompts, source, what = captured, ", ".join(stores), "captured queries"
+        prompts, source, what = captured, ", ".join(shown_spec(s) for s in stores), "captured queries"
     elif len(training) >= MIN_CAPTURED_QUERIES or (training and default_data_dir() is None):
-        prompts, source, what = training, ", ".join(data_specs), "training queries"
+        prompts, source, what = training, ", ".join(shown_spec(s) for s in data_specs), "training queries"
     elif default_data_dir() is not None:
         from routellm_core.data.prompts import read_prompts
 
@@ -169,7 +173,7 @@ def load_training_battles(
     specs: Sequence[str], *, aliases: Mapping[str, str] | None = None
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Load and concatenate battles from ``specs``; also return per-spec card entries."""
-    from routellm_core.data.specs import load_battles
+    from routellm_core.data.specs import load_battles, shown_spec
 
     if not specs:
         raise ValueError("no training data given: pass at least one data spec")
@@ -177,7 +181,7 @@ def load_training_battles(
     for spec in specs:
         df = load_battles(expand_spec(spec), aliases=aliases)
         frames.append(df)
-        entries.append({"spec": spec, "battles": int(len(df)), "queries": int(df["query"].nunique()),
+        entries.append({"spec": shown_spec(spec), "battles": int(len(df)), "queries": int(df["query"].nunique()),
                         "license": license_of(spec)})
     return pd.concat(frames, ignore_index=True), entries
 
