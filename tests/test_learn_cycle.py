@@ -135,7 +135,8 @@ def test_the_uncertain_pool_is_the_calls_nearest_their_threshold_and_skips_label
 @pytest.mark.parametrize("kw, message", [
     ({"labels": 0}, "labels must be"), ({"holdout": 1.5}, "holdout must be"),
     ({"select": "uncertian"}, "did you mean 'uncertain'"), ({"lock_ttl": 0}, "lock_ttl must be"),
-    ({"strong_fraction": 2}, "strong_fraction must be"),
+    ({"strong_fraction": 2}, "strong_fraction must be"), ({"tolerance": -0.1}, "tolerance must be"),
+    ({"tolerance": float("nan")}, "tolerance must be"),
 ])
 def test_bad_arguments_are_refused_before_anything_is_read(tmp_path, kw, message):
     with pytest.raises(ValueError, match=message):
@@ -192,3 +193,30 @@ def test_two_scheduled_cycles_on_one_postgresql_store_label_and_publish_once(pos
     assert sorted(r["status"] for r in store.cycle_reports()) == statuses
     published = [p for p in (tmp_path / "routers").rglob("*") if p.is_file()]
     assert published and not [p for p in published if b"sekret-pw" in p.read_bytes()]  # no password in a card
+
+
+class _Down:
+    """A weak model whose provider is down: every call fails at once."""
+
+    model_name = WEAK
+
+    async def __call__(self, system, user):
+        raise PermissionError("401: invalid API key")
+
+
+def test_a_cycle_whose_labels_all_fail_says_so_and_stores_it(captured, tmp_path):
+    store = _copy(captured, tmp_path)
+    report = learn_cycle(store, strong=strong, weak=_Down(), judge=judge, to=tmp_path / "routers", labels=5,
+                         judge_prompts=JUDGE_FILE, prices=PRICES)
+    assert report.status == "labelling failed" and report.selected == 5 and report.failed == 5
+    assert "PermissionError" in report.errors[0] and store.live_router() is None
+    assert store.cycle_reports()[0]["status"] == "labelling failed"
+
+
+def test_a_cycle_that_raises_is_stored_as_failed_and_releases_the_lock(captured, tmp_path):
+    store = _copy(captured, tmp_path)
+    with pytest.raises(Exception, match="nope"):
+        _cycle(store, tmp_path, init=str(tmp_path / "nope"))
+    stored = store.cycle_reports()[0]
+    assert stored["status"] == "failed" and "nope" in stored["reason"]
+    assert store.claim(LOCK_KEY, "next-cycle", 60.0)  # the lock was released

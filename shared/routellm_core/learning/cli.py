@@ -187,7 +187,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         print(f"  failed: {err}")
     if args.json:
         Path(args.json).write_text(json.dumps(report.as_dict(), indent=1, default=float) + "\n")
-    return 0
+    return 1 if report.status == "labelling failed" else 0
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}

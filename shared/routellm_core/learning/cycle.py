@@ -54,7 +54,8 @@ LOCK_KEY = "routellm-learn-cycle"  # the claims-table key of the learning lock
 LOCK_TTL = 6 * 3600.0              # seconds before the lock of a cycle that died expires
 POOL_PER_LABEL = 20                # candidates kept per label to buy (the selection's pool)
 MIN_POOL = 2_000
-STATUSES = ("published", "kept", "locked", "nothing to label", "too few held-out queries")
+STATUSES = ("published", "kept", "locked", "nothing to label", "too few held-out queries", "labelling failed",
+            "failed")
 
 
 @dataclass
@@ -116,7 +117,7 @@ class CycleReport:
         return "\n".join(lines)
 
 
-def _check(labels: Any, holdout: Any, lock_ttl: Any, strong_fraction: Any, select: str) -> None:
+def _check(labels: Any, holdout: Any, lock_ttl: Any, strong_fraction: Any, select: str, tolerance: Any) -> None:
     from routellm_core.learning.select import check_strategy
 
     if isinstance(labels, bool) or not isinstance(labels, int) or labels < 1:
@@ -128,6 +129,8 @@ def _check(labels: Any, holdout: Any, lock_ttl: Any, strong_fraction: Any, selec
     if isinstance(strong_fraction, bool) or not isinstance(strong_fraction, (int, float)) \
             or not 0 <= strong_fraction <= 1:
         raise ValueError(f"strong_fraction must be in [0, 1], got {strong_fraction!r}")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < 1:
+        raise ValueError(f"tolerance must be an APGR difference in [0, 1), got {tolerance!r}")
     check_strategy(select)
 
 
@@ -238,7 +241,7 @@ def learn_cycle(
     from routellm_core.routing.follow import checkpoint_sha256, load_version
     from routellm_core.training import train_router
 
-    _check(labels, holdout, lock_ttl, strong_fraction, select)
+    _check(labels, holdout, lock_ttl, strong_fraction, select, tolerance)
     store = open_store(store)
     report = CycleReport(status="locked", reason="", started_at=time.time(), select=select,
                          strong_fraction=float(strong_fraction))
@@ -268,9 +271,10 @@ def learn_cycle(
             report.labelled, report.failed, report.spent = labelled.labelled, labelled.failed, float(labelled.spent)
             report.errors = list(labelled.errors)
         if report.labelled == 0:
-            report.status = "nothing to label"
+            report.status = "nothing to label" if not queries else "labelling failed"
             report.reason = ("no unlabelled captured call" if not queries else
-                             "no label was bought (see errors)") + "; the live router stays"
+                             f"none of the {report.selected} selected queries was labelled (see errors)"
+                             ) + "; the live router stays"
             return report
 
         battles = store.training_battles()
@@ -299,9 +303,9 @@ def learn_cycle(
         verdict = compare(candidate, current, bench, tolerance=tolerance, seed=seed)
         report.apgr_before, report.apgr_after = verdict.current_apgr, verdict.candidate_apgr
         report.interval, report.reason = verdict.interval, verdict.reason
-        key = str(float(strong_fraction))
-        report.strong_share_before = strong_shares(current, bench, (strong_fraction,)).get(key)
-        report.strong_share_after = strong_shares(candidate, bench, (strong_fraction,)).get(key)
+        key, fractions = str(float(strong_fraction)), (float(strong_fraction),)
+        report.strong_share_before = strong_shares(current, bench, fractions).get(key)
+        report.strong_share_after = strong_shares(candidate, bench, fractions).get(key)
         if not verdict.promote:
             report.status = "kept"
             return report
@@ -314,6 +318,9 @@ def learn_cycle(
                                          by=by or _user(), note="routellm learn")
         report.version, report.status = published.version, "published"
         return report
+    except BaseException as exc:  # stored as such, then raised: a scheduler sees the failure
+        report.status, report.reason = "failed", f"{type(exc).__name__}: {exc}"[:2000]
+        raise
     finally:
         report.finished_at = time.time()
         try:
