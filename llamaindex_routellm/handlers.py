@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,7 +25,7 @@ from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 
 from llamaindex_routellm.events import RoutingCostEvent, RoutingDecisionEvent, RoutingFallbackEvent
-from routellm_core.costs import CostLedger, CostRecord, CostTotals, PriceSource
+from routellm_core.costs import CostLedger, CostRecord, CostTotals, PriceSource, repriced
 from routellm_core.naming import base_model
 
 
@@ -78,20 +77,12 @@ class RoutingCostEventHandler(BaseEventHandler):
         """``r`` with the models of this handler's table priced from it (failed attempts charged
         nothing stay at 0; a stream that broke after output is re-priced as an answer)."""
         table = self._prices.prices if self._prices is not None else {}
-        if not table or (r.failed and not (r.input_tokens or r.output_tokens)):
+        if not table:
             return r
-        changes: dict[str, Any] = {}
         # a routed name is looked up as itself, then as the part before its "@" ("gpt-5@high": "gpt-5")
         source = self._prices.with_price_as(  # type: ignore[union-attr]
             {m: [base_model(m)] for m in (r.model, r.strong_model)})
-        if source.table_key(r.model) is not None:
-            changes["cost"] = source.cost(r.model, input_tokens=r.input_tokens, output_tokens=r.output_tokens)
-        if r.failed:  # a charged broken stream claims no savings (costs.partial_attempt_record)
-            changes["strong_cost"] = changes.get("cost", r.cost)
-        elif source.table_key(r.strong_model) is not None:
-            changes["strong_cost"] = source.cost(
-                r.strong_model, input_tokens=r.input_tokens, output_tokens=r.output_tokens)
-        return dataclasses.replace(r, **changes) if changes else r
+        return repriced(r, source)
 
     @property
     def records(self) -> list[CostRecord]:

@@ -32,6 +32,7 @@ import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -274,3 +275,25 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
         self.close_connection = True
+
+
+# --------------------------------------------------------------------------- what the HTTP tests check
+PRICES = {  # dollars per million tokens: stand-ins, so that costs are not all zero
+    "qwen2.5-coder-1.5b-instruct": (2.5, 10.0),
+    "smollm2-135m-instruct": (0.15, 0.6),
+}
+
+
+def cost_of(model: str, input_tokens: int, output_tokens: int) -> Decimal:
+    """What :data:`PRICES` charge for these tokens of ``model``."""
+    pin, pout = PRICES[model]
+    return (Decimal(str(pin)) * input_tokens + Decimal(str(pout)) * output_tokens) / Decimal(1_000_000)
+
+
+def assert_server_usage(record, request) -> None:
+    """The record's tokens are the server's reported usage, priced at :data:`PRICES`."""
+    assert request.usage, f"the server reported no usage for {request}"
+    assert not record.failed and not record.tokens_estimated
+    assert (record.input_tokens, record.output_tokens) == (
+        request.usage["prompt_tokens"], request.usage["completion_tokens"])
+    assert record.cost == cost_of(record.model, record.input_tokens, record.output_tokens)

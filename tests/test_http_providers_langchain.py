@@ -13,16 +13,14 @@ from decimal import Decimal
 
 import pytest
 
+from tests.http_faults import PRICES, assert_server_usage, cost_of
+
 pytestmark = [
     pytest.mark.local_models,
     # thresholds of 0 and 1 pin a route on purpose
     pytest.mark.filterwarnings("ignore::routellm_core.calibration.RoutingSettingWarning"),
 ]
 
-PRICES = {  # dollars per million tokens: stand-ins, so that costs are not all zero
-    "qwen2.5-coder-1.5b-instruct": (2.5, 10.0),
-    "smollm2-135m-instruct": (0.15, 0.6),
-}
 STRONG, WEAK = 0.0, 1.0  # per-call thresholds that pin the route: win_rate >= 0 / win_rate >= 1
 
 
@@ -41,20 +39,6 @@ def routed(server, proxy, strong_kwargs=None, weak_kwargs=None, **kwargs):
 
     return ChatRouteLLM(strong=chat(server, proxy, server.strong, **(strong_kwargs or {})),
                         weak=chat(server, proxy, server.weak, **(weak_kwargs or {})), **kwargs)
-
-
-def cost_of(model: str, input_tokens: int, output_tokens: int) -> Decimal:
-    pin, pout = PRICES[model]
-    return (Decimal(str(pin)) * input_tokens + Decimal(str(pout)) * output_tokens) / Decimal(1_000_000)
-
-
-def assert_server_usage(record, request) -> None:
-    """The record's tokens are the server's reported usage, priced at the table's prices."""
-    assert request.usage, f"the server reported no usage for {request}"
-    assert not record.failed and not record.tokens_estimated
-    assert (record.input_tokens, record.output_tokens) == (
-        request.usage["prompt_tokens"], request.usage["completion_tokens"])
-    assert record.cost == cost_of(record.model, record.input_tokens, record.output_tokens)
 
 
 def client_error(server, proxy, kind: str, **kwargs) -> str:

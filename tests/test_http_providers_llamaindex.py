@@ -7,19 +7,16 @@ it. Answers are a few tokens long: these tests check the plumbing, not answer qu
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 
 import pytest
+
+from tests.http_faults import PRICES, assert_server_usage, cost_of
 
 pytestmark = [
     pytest.mark.local_models,
     pytest.mark.filterwarnings("ignore::routellm_core.calibration.RoutingSettingWarning"),
 ]
 
-PRICES = {  # dollars per million tokens: stand-ins, so that costs are not all zero
-    "qwen2.5-coder-1.5b-instruct": (2.5, 10.0),
-    "smollm2-135m-instruct": (0.15, 0.6),
-}
 STRONG, WEAK = 0.0, 1.0  # per-call thresholds that pin the route
 
 
@@ -48,19 +45,6 @@ def costs():
     get_dispatcher().add_event_handler(handler)
     yield handler
     handler.detach()
-
-
-def cost_of(model: str, input_tokens: int, output_tokens: int) -> Decimal:
-    pin, pout = PRICES[model]
-    return (Decimal(str(pin)) * input_tokens + Decimal(str(pout)) * output_tokens) / Decimal(1_000_000)
-
-
-def assert_server_usage(record, request) -> None:
-    assert request.usage, f"the server reported no usage for {request}"
-    assert not record.failed and not record.tokens_estimated
-    assert (record.input_tokens, record.output_tokens) == (
-        request.usage["prompt_tokens"], request.usage["completion_tokens"])
-    assert record.cost == cost_of(record.model, record.input_tokens, record.output_tokens)
 
 
 def answered(proxy):

@@ -63,6 +63,8 @@ def test_sample_queries_is_a_seeded_uniform_sample_of_the_distinct_queries(store
     assert len(sample) == len(set(sample)) == 10 and set(sample) <= {f"query {i}" for i in range(40)}
     assert store.sample_queries(10, seed=1) == sample and store.sample_queries(10, seed=2) != sample
     assert sorted(store.sample_queries(1000)) == sorted(f"query {i}" for i in range(40))
+    assert set(store.sample_queries(1000, exclude={"query 0", "query 1"})) == {f"query {i}" for i in range(2, 40)}
+    assert store.sample_queries(10, seed=1, page=7) == sample  # the page size changes nothing
     with pytest.raises(ValueError, match="n must be"):
         store.sample_queries(0)
 

@@ -514,6 +514,32 @@ def partial_attempt_record(
     return replace(priced, failed=True, error_type=error_type, strong_cost=priced.cost)
 
 
+def repriced(r: CostRecord, source: PriceSource) -> CostRecord:
+    """``r`` with its cost, and its all-strong counterfactual, priced from ``source`` wherever
+    ``source``'s own table lists the model (a handler's or callback's price table over the
+    adapter's). A failed attempt charged nothing stays at 0; a charged broken stream is re-priced
+    and still claims no savings (:func:`partial_attempt_record`).
+
+    Example:
+        >>> r = cost_record(route="weak", model="small", strong_model="big", win_rate=0.2, threshold=0.5,
+        ...                 router="r", input_tokens=1000, output_tokens=100,
+        ...                 prices=PriceSource({"big": (1.0, 1.0), "small": (1.0, 1.0)}))
+        >>> float(repriced(r, PriceSource({"big": (10.0, 30.0), "small": (1.0, 3.0)})).savings)
+        0.0117
+    """
+    if r.failed and not (r.input_tokens or r.output_tokens):
+        return r
+    changes: dict[str, Any] = {}
+    if source.table_key(r.model) is not None:
+        changes["cost"] = source.cost(r.model, input_tokens=r.input_tokens, output_tokens=r.output_tokens)
+    if r.failed:
+        changes["strong_cost"] = changes.get("cost", r.cost)
+    elif source.table_key(r.strong_model) is not None:
+        changes["strong_cost"] = source.cost(r.strong_model, input_tokens=r.input_tokens,
+                                             output_tokens=r.output_tokens)
+    return replace(r, **changes) if changes else r
+
+
 def shadow_record(*, model: str, route: str, input_tokens: int, output_tokens: int, prices: PriceSource,
                   tokens_estimated: bool = False, run_id: str | None = None) -> CostRecord:
     """The record of a background call made for shadow labelling (``route`` is the route of

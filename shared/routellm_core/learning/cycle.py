@@ -139,29 +139,25 @@ def unlabelled_pool(store: TrafficStore, size: int, *, select: str, seed: int = 
     """At most ``size`` distinct captured queries that have no stored battle, read in pages:
     the ``size`` nearest their call's threshold for the uncertainty strategies (calls whose
     router failed are left out; ``win_rates`` come back shifted so that the threshold is 0.5),
-    a seeded uniform sample of the distinct queries for ``"random"`` (``None`` for the rates).
-    Memory holds ``size`` queries and the labelled ones' texts, never the whole store."""
+    a seeded uniform sample of the distinct queries for ``"random"``
+    (:meth:`TrafficStore.sample_queries`; ``None`` for the rates). Memory holds ``size``
+    queries and the labelled ones' texts, never the whole store."""
     import hashlib
 
     labelled = store.labelled_queries()
+    if select == "random":
+        return store.sample_queries(size, seed=seed, exclude=labelled, page=page), None
     heap: list[tuple[float, int, str, float]] = []  # (priority, tie-break, query, rate): the lowest on top
     kept: set[str] = set()
-    uncertain = select != "random"
-    columns = ("query", "win_rate", "threshold", "router_failed") if uncertain else ("query",)
-    for frame in store.iter_calls(columns, page=page):
+    for frame in store.iter_calls(("query", "win_rate", "threshold", "router_failed"), page=page):
         for row in frame.itertuples(index=False):
-            q = row.query
+            q, w, t = row.query, row.win_rate, row.threshold
             if not isinstance(q, str) or not q.strip() or q in labelled or q in kept:
                 continue
-            if uncertain:
-                w, t = row.win_rate, row.threshold
-                if row.router_failed or w is None or t is None or not np.isfinite(w) or not np.isfinite(t):
-                    continue
-                priority, rate = -abs(float(w) - float(t)), float(w) - float(t) + 0.5
-            else:  # a hash, not a draw: a query asked often is not more likely
-                digest = hashlib.sha256(f"{seed}\x00{q}".encode()).digest()
-                priority, rate = -int.from_bytes(digest[:8], "big") / 2**64, float("nan")
-            entry = (priority, int.from_bytes(hashlib.sha256(q.encode()).digest()[:4], "big"), q, rate)
+            if row.router_failed or w is None or t is None or not np.isfinite(w) or not np.isfinite(t):
+                continue
+            entry = (-abs(float(w) - float(t)), int.from_bytes(hashlib.sha256(q.encode()).digest()[:4], "big"), q,
+                     float(w) - float(t) + 0.5)
             if len(heap) < size:
                 heapq.heappush(heap, entry)
                 kept.add(q)
@@ -169,9 +165,7 @@ def unlabelled_pool(store: TrafficStore, size: int, *, select: str, seed: int = 
                 kept.discard(heapq.heapreplace(heap, entry)[2])
                 kept.add(q)
     ordered = sorted(heap, reverse=True)
-    queries = [e[2] for e in ordered]
-    rates = np.array([e[3] for e in ordered]) if uncertain else None
-    return queries, rates
+    return [e[2] for e in ordered], np.array([e[3] for e in ordered])
 
 
 def _checkpoint_dir(to: str | os.PathLike[str], version: int) -> Path:

@@ -61,7 +61,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -713,11 +713,13 @@ class TrafficStore:
             if len(rows) < page:
                 return
 
-    def sample_queries(self, n: int, *, seed: int = 0) -> list[str]:
-        """A uniform sample of at most ``n`` of the distinct non-blank captured queries, in a
-        bounded pass over the store (:meth:`iter_calls`): the ``n`` queries whose seeded hash is
-        smallest, so a query's chance does not depend on how often it was asked, the same store
-        and seed give the same sample, and memory holds ``n`` queries whatever the store's size.
+    def sample_queries(self, n: int, *, seed: int = 0, exclude: Container[str] = frozenset(),
+                       page: int = 5_000) -> list[str]:
+        """A uniform sample of at most ``n`` of the distinct non-blank captured queries (those
+        in ``exclude`` left out), in a bounded pass over the store (:meth:`iter_calls`, pages of
+        ``page``): the ``n`` queries whose seeded hash is smallest, in that order, so a query's
+        chance does not depend on how often it was asked, the same store and seed give the same
+        sample, and memory holds ``n`` queries whatever the store's size.
 
         Raises:
             ValueError: ``n < 1``.
@@ -728,9 +730,9 @@ class TrafficStore:
             raise ValueError(f"n must be a whole number >= 1, got {n!r}")
         heap: list[tuple[int, str]] = []  # (-hash, query): the largest of the kept hashes on top
         kept: set[str] = set()
-        for page in self.iter_calls(("query",)):
-            for q in page["query"]:
-                if not isinstance(q, str) or not q.strip() or q in kept:
+        for frame in self.iter_calls(("query",), page=page):
+            for q in frame["query"]:
+                if not isinstance(q, str) or not q.strip() or q in kept or q in exclude:
                     continue
                 h = int.from_bytes(hashlib.sha256(f"{seed}\x00{q}".encode()).digest()[:8], "big")
                 if len(heap) < n:
