@@ -205,7 +205,7 @@ TASKS = ("arc_challenge", "mbpp", "winograde")
 
 
 def main() -> None:
-    from routellm_core.cli_common import cache_dir, eval_data_dir
+    from routellm_core.cli.common import cache_dir, eval_data_dir
     from routellm_core.data.decontaminate import decontaminate, load_eval_prompts
     from routellm_core.data.prompts import read_prompts
     from routellm_core.encoders import QueryEncoder

@@ -152,8 +152,9 @@ MISMATCH = "embeds its probe texts differently"
 # encoder, which a checkpoint trained on another encoder refuses (probe mismatch). Fallback: the
 # same CLI in-process with its encoder choice set to the checkpoint's encoder (what an
 # ``--encoder E`` option would do, as ``routellm nway eval`` has); recorded as a workaround.
-PATCHED_CLI = ("import sys; import routellm_core.cli as c; from routellm_core.cli_common import query_encoder; "
-               "E = sys.argv.pop(1); c._encoder = lambda a: query_encoder(E, no_cache=a.no_cache); "
+PATCHED_CLI = ("import sys; import routellm_core.cli as c; import routellm_core.cli.train as t; "
+               "from routellm_core.cli.common import query_encoder; "
+               "E = sys.argv.pop(1); t.command_encoder = lambda a: query_encoder(E, no_cache=a.no_cache); "
                "sys.exit(c.main(sys.argv[1:]))")
 
 
@@ -166,7 +167,7 @@ def run_eval(run: Runner, step: str, argv: list[str], encoder: str) -> dict[str,
     again = run(step + "_workaround", ["routellm", encoder, *argv[1:]], exe=[sys.executable, "-c", PATCHED_CLI])
     rec = strip(rec)
     again["workaround"] = ("routellm eval (no --encoder option) refused the checkpoint; rerun as the same CLI "
-                           "with cli._encoder returning the checkpoint's encoder")
+                           "with cli.train.command_encoder returning the checkpoint's encoder")
     again["plain_cli"] = rec
     return again
 

@@ -287,7 +287,7 @@ def main() -> None:
     root = data_dir()
     encoder = None
     if not args.no_cache:
-        from routellm_core.cli_common import cache_dir
+        from routellm_core.cli.common import cache_dir
         from routellm_core.encoders import QueryEncoder
 
         encoder = QueryEncoder(cache_dir=cache_dir())  # the default's encoder (all-MiniLM-L6-v2), cached on disk

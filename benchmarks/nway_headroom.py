@@ -181,7 +181,7 @@ def score_pool(d: dict[str, Any], predictors: dict[str, Predictor]) -> dict[str,
 
 
 def main() -> None:
-    from routellm_core.cli_common import cache_dir
+    from routellm_core.cli.common import cache_dir
     from routellm_core.data.schema import ScoreMatrix
     from routellm_core.encoders import QueryEncoder
     from routellm_core.nway import QualityRouter

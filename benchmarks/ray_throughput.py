@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from routellm_core import QueryEncoder, load_router
-from routellm_core.batch import score_prompts
+from routellm_core.offline_scoring import score_prompts
 
 
 def default_data_dir() -> Path | None:

@@ -27,8 +27,9 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generati
 from langchain_core.tracers.context import register_configure_hook
 
 from langchain_routellm.runnables import PRICE_AS_KEY, PRICES_KEY
+from routellm_core.adapter import CostLedgerView
 from routellm_core.calls import answer_record, content_text, stream_failed_record, usage_of
-from routellm_core.costs import CostLedger, CostRecord, CostTotals, PriceSource, record_fields_from_metadata
+from routellm_core.costs import CostLedger, PriceSource, record_fields_from_metadata
 
 
 class _CallPrices:
@@ -50,7 +51,7 @@ class _CallPrices:
         return self.handler.cost(model, input_tokens=input_tokens, output_tokens=output_tokens)
 
 
-class RoutingCostCallbackHandler(BaseCallbackHandler):
+class RoutingCostCallbackHandler(CostLedgerView, BaseCallbackHandler):
     """Records a :class:`~routellm_core.costs.CostRecord` for every routed chat-model call.
 
     A call is *routed* when its run carries ``routellm_route`` metadata (what
@@ -93,14 +94,6 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
         self._runs: dict[UUID, tuple[dict[str, Any], list[str]]] = {}
         self._streamed: dict[UUID, list[ChatGenerationChunk]] = {}  # what each routed run has sent so far
         self._lock = threading.Lock()
-
-    @property
-    def records(self) -> list[CostRecord]:
-        return self.ledger.records
-
-    @property
-    def totals(self) -> CostTotals:
-        return self.ledger.totals()
 
     def on_chat_model_start(self, serialized: Any, messages: list[list[Any]], *, run_id: UUID,
                             metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
@@ -163,12 +156,6 @@ class RoutingCostCallbackHandler(BaseCallbackHandler):
     def _prices_for(self, meta: Mapping[str, Any]) -> Any:  # a PriceSource, or _CallPrices that prices like one
         own, price_as = meta.get(PRICES_KEY), meta.get(PRICE_AS_KEY)
         return _CallPrices(own, self.prices, price_as) if own or price_as else self.prices
-
-    def __str__(self) -> str:
-        return self.totals.summary()
-
-    def __repr__(self) -> str:
-        return f"RoutingCostCallbackHandler({self.totals.brief()})"
 
 
 def _merged(chunks: list[ChatGenerationChunk]) -> ChatGenerationChunk:

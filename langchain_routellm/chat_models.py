@@ -17,23 +17,28 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from langchain_routellm.learning import (
-    CAPTURE_DESCRIPTION,
-    SHADOW_DESCRIPTION,
+from langchain_routellm._loop import SOURCE
+from langchain_routellm._routed import PRICES_DESCRIPTION, RoutingMixin
+from langchain_routellm._translate import price_table, query_from_messages, routed_config, with_decision
+from routellm_core.adapter import (
+    ALIASES_HELP,
+    CAPTURE_HELP,
+    CONSTRAINTS_HELP,
+    COSTS_HELP,
+    FAILURE_POLICY_HELP,
+    FALLBACK_HELP,
+    LAMBDAS_HELP,
+    MODELS_HELP,
+    NAMES_HELP,
+    ROUTER_HELP,
+    SHADOW_HELP,
+    STRONG_FRACTION_HELP,
+    STRONG_HELP,
+    THRESHOLD_HELP,
+    WEAK_HELP,
     PoolHolder,
     check_capture,
     check_shadow,
-)
-from langchain_routellm.runnables import (
-    ALIASES_DESCRIPTION,
-    FALLBACK_DESCRIPTION,
-    PRICES_DESCRIPTION,
-    ROUTER_DESCRIPTION,
-    _RoutingMixin,
-    price_table,
-    query_from_messages,
-    routed_config,
-    with_decision,
 )
 from routellm_core.calls import check_arguments, content_text, pop_settings
 from routellm_core.costs import PriceSource, count_tokens, estimate_message_tokens
@@ -60,7 +65,7 @@ def _counts_own_tokens(model: Any) -> bool:
                for n in ("get_num_tokens", "get_token_ids", "get_num_tokens_from_messages"))
 
 
-class ChatRouteLLM(_RoutingMixin, BaseChatModel):
+class ChatRouteLLM(RoutingMixin, BaseChatModel):
     """A strong and a weak chat model, or several, behind a learned router (RouteLLM, Tryage).
 
     For every call it scores the query (by default the last user turn) and hands the *original*
@@ -168,43 +173,31 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
     microseconds (one with ``models=`` loads the small N-way default at once, to check the names).
     """
 
-    strong: BaseChatModel | None = Field(default=None, description="The strong (expensive) chat model.")
-    weak: BaseChatModel | None = Field(default=None, description="The weak (cheap) chat model.")
-    models: dict[str, BaseChatModel] | None = Field(
-        default=None, description="Several chat models to route among (N-way), by your names for them (each a "
-                                  "model the N-way router knows, runs one, or is mapped onto one by aliases=).")
-    names: dict[str, Any] | None = Field(
-        default=None, description="Your names of the strong and weak models in decisions, costs and aliases=, e.g. "
-                                  "{'strong': 'gpt-5@high', 'weak': 'gpt-5@minimal'} (priced as the part before "
-                                  "'@', or the model's own name); default the models' own names.")
-    router: Any = Field(default=None, description=ROUTER_DESCRIPTION + " N-way for models=.")
-    threshold: float | None = Field(
-        default=None, description="Strong exactly when win_rate >= threshold, in [0, 1].")
-    strong_fraction: float | None = Field(
-        default=None, description="Target share of strong calls, via the router's calibration.")
-    lambdas: dict[str, float] | None = Field(
-        default=None, description="N-way: constraint weights of Tryage's objective, e.g. {'cost': 0.2}.")
-    costs: dict[str, float] | None = Field(
-        default=None, description="N-way: cost per call of each model (shorthand for a 'cost' constraint).")
-    constraints: list[Constraint] | None = Field(
-        default=None, description="N-way: constraints keyed by the model names; default the router's own.")
+    strong: BaseChatModel | None = Field(default=None, description=STRONG_HELP)
+    weak: BaseChatModel | None = Field(default=None, description=WEAK_HELP)
+    models: dict[str, BaseChatModel] | None = Field(default=None, description=MODELS_HELP)
+    names: dict[str, Any] | None = Field(default=None, description=NAMES_HELP)
+    router: Any = Field(default=None, description=ROUTER_HELP)
+    threshold: float | None = Field(default=None, description=THRESHOLD_HELP)
+    strong_fraction: float | None = Field(default=None, description=STRONG_FRACTION_HELP)
+    lambdas: dict[str, float] | None = Field(default=None, description=LAMBDAS_HELP)
+    costs: dict[str, float] | None = Field(default=None, description=COSTS_HELP)
+    constraints: list[Constraint] | None = Field(default=None, description=CONSTRAINTS_HELP)
     query_from: Literal["last_user", "all_user"] | Callable[[list[BaseMessage]], str] = Field(
         default="last_user",
         description="What to score: the last user turn (RouteLLM), all user turns, or a callable.")
-    failure_policy: str | None = Field(
-        default=None, description="When the router fails: a route ('strong' / 'weak', or a model name of "
-                                  "models=) or 'raise'; default the strong (first) model.")
-    fallback: Any = Field(default="auto", description=FALLBACK_DESCRIPTION)
+    failure_policy: str | None = Field(default=None, description=FAILURE_POLICY_HELP)
+    fallback: Any = Field(default="auto", description=FALLBACK_HELP)
     prices: Any = Field(default=None, description=PRICES_DESCRIPTION)
-    aliases: dict[str, str] | None = Field(default=None, description=ALIASES_DESCRIPTION)
+    aliases: dict[str, str] | None = Field(default=None, description=ALIASES_HELP)
     stop: list[str] | None = Field(default=None, description="Default stop words passed to the chosen model.")
     temperature: float | None = Field(default=None, description="Passed to the chosen model when set.")
     max_tokens: int | None = Field(default=None, description="Passed to the chosen model when set.")
     timeout: float | None = Field(default=None, description="Passed to the chosen model when set.")
     max_retries: int | None = Field(default=None, description="Not applied here: set it on the routed models.")
     streaming: bool | None = Field(default=None, description="Not applied here: set it on the routed models.")
-    capture: Any = Field(default=None, description=CAPTURE_DESCRIPTION)
-    shadow: Any = Field(default=None, description=SHADOW_DESCRIPTION)
+    capture: Any = Field(default=None, description=CAPTURE_HELP)
+    shadow: Any = Field(default=None, description=SHADOW_HELP)
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
     _routing: PoolHolder = PrivateAttr()
@@ -225,7 +218,7 @@ class ChatRouteLLM(_RoutingMixin, BaseChatModel):
     @field_validator("capture")
     @classmethod
     def _capture(cls, capture: Any) -> Any:
-        return check_capture(capture)
+        return check_capture(capture, source=SOURCE)
 
     @field_validator("shadow")
     @classmethod

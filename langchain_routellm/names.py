@@ -1,26 +1,20 @@
-"""Names of the models behind a routed call: a chat model's own, or the first found in a chain
-(where routed names come from: :mod:`routellm_core.naming`)."""
+"""The LangChain side of naming routed models: where the model inside a runnable is. The names
+themselves come from the one rule of :mod:`routellm_core.naming` (its :func:`model_name`,
+re-exported here), at route time and label time alike.
+
+Example:
+    >>> from langchain_core.language_models import FakeListChatModel
+    >>> model_name(FakeListChatModel(responses=["hi"]))
+    'FakeListChatModel'
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from routellm_core.naming import model_name as _model_name
+from routellm_core.naming import model_name
 
 _MAX_DEPTH = 16
-
-
-def model_name(model: Any) -> str:
-    """A chat model's name: its own ``name=`` when set, else its ``model_name`` / ``model`` /
-    ``model_id`` field, else its type (:func:`routellm_core.naming.model_name`, the rule both
-    adapters share).
-
-    Example:
-        >>> from langchain_core.language_models import FakeListChatModel
-        >>> model_name(FakeListChatModel(responses=["hi"]))
-        'FakeListChatModel'
-    """
-    return _model_name(model)
 
 
 def runnable_model_name(runnable: Any, _depth: int = 0) -> str | None:

@@ -25,15 +25,17 @@ from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 
 from llamaindex_routellm.events import RoutingCostEvent, RoutingDecisionEvent, RoutingFallbackEvent
-from routellm_core.costs import CostLedger, CostRecord, CostTotals, PriceSource, repriced
+from routellm_core.adapter import CostLedgerView
+from routellm_core.costs import CostLedger, CostRecord, PriceSource, repriced
 from routellm_core.naming import base_model
 
 
-class RoutingCostEventHandler(BaseEventHandler):
+class RoutingCostEventHandler(CostLedgerView, BaseEventHandler):
     """Accumulates every :class:`RoutingCostEvent` into a core :class:`CostLedger`.
 
     Attach it to the root dispatcher (``get_dispatcher().add_event_handler(handler)``) or to
-    ``get_dispatcher("llamaindex_routellm.llms")``; :meth:`detach` removes it again. It also
+    ``get_dispatcher("llamaindex_routellm.llms")``; :meth:`detach` removes it again. Its
+    ``records``, ``totals`` and ``str`` are :class:`~routellm_core.adapter.CostLedgerView`'s. It also
     keeps the :class:`RoutingDecisionEvent` s it saw in ``decisions`` and the
     :class:`RoutingFallbackEvent` s in ``fallbacks``. ``print(handler)`` shows the totals.
 
@@ -83,21 +85,6 @@ class RoutingCostEventHandler(BaseEventHandler):
         source = self._prices.with_price_as(  # type: ignore[union-attr]
             {m: [base_model(m)] for m in (r.model, r.strong_model)})
         return repriced(r, source)
-
-    @property
-    def records(self) -> list[CostRecord]:
-        return self.ledger.records
-
-    @property
-    def totals(self) -> CostTotals:
-        """Total cost, strong (all-strong counterfactual) cost, savings, strong share, per model."""
-        return self.ledger.totals()
-
-    def __str__(self) -> str:
-        return self.totals.summary()
-
-    def __repr__(self) -> str:
-        return f"RoutingCostEventHandler({self.totals.brief()})"
 
     def detach(self, dispatcher_name: str | None = None) -> None:
         """Remove this handler from the dispatcher it was added to (the root by default)."""

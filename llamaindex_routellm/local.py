@@ -24,17 +24,13 @@ from llama_index.core.base.llms.types import (
     LLMMetadata,
     MessageRole,
 )
-from llama_index.core.bridge.pydantic import ConfigDict, Field
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 
-from routellm_core.local_models import LocalChatModel, LocalGeneration
+from routellm_core.adapter import LocalModelFields
+from routellm_core.local_models import LocalGeneration
 
-_ROLES = {
-    MessageRole.SYSTEM: "system",
-    MessageRole.USER: "user",
-    MessageRole.ASSISTANT: "assistant",
-}
+_ROLES = {"system": "system", "user": "user", "assistant": "assistant"}
 
 
 def _raw(gen: LocalGeneration) -> dict[str, Any]:
@@ -47,30 +43,15 @@ def _raw(gen: LocalGeneration) -> dict[str, Any]:
     }
 
 
-class LocalGGUFLLM(CustomLLM):
+class LocalGGUFLLM(LocalModelFields, CustomLLM):
     """A local GGUF chat model (``routellm_core.local_models.LocalChatModel``) as a LlamaIndex
     chat LLM. Greedy by default; the usage is in ``raw["usage"]`` (OpenAI key names).
 
     Calls into one :class:`LocalChatModel` are serialised by its lock. Streaming yields the
     whole answer as one chunk. System, user and assistant messages are supported; other roles
-    raise a ``ValueError``.
+    raise a ``ValueError``. The fields (``client``, ``model_name``, ``max_tokens``,
+    ``temperature``) are :class:`~routellm_core.adapter.LocalModelFields`, as LangChain's.
     """
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    client: LocalChatModel = Field(description="The loaded-on-first-use local model.")
-    model_name: str = Field(
-        default="",
-        description="Name in routing and cost records (default: the client's).",
-    )
-    max_tokens: int = Field(default=256, ge=1, description="Most tokens to generate.")
-    temperature: float = Field(
-        default=0.0, ge=0.0, le=2.0, description="0 for greedy decoding."
-    )
-
-    def model_post_init(self, context: Any, /) -> None:
-        if not self.model_name:
-            self.model_name = self.client.name
 
     @classmethod
     def class_name(cls) -> str:
@@ -85,31 +66,16 @@ class LocalGGUFLLM(CustomLLM):
             model_name=self.model_name,
         )
 
-    def _generate(
-        self, turns: list[tuple[str, str]], kwargs: dict[str, Any]
-    ) -> LocalGeneration:
-        return self.client.chat(
-            turns,
-            max_tokens=kwargs.get("max_tokens", self.max_tokens),
-            temperature=kwargs.get("temperature", self.temperature),
-            stop=kwargs.get("stop"),
-        )
+    def _generate(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> LocalGeneration:
+        return self._local_generate([(m.role.value, m.content or "") for m in messages], _ROLES, kwargs,
+                                    stop=kwargs.get("stop"))
 
-    @staticmethod
-    def _turns(messages: Sequence[ChatMessage]) -> list[tuple[str, str]]:
-        turns = []
-        for i, m in enumerate(messages):
-            if m.role not in _ROLES:
-                raise ValueError(
-                    f"message {i} has role {m.role.value!r}; LocalGGUFLLM supports "
-                    f"{sorted(r.value for r in _ROLES)}"
-                )
-            turns.append((_ROLES[m.role], m.content or ""))
-        return turns
+    def _generate_prompt(self, prompt: str, kwargs: dict[str, Any]) -> LocalGeneration:
+        return self._local_generate([("user", prompt)], _ROLES, kwargs, stop=kwargs.get("stop"))
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        gen = self._generate(self._turns(messages), kwargs)
+        gen = self._generate(messages, kwargs)
         return ChatResponse(
             message=ChatMessage(role=MessageRole.ASSISTANT, content=gen.text),
             raw=_raw(gen),
@@ -119,7 +85,7 @@ class LocalGGUFLLM(CustomLLM):
     def stream_chat(
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseGen:
-        gen = self._generate(self._turns(messages), kwargs)
+        gen = self._generate(messages, kwargs)
 
         def one() -> ChatResponseGen:
             yield ChatResponse(
@@ -134,14 +100,14 @@ class LocalGGUFLLM(CustomLLM):
     def complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponse:
-        gen = self._generate([("user", prompt)], kwargs)
+        gen = self._generate_prompt(prompt, kwargs)
         return CompletionResponse(text=gen.text, raw=_raw(gen))
 
     @llm_completion_callback()
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
-        gen = self._generate([("user", prompt)], kwargs)
+        gen = self._generate_prompt(prompt, kwargs)
 
         def one() -> CompletionResponseGen:
             yield CompletionResponse(text=gen.text, delta=gen.text, raw=_raw(gen))

@@ -548,17 +548,17 @@ def test_a_malformed_calibration_table_is_refused_at_load(tmp_path, change, why)
 
 def test_weights_swapped_after_the_check_are_refused(ckpt, monkeypatch, router):
     """The bytes that are parsed are the bytes that are hashed (no check-then-read gap)."""
-    import routellm_core.checkpoints as checkpoints
+    from routellm_core.checkpoints import load as loading
 
     other = save_router(SWRankingRouter(n_tiers=2, **PAIR).fit(toy_battles()), ckpt.parent / "other")
-    real_verify = checkpoints.verify_checkpoint
+    real_verify = loading.verify_checkpoint
 
     def verify_then_swap(path, **kw):
         config = real_verify(path, **kw)
         shutil.copyfile(other / "model.safetensors", Path(path) / "model.safetensors")
         return config
 
-    monkeypatch.setattr(checkpoints, "verify_checkpoint", verify_then_swap)
+    monkeypatch.setattr(loading, "verify_checkpoint", verify_then_swap)  # what the loader calls
     with pytest.raises(CheckpointError, match="changed while it was loaded"):
         load_router(ckpt)
 

@@ -21,6 +21,11 @@ TEXTS = [HARD[1], EASY[2], "What is the boiling point of water at sea level?"]
 
 @pytest.fixture(scope="module")
 def trained():
+    return trained_pair_routers()
+
+
+def trained_pair_routers() -> dict:
+    """An ``mf`` and an ``sw_ranking`` router fitted on the toy battles (also tests/test_pretrained.py's)."""
     battles = toy_battles()
     return {
         "mf": MatrixFactorizationRouter(epochs=5, **PAIR).fit(battles),

@@ -11,10 +11,10 @@ import pytest
 from routellm_core.checkpoints import CheckpointError, load_router, save_router
 from routellm_core.data.schema import make_battles
 from routellm_core.routers import ROUTERS, NonFiniteScoreError, NotFittedError, UnknownModelError
+from routellm_core.routers._torch_loop import classifier_examples
 from routellm_core.routers.bert import BertClassifierRouter, default_bert_path
 from routellm_core.routers.causal_llm import LABEL_TOKENS, CausalLLMRouter
 from routellm_core.routing import Pool, RouterFailure
-from routellm_core.training.torch_loop import classifier_examples
 from tests.routing_fixtures import EASY, HARD, toy_battles
 
 PAIR = {"strong_model": "big-model", "weak_model": "small-model"}

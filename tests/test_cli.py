@@ -255,7 +255,7 @@ def test_library_noise_is_silenced_while_a_command_runs_and_restored_after():
 
     from huggingface_hub.utils import are_progress_bars_disabled
 
-    from routellm_core.cli_common import quiet_libraries
+    from routellm_core.cli.quiet import quiet_libraries
 
     st = logging.getLogger("sentence_transformers")
     st.setLevel(logging.INFO)
@@ -274,13 +274,28 @@ def test_cli_modules_share_helpers_without_a_cycle():
     import ast
     from pathlib import Path
 
-    import routellm_core
+    import routellm_core.cli
 
-    root = Path(routellm_core.__file__).parent
-    for rel in ("cli.py", "nway/cli.py"):
-        tree = ast.parse((root / rel).read_text())
+    root = Path(routellm_core.cli.__file__).parent
+    for path in sorted(root.glob("*.py")):
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+                assert "routellm_core.cli" not in names, f"cli/{path.name} imports routellm_core.cli"
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("routellm_core"):
-                assert node.module != "routellm_core.cli", f"{rel} imports routellm_core.cli"
+                assert node.module != "routellm_core.cli", f"cli/{path.name} imports routellm_core.cli"
                 private = [a.name for a in node.names if a.name.startswith("_")]
-                assert not private, f"{rel} borrows private {private} from {node.module}"
+                assert not private, f"cli/{path.name} borrows private {private} from {node.module}"
+
+
+def test_the_command_line_is_one_package_and_python_m_runs_it():
+    import importlib.util
+
+    for gone in ("routellm_core.cli_common", "routellm_core.learning.cli", "routellm_core.nway.cli"):
+        assert importlib.util.find_spec(gone) is None, f"{gone} is back: the command line lives in routellm_core.cli"
+    out = routellm("--help")
+    assert out.returncode == 0, out.stderr
+    assert "{route,score,train,calibrate,eval,label,promote,learn,prune,nway}" in out.stdout

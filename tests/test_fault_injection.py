@@ -224,13 +224,13 @@ def test_a_corrupt_router_checkpoint_is_refused_naming_the_file(tmp_path, damage
 def test_a_corrupt_default_checkpoint_loaded_at_call_time_follows_the_policy(tmp_path, monkeypatch):
     """``router=None`` loads the embedded default on the first call; if its checkpoint is corrupt,
     that call (and each one after, until it loads) is routed by the failure policy."""
-    from routellm_core import checkpoints
+    from routellm_core.checkpoints import embedded
     from routellm_core.routing import pool as pools
 
     broken = tmp_path / "default_router"
     shutil.copytree(DEFAULT_DIR, broken)
     (broken / "model.safetensors").write_bytes(b"corrupt" * 100)
-    monkeypatch.setattr(checkpoints, "DEFAULT_DIR", broken)
+    monkeypatch.setattr(embedded, "DEFAULT_DIR", broken)
     monkeypatch.setattr(pools, "_shared", {})  # no router loaded yet in this process
 
     lc = langchain_llm(None, failure_policy="weak")
@@ -253,7 +253,7 @@ def test_a_corrupt_default_checkpoint_loaded_at_call_time_follows_the_policy(tmp
         llamaindex_llm(None, failure_policy="raise").complete(Q)
     assert ("pair", "default") not in pools._shared       # nothing half-loaded was kept
 
-    monkeypatch.setattr(checkpoints, "DEFAULT_DIR", DEFAULT_DIR)   # repaired: routing resumes
+    monkeypatch.setattr(embedded, "DEFAULT_DIR", DEFAULT_DIR)   # repaired: routing resumes
     assert langchain_llm(None).invoke(Q).response_metadata["routellm_router_failed"] is False
 
 

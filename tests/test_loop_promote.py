@@ -23,7 +23,7 @@ from safetensors.numpy import load_file, save_file
 
 import routellm_core.checkpoints as checkpoints
 from routellm_core import CheckpointError, load_router, save_router
-from routellm_core.checkpoints import PROMOTE_MARKER
+from routellm_core.checkpoints import PROMOTE_MARKER, pinned, safety
 from routellm_core.learning import promote
 from routellm_core.learning.promote import replace_checkpoint
 
@@ -223,19 +223,20 @@ def test_a_swap_between_reading_the_config_and_the_weights_loads_one_version(tmp
     checksum error (two swaps delete the directory being read)."""
     if by_fd and not checkpoints._BY_FD:
         pytest.skip("no directory descriptors on this system")
-    monkeypatch.setattr(checkpoints, "_BY_FD", by_fd)
+    monkeypatch.setattr(pinned, "_BY_FD", by_fd)  # where the loader reads it
     live = tmp_path / "live"
     replace_checkpoint(versions["A"], live)
-    real = checkpoints._read_config
+    real = safety._read_config
     pending = [versions["B"], versions["A"]][:swaps]
 
     def read_then_swap(*args, **kwargs):
         config = real(*args, **kwargs)
-        while pending:
-            replace_checkpoint(pending.pop(0), live)
+        swaps, pending[:] = list(pending), []  # promote verifies what it swaps in: no swap from in there
+        for version in swaps:
+            replace_checkpoint(version, live)
         return config
 
-    monkeypatch.setattr(checkpoints, "_read_config", read_then_swap)
+    monkeypatch.setattr(safety, "_read_config", read_then_swap)  # what verify_checkpoint calls
     router = load_router(live)
     assert which(router, digests) in ("A", "B")
     assert not pending

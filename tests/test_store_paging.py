@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
+from routellm_core.cli.learning import duration
 from routellm_core.learning import TrafficStore
-from routellm_core.learning.cli import duration
 from routellm_core.routing import Decision
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from routellm_core.data_dir import DATA_DIR_ENV
 from routellm_core.errors import RoutingSettingWarning
 
 _GRID = np.linspace(0.0, 1.0, 101)
@@ -142,8 +143,6 @@ def describe_source(source: str) -> str:
     """
     if not source:
         return "no source recorded"
-    from routellm_core.data.specs import DATA_DIR_ENV
-
     parts = [p.strip() for p in source.split(",")]
     if not any("{data}" in p for p in parts):
         return source

@@ -15,6 +15,9 @@ Example:
     Traceback (most recent call last):
     ...
     routellm_core.errors.EncoderMismatchError: ...
+
+A router loaded from a checkpoint holds the record as ``encoder_probe_``;
+:func:`check_router_encoder` checks each encoder it is given against it, once.
 """
 
 from __future__ import annotations
@@ -93,3 +96,22 @@ def check_encoder(encoder: QueryEncoder, probe: Mapping[str, Any], *, router: st
             f"{router} router was trained with {recorded!r}, but the encoder {encoder.name!r} embeds "
             f"its probe texts differently (cosine {float(cos.min()):.3f} < {MIN_COSINE}){_hint(recorded, encoder)}"
         )
+
+
+def check_router_encoder(router: Any, encoder: QueryEncoder) -> None:
+    """:func:`check_encoder` of ``encoder`` against the probe record of ``router`` (its
+    ``encoder_probe_``, set when it was loaded from a checkpoint), once per encoder instance;
+    nothing when ``router`` holds no record. Errors name the router by its ``name``.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> from routellm_core.encoders import QueryEncoder
+        >>> loaded = SimpleNamespace(name="mf", encoder_probe_=encoder_probe(QueryEncoder()))
+        >>> check_router_encoder(loaded, QueryEncoder())   # reproduces the record: passes
+        >>> check_router_encoder(SimpleNamespace(name="mf"), QueryEncoder())   # no record: nothing to check
+    """
+    probe = getattr(router, "encoder_probe_", None)
+    if probe is None or vars(router).get("_probe_checked") is encoder:
+        return
+    check_encoder(encoder, probe, router=router.name)
+    vars(router)["_probe_checked"] = encoder

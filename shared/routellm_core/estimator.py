@@ -10,7 +10,8 @@
   ``calibrate()`` or loading), ``card_`` (the model card, set by training, saving with a
   card, or loading) and ``query_template_`` (the boilerplate lines its training prompts
   shared, stripped from every text before it is embedded or scored, in training and on live
-  traffic alike; see :meth:`EstimatorParams.query_text`). All read ``None`` until then.
+  traffic alike; see :class:`~routellm_core.data.templates.QueryTemplateStripping`). All read
+  ``None`` until then.
 
 Example:
     >>> from routellm_core.routers import RandomRouter
@@ -31,23 +32,24 @@ import copy
 import inspect
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from routellm_core.data.templates import QueryTemplateStripping
+from routellm_core.encoder_probe import check_router_encoder
 from routellm_core.encoders import QueryEncoder, get_encoder
 from routellm_core.errors import NotFittedError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
-
     from routellm_core.calibration import CalibrationTable
-    from routellm_core.data.templates import SharedBoilerplate
 
 __all__ = ["EstimatorParams", "NotFittedError", "check_is_fitted", "clone", "is_fitted"]
 
 E = TypeVar("E", bound="EstimatorParams")
 
 
-class EstimatorParams:
+class EstimatorParams(QueryTemplateStripping):
     """scikit-learn-style parameters (every keyword-only ``__init__`` argument up the MRO), the
-    router's short name, its encoder, and the fitted check.
+    router's short name, its encoder, and the fitted check. What a router reads of each query
+    (:meth:`query_text`, without its ``query_template_``) comes from
+    :class:`~routellm_core.data.templates.QueryTemplateStripping`.
 
     Subclasses set ``router_type``, store every ``__init__`` argument under its own name, and
     list in ``fitted_attributes`` the learned attributes that ``fit()`` and loading set (empty
@@ -61,8 +63,6 @@ class EstimatorParams:
     # Learned state every router may carry; ``None`` until set (see the module docstring).
     calibration_: CalibrationTable | None = None
     card_: dict[str, Any] | None = None
-    query_template_: SharedBoilerplate | None = None
-    strip_templates: bool
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -112,44 +112,13 @@ class EstimatorParams:
         """Short name used in decisions, traces and reports."""
         return self.router_type
 
-    def query_text(self, texts: Sequence[str]) -> list[str]:
-        """The text the router reads for each of ``texts``: without the lines of its
-        ``query_template_`` (a text made only of them is kept whole), unchanged when it has none.
-
-        Example:
-            >>> from routellm_core.data.schema import make_battles
-            >>> from routellm_core.routers import SWRankingRouter
-            >>> shot = "Q: 1+1? A: 2"
-            >>> rows = [{"query": f"{shot}\\nQ: {i}*{i}? A:", "model_a": "big", "model_b": "small",
-            ...          "winner": "ab"[i % 2], "source": "doc"} for i in range(8)]
-            >>> sw = SWRankingRouter(strong_model="big", weak_model="small", n_tiers=2).fit(make_battles(rows))
-            >>> sw.query_text([f"{shot}\\nQ: 12*12? A:"])
-            ['Q: 12*12? A:']
-        """
-        template = self.query_template_
-        return list(texts) if template is None else template.strip_all(texts)
-
-    def _learn_query_template(self, groups: Iterable[Iterable[str]]) -> None:
-        """Set ``query_template_`` from the training prompts, grouped by data source (``None``
-        unless ``strip_templates`` is on and some lines are shared)."""
-        from routellm_core.data.templates import SharedBoilerplate
-
-        self.query_template_ = None
-        if self.strip_templates:
-            found = SharedBoilerplate.find_in_groups(groups)
-            self.query_template_ = found if found.lines else None
-
     @property
     def encoder_(self) -> QueryEncoder:
         """The query encoder (a shared instance when given by name). A loaded router first checks
-        that it reproduces the checkpoint's probe vectors (:mod:`routellm_core.encoder_probe`)."""
+        that it reproduces the checkpoint's probe vectors
+        (:func:`~routellm_core.encoder_probe.check_router_encoder`)."""
         enc = self.encoder if isinstance(self.encoder, QueryEncoder) else get_encoder(self.encoder)
-        probe = getattr(self, "encoder_probe_", None)
-        if probe is not None and self.__dict__.get("_probe_checked") is not enc:
-            from routellm_core.encoder_probe import check_encoder
-
-            check_encoder(enc, probe, router=self.name)
-            self.__dict__["_probe_checked"] = enc
+        check_router_encoder(self, enc)
         return enc
 
 

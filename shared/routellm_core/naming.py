@@ -261,10 +261,13 @@ class RoutedNames:
 
 
 def routed_names(*, strong: Any = None, weak: Any = None, models: Mapping[str, Any] | None = None,
-                 names: Mapping[str, str] | None = None, what: str = "models") -> RoutedNames:
+                 names: Mapping[str, str] | None = None, what: str = "models",
+                 guess: Callable[[Any], str | None] | None = None) -> RoutedNames:
     """Name an adapter's models by the rule of this module: ``strong`` / ``weak`` (with the
     user's ``names``), or ``models={name: model}`` (the keys are the names; ``names=`` is then
     an error). A pair missing a model gets no names (the pool reports what is missing).
+    ``guess``: how to find the name of a strong / weak object that is no model itself (see
+    :func:`name_models`; e.g. the first model inside a chain).
 
     Example:
         >>> class Chat:
@@ -275,7 +278,7 @@ def routed_names(*, strong: Any = None, weak: Any = None, models: Mapping[str, A
     """
     if models is None:
         both = strong is not None and weak is not None
-        return RoutedNames(name_models({"strong": strong, "weak": weak}, names) if both else {}, True)
+        return RoutedNames(name_models({"strong": strong, "weak": weak}, names, guess=guess) if both else {}, True)
     if strong is not None or weak is not None:
         raise ValueError("give models={...} or strong=/weak=, not both")
     if names is not None:

@@ -7,10 +7,10 @@ the work goes to that cluster, whose workers need ``routellm-lc`` installed and 
 to read the checkpoint (the embedded default and Hub ids always are).
 
 Needs the ``ray`` extra (``pip install "routellm-lc[ray]"``). Use it through
-:func:`routellm_core.batch.score_prompts` with ``engine="ray"``; for example
+:func:`routellm_core.offline_scoring.score_prompts` with ``engine="ray"``; for example
 (not run here, Ray takes seconds to start)::
 
-    >>> from routellm_core.batch import score_prompts
+    >>> from routellm_core.offline_scoring import score_prompts
     >>> score_prompts("prompts.parquet", engine="ray", num_workers=2)  # doctest: +SKIP
 """
 
@@ -88,7 +88,7 @@ class RouterScorer:
 
     Args:
         router: what :func:`~routellm_core.checkpoints.load_router` takes.
-        revision, encoder, cache_dir: as in :func:`routellm_core.batch.score_prompts`.
+        revision, encoder, cache_dir: as in :func:`routellm_core.offline_scoring.score_prompts`.
         strong_model / weak_model: the pair to score.
         num_threads: torch threads of this actor (its share of the CPU).
     """
@@ -277,7 +277,7 @@ def ray_win_rates(
 ) -> pd.DataFrame:
     """Win rates of ``prompts`` computed by ``num_workers`` Ray actors; columns ``prompt``, ``win_rate``.
 
-    Arguments are those of :func:`routellm_core.batch.score_prompts`; ``with_worker`` adds a
+    Arguments are those of :func:`routellm_core.offline_scoring.score_prompts`; ``with_worker`` adds a
     column ``worker``, the process id of the actor that scored each row.
     """
     _ray()  # a clear ImportError first when Ray is missing

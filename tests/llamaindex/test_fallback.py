@@ -176,3 +176,43 @@ def test_a_stream_the_caller_stops_reading_is_an_answered_call(router, costs):
 
     asyncio.run(stop_early())
     check_ledger(costs, calls=2, failed=0, fallbacks=0)
+
+
+# ------------------------------------------------------------------ one pool per call
+@pytest.mark.parametrize("form", ["chat", "complete", "achat", "acomplete", "stream_chat", "stream_complete"])
+@pytest.mark.parametrize("first, then", [("weak_to_strong", "none"), ("none", "weak_to_strong")])
+def test_a_swap_after_routing_leaves_the_call_on_its_pools_fallback(router, monkeypatch, form, first, then):
+    """A swap that lands between the routing and the fallback changes neither: the call falls
+    back as the pool it was routed with says."""
+    llm = make(router, weak_fails=100, fallback=first)
+    other = make(router, fallback=then).pool
+    pool = llm.pool
+    real_route, real_aroute = pool.route, pool.aroute
+
+    def route(*args: Any) -> Any:
+        llm._routing.pool = other  # as a swap_router to a pool with another policy would
+        return real_route(*args)
+
+    async def aroute(*args: Any) -> Any:
+        llm._routing.pool = other
+        return await real_aroute(*args)
+
+    monkeypatch.setattr(pool, "route", route)
+    monkeypatch.setattr(pool, "aroute", aroute)
+
+    def call() -> Any:
+        if form in ("chat", "achat", "stream_chat"):
+            out = getattr(llm, form)(user())
+        else:
+            out = getattr(llm, form)(Q)
+        if form.startswith("a"):
+            return asyncio.run(out)
+        return list(out)[-1] if form.startswith("stream") else out
+
+    if first == "none":
+        with pytest.raises(FakeModelError):
+            call()
+    else:
+        kw = call().additional_kwargs
+        assert kw["routellm_route"] == "strong" and kw["routellm_fallback_from"] == "weak"
+    assert llm.pool is other  # the swap did land

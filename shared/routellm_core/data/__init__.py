@@ -2,16 +2,16 @@
 
 - :mod:`~routellm_core.data.schema`: the battle schema and :class:`ScoreMatrix`;
 - :mod:`~routellm_core.data.arena`, :mod:`~routellm_core.data.gold`,
-  :mod:`~routellm_core.data.judge`, :mod:`~routellm_core.data.jsonl`: one module per format;
+  :mod:`~routellm_core.data.alpaca_eval`, :mod:`~routellm_core.data.jsonl`: one module per format;
 - :mod:`~routellm_core.data.specs`: ``KIND:PATH`` data specs, the entry point of ``routellm train``.
 """
 
+from routellm_core.data.alpaca_eval import load_judge_battles, load_judge_matrix
 from routellm_core.data.arena import load_arena_battles
 from routellm_core.data.decontaminate import DecontaminationReport, decontaminate, load_eval_prompts
 from routellm_core.data.elo import compute_elo, group_tiers
 from routellm_core.data.gold import load_gold_matrix, read_task_labels
 from routellm_core.data.jsonl import load_jsonl_battles
-from routellm_core.data.judge import load_judge_battles, load_judge_matrix
 from routellm_core.data.prompts import read_prompts
 from routellm_core.data.schema import (
     BATTLE_COLUMNS,

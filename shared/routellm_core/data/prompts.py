@@ -49,7 +49,7 @@ def read_prompts(path: str | os.PathLike[str]) -> list[str]:
     """All non-empty prompts in ``path``, in file order; ``store:PATH_OR_URL``: the queries of
     the calls captured in that traffic store (each once, blank ones left out)."""
     if os.fspath(path).startswith("store:"):
-        from routellm_core.learning.store import open_store
+        from routellm_core.store import open_store
 
         texts = open_store(os.fspath(path), must_exist=True).call_queries()
         if not texts:

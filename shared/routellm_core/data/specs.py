@@ -24,20 +24,19 @@ Example:
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from routellm_core.data.alpaca_eval import load_judge_battles, load_judge_matrix
 from routellm_core.data.arena import load_arena_battles
 from routellm_core.data.gold import load_gold_matrix
 from routellm_core.data.jsonl import load_jsonl_battles
-from routellm_core.data.judge import load_judge_battles, load_judge_matrix
 from routellm_core.data.schema import BATTLE_COLUMNS, ScoreMatrix, canonical_model_name
 from routellm_core.data.tables import check_file, read_table
+from routellm_core.data_dir import DATA_DIR_ENV, default_data_dir
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -49,11 +48,8 @@ __all__ = [
     "parse_spec",
 ]
 
-logger = logging.getLogger(__name__)
-
-DATA_DIR_ENV = "ROUTELLM_DATA_DIR"
 KINDS = ("arena", "gold", "judge", "jsonl")
-STORE_PREFIX = "store:"  # store:PATH_OR_URL, a traffic store (routellm_core.learning.store)
+STORE_PREFIX = "store:"  # store:PATH_OR_URL, a traffic store (routellm_core.store)
 
 
 def shown_spec(spec: str) -> str:
@@ -81,27 +77,6 @@ OPTIONS: dict[str, frozenset[str]] = {
     "judge": frozenset({"instructions"}),
     "jsonl": frozenset(),
 }
-
-
-def default_data_dir() -> Path | None:
-    """The data directory named by ``$ROUTELLM_DATA_DIR``, or ``None`` when it is not set.
-
-    The library does not guess where data sets sit; ``{data}`` in a spec needs the variable.
-
-    Example:
-        >>> from routellm_core.data.specs import default_data_dir
-        >>> d = default_data_dir()
-        >>> d is None or d.is_dir()
-        True
-    """
-    env = os.environ.get(DATA_DIR_ENV)
-    if not env:
-        return None
-    path = Path(env).expanduser()
-    if path.is_dir():
-        return path.resolve()
-    logger.warning("%s=%s is not a directory; no data directory", DATA_DIR_ENV, env)
-    return None
 
 
 @dataclass(frozen=True)
@@ -198,7 +173,7 @@ def load_battles(spec: str, *, aliases: Mapping[str, str] | None = None) -> pd.D
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"battle spec must be 'KIND:PATH' or a path, got {spec!r}")
     if spec.startswith(STORE_PREFIX):  # a traffic store: its judged battles and rated calls
-        from routellm_core.learning.store import open_store
+        from routellm_core.store import open_store
 
         battles = open_store(spec, must_exist=True).training_battles()  # a typo is an error, not an empty store
         for side in ("model_a", "model_b"):

@@ -22,6 +22,10 @@ Example:
     'Question 3: what is 3 + 3?'
     >>> boiler.strip(suffix)  # nothing but boilerplate: kept whole
     'After careful thought, put your answer in a box.'
+
+Routers do the same to what they read (:class:`QueryTemplateStripping`): with
+``strip_templates`` on, they learn the lines their training prompts share and strip them from
+every text before it is embedded or scored, in training and on live traffic alike.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SharedBoilerplate", "normalize_text", "queries_by_source", "text_digests"]
+__all__ = ["QueryTemplateStripping", "SharedBoilerplate", "normalize_text", "queries_by_source", "text_digests"]
 
 _NON_ALNUM = re.compile(r"[\W_]+")
 MAX_LINES = 100_000  # bounds what a checkpoint's template may hold
@@ -154,3 +158,41 @@ class SharedBoilerplate:
             (done[t] if t in done else done.setdefault(t, self.strip(t))) if isinstance(t, str) else t
             for t in texts
         ]
+
+
+class QueryTemplateStripping:
+    """What a router reads of a query: the text without the boilerplate its training prompts shared.
+
+    A base of every router (through :class:`~routellm_core.estimator.EstimatorParams`). With its
+    ``strip_templates`` parameter on, training learns ``query_template_`` (the lines shared within
+    each data source) and :meth:`query_text` strips them from every text, in training and on live
+    traffic alike; ``query_template_`` is ``None`` until then, and a checkpoint saves it.
+    """
+
+    query_template_: SharedBoilerplate | None = None
+    strip_templates: bool
+
+    def query_text(self, texts: Sequence[str]) -> list[str]:
+        """The text the router reads for each of ``texts``: without the lines of its
+        ``query_template_`` (a text made only of them is kept whole), unchanged when it has none.
+
+        Example:
+            >>> from routellm_core.data.schema import make_battles
+            >>> from routellm_core.routers import SWRankingRouter
+            >>> shot = "Q: 1+1? A: 2"
+            >>> rows = [{"query": f"{shot}\\nQ: {i}*{i}? A:", "model_a": "big", "model_b": "small",
+            ...          "winner": "ab"[i % 2], "source": "doc"} for i in range(8)]
+            >>> sw = SWRankingRouter(strong_model="big", weak_model="small", n_tiers=2).fit(make_battles(rows))
+            >>> sw.query_text([f"{shot}\\nQ: 12*12? A:"])
+            ['Q: 12*12? A:']
+        """
+        template = self.query_template_
+        return list(texts) if template is None else template.strip_all(texts)
+
+    def _learn_query_template(self, groups: Iterable[Iterable[str]]) -> None:
+        """Set ``query_template_`` from the training prompts, grouped by data source (``None``
+        unless ``strip_templates`` is on and some lines are shared)."""
+        self.query_template_ = None
+        if self.strip_templates:
+            found = SharedBoilerplate.find_in_groups(groups)
+            self.query_template_ = found if found.lines else None

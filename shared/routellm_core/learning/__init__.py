@@ -20,7 +20,7 @@ from routellm_core.learning.judge import JudgeError, JudgePrompt, PairwiseJudge,
 from routellm_core.learning.label import BudgetSpent, LabelReport, Prompt, alabel, label, read_prompts
 from routellm_core.learning.models import Generation, as_chat_fn, load_model, model_name
 from routellm_core.learning.shadow import ShadowLabeller
-from routellm_core.learning.store import BackgroundWriter, RouterVersion, StoreError, TrafficStore, open_store
+from routellm_core.store import BackgroundWriter, RouterVersion, StoreError, TrafficStore, open_store
 
 __all__ = [
     "BackgroundWriter",

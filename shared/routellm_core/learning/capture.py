@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from routellm_core.learning.store import EXIT_TIMEOUT, BackgroundWriter, Redact, StoreError, TrafficStore, open_store
+from routellm_core.store import EXIT_TIMEOUT, BackgroundWriter, Redact, StoreError, TrafficStore, open_store
 
 
 class TrafficCapture:

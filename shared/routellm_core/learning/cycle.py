@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from routellm_core.learning.store import TrafficStore, open_store
+from routellm_core.store import TrafficStore, open_store
 
 LOCK_KEY = "routellm-learn-cycle"  # the claims-table key of the learning lock
 LOCK_TTL = 6 * 3600.0              # seconds before the lock of a cycle that died expires

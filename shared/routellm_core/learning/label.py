@@ -59,7 +59,7 @@ from routellm_core.learning.judge import (
     load_judge_prompts,
 )
 from routellm_core.learning.models import Generation, as_chat_fn, model_name
-from routellm_core.learning.store import TrafficStore, battle_key, open_store
+from routellm_core.store import TrafficStore, battle_key, open_store
 
 T = TypeVar("T")
 TRANSIENT_NAMES = (

@@ -1,9 +1,9 @@
 """Promote a retrained router only when it is not worse than the current one on held-out traffic.
 
 Labelled traffic (judged battles and rated calls, :meth:`TrafficStore.training_battles`) is
-split by query, reproducibly: :func:`holdout_mask` hashes each query with a seed, so ``routellm
-train --holdout 0.2`` leaves out exactly the queries that ``routellm promote --holdout 0.2``
-evaluates on. The held-out battles of the routed pair become a
+split by query, reproducibly: :func:`holdout_mask` (from :mod:`routellm_core.training.holdout`)
+hashes each query with a seed, so ``routellm train --holdout 0.2`` leaves out exactly the
+queries that ``routellm promote --holdout 0.2`` evaluates on. The held-out battles of the routed pair become a
 :class:`~routellm_core.evaluation.benchmarks.Benchmark` (per query, the strong model's share of
 wins and ties as its score, the weak model's as the rest), and both routers are scored with the
 same metric code as ``routellm eval`` (APGR), with a paired bootstrap interval of the
@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import sys
@@ -34,29 +33,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from routellm_core.data.templates import normalize_text
 from routellm_core.evaluation.benchmarks import Benchmark
 from routellm_core.evaluation.metrics import apgr, routing_curve
+from routellm_core.training.holdout import holdout_mask, split_holdout
 
 _LABEL = {"a": 1.0, "b": 0.0, "tie": 0.5}
-
-
-def holdout_mask(queries: Sequence[str], fraction: float, *, seed: int = 0) -> np.ndarray:
-    """``True`` for the queries held out: a seeded hash of the normalised text below ``fraction``
-    (the same query is always on the same side, whatever else is in the data)."""
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"the held-out fraction must be in (0, 1), got {fraction!r}")
-    out = np.empty(len(queries), dtype=bool)
-    for i, q in enumerate(queries):
-        digest = hashlib.sha256(f"{seed}\x00{normalize_text(q)}".encode()).digest()
-        out[i] = int.from_bytes(digest[:8], "big") / 2**64 < fraction
-    return out
-
-
-def split_holdout(battles: pd.DataFrame, fraction: float, *, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(training, held_out)`` battles by :func:`holdout_mask` of their queries."""
-    mask = holdout_mask(battles["query"].tolist(), fraction, seed=seed)
-    return battles[~mask].reset_index(drop=True), battles[mask].reset_index(drop=True)
 
 
 def traffic_benchmark(battles: pd.DataFrame, strong: str, weak: str, *, name: str = "traffic") -> Benchmark:
@@ -383,7 +364,7 @@ def publish_promoted(store: Any, candidate: str | os.PathLike[str], *, figures: 
         by / note: recorded with the version.
 
     Returns:
-        The :class:`~routellm_core.learning.store.RouterVersion` published.
+        The :class:`~routellm_core.store.RouterVersion` published.
 
     Raises:
         ValueError: ``candidate`` is not a checkpoint directory, or ``location`` holds another
@@ -399,8 +380,8 @@ def publish_promoted(store: Any, candidate: str | os.PathLike[str], *, figures: 
         1
     """
     from routellm_core.checkpoints import CheckpointError
-    from routellm_core.learning.store import open_store
     from routellm_core.routing.follow import _digest_of, _fetch, checkpoint_sha256
+    from routellm_core.store import open_store
 
     _refuse_unless_checkpoint(Path(candidate), "candidate")
     try:

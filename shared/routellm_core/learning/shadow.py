@@ -70,7 +70,7 @@ from routellm_core.costs import CostLedger, PriceSource, count_tokens, estimate_
 from routellm_core.errors import RouteLLMError
 from routellm_core.learning.judge import JudgePrompt, PairwiseJudge, load_judge_prompts
 from routellm_core.learning.models import Generation, as_chat_fn, model_name
-from routellm_core.learning.store import TrafficStore, open_store
+from routellm_core.store import TrafficStore, open_store
 
 logger = logging.getLogger("routellm_core.learning")
 FLUSH_AT_EXIT = 20.0  # seconds the interpreter's exit waits for the shadow labellings in flight

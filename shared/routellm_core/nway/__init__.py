@@ -12,8 +12,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
-
+from routellm_core.checkpoints import load_nway_router
+from routellm_core.checkpoints.registry import NWAY, register_router_base, register_router_type, router_types
 from routellm_core.nway.base import NWayRouter
 from routellm_core.nway.constraints import (
     Constraint,
@@ -26,9 +26,12 @@ from routellm_core.nway.constraints import (
 from routellm_core.nway.quality import QualityRouter
 from routellm_core.nway.zooter import ZooterRouter
 
-NWAY_ROUTERS: dict[str, type[NWayRouter]] = {
-    cls.router_type: cls for cls in (QualityRouter, ZooterRouter)
-}
+register_router_base(NWayRouter, kind=NWAY)
+register_router_type(QualityRouter)
+register_router_type(ZooterRouter)
+#: ``{router_type: class}`` of the N-way routers: the checkpoint registry's own table (importing
+#: this package registers them), so a class added here is one that checkpoints load.
+NWAY_ROUTERS: dict[str, type[NWayRouter]] = router_types(NWAY)
 
 
 def get_nway_router_class(router_type: str) -> type[NWayRouter]:
@@ -39,16 +42,6 @@ def get_nway_router_class(router_type: str) -> type[NWayRouter]:
         raise ValueError(
             f"unknown N-way router {router_type!r}; available N-way routers: {sorted(NWAY_ROUTERS)}"
         ) from None
-
-
-def __getattr__(name: str) -> Any:
-    # load_nway_router lives with the other loaders in checkpoints, which imports this
-    # package (for NWAY_ROUTERS); it is looked up on first use so that no import cycle forms.
-    if name == "load_nway_router":
-        from routellm_core.checkpoints import load_nway_router
-
-        return load_nway_router
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -26,18 +26,19 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from routellm_core.checkpoints import PretrainedMixin
 from routellm_core.data.schema import ScoreMatrix, canonical_model_name
+from routellm_core.decision import Decision
 from routellm_core.encoders import QueryEncoder, validate_texts
 from routellm_core.estimator import EstimatorParams
 from routellm_core.nway.constraints import Constraint, check_lambdas
 from routellm_core.nway.objective import select as tryage_select
 from routellm_core.routers.base import UnknownModelError, check_finite_scores
-from routellm_core.routing.decision import Decision
 
 __all__ = ["NWayRouter"]
 
 
-class NWayRouter(EstimatorParams, ABC):
+class NWayRouter(PretrainedMixin, EstimatorParams, ABC):
     """Base class of N-way routers.
 
     Args:
@@ -115,6 +116,10 @@ class NWayRouter(EstimatorParams, ABC):
     ) -> list[Decision]:
         """Choose a model per text by ``argmax_m score(m) - sum_j lambda_j * C_j(m)``.
 
+        A convenience over the router's own model names: the same rule and decisions as an
+        :class:`~routellm_core.routing.NWayPool`, which routes the user's names (aliases, prices,
+        a failure policy) instead.
+
         Args:
             texts: the queries.
             lambdas: ``{constraint name: weight}``; missing names weigh 0. A positive weight
@@ -135,18 +140,9 @@ class NWayRouter(EstimatorParams, ABC):
         cols = [self.models_.index(m) for m in pool]
         quality = self.predict_quality(texts)[:, cols]
         idx, utility = tryage_select(quality, pool, cons, weights)
+        routes = {m: m for m in pool}
         return [
-            Decision(
-                route=pool[i],
-                model=pool[i],
-                router=self.name,
-                rule="utility",
-                models={m: m for m in pool},
-                reference=pool[0],
-                scores={m: float(v) for m, v in zip(pool, q)},
-                utilities={m: float(v) for m, v in zip(pool, u)},
-                lambdas=dict(weights),
-            )
+            Decision.by_utility(i, q, u, routes, weights, router=self.name)
             for i, q, u in zip(idx, quality, utility)
         ]
 

@@ -1,7 +1,17 @@
-"""Routers: one module per router, all on the :class:`~routellm_core.routers.base.Router` interface."""
+"""Routers: one module per router, all on the :class:`~routellm_core.routers.base.Router` interface.
+
+Importing this package registers :class:`Router` and each router class with the checkpoint
+registry (:mod:`routellm_core.checkpoints.registry`), which is how a checkpoint's ``router_type``
+finds its class; :data:`ROUTERS` is the registry's table of strong/weak routers.
+
+Example:
+    >>> get_router_class("sw_ranking") is SWRankingRouter is ROUTERS["sw_ranking"]
+    True
+"""
 
 from __future__ import annotations
 
+from routellm_core.checkpoints.registry import BINARY, register_router_base, register_router_type, router_types
 from routellm_core.routers.base import (
     NonFiniteScoreError,
     NotFittedError,
@@ -14,11 +24,13 @@ from routellm_core.routers.mf import MatrixFactorizationRouter
 from routellm_core.routers.random import RandomRouter
 from routellm_core.routers.sw_ranking import SWRankingRouter
 
-ROUTERS: dict[str, type[Router]] = {
-    cls.router_type: cls
-    for cls in (RandomRouter, SWRankingRouter, MatrixFactorizationRouter, BertClassifierRouter,
-                CausalLLMRouter)
-}
+register_router_base(Router, kind=BINARY)
+for _cls in (RandomRouter, SWRankingRouter, MatrixFactorizationRouter, BertClassifierRouter, CausalLLMRouter):
+    register_router_type(_cls)
+del _cls
+#: ``{router_type: class}`` of the strong/weak routers: the registry's own table, so a class
+#: added here is one that checkpoints load.
+ROUTERS: dict[str, type[Router]] = router_types(BINARY)
 
 
 def get_router_class(router_type: str) -> type[Router]:

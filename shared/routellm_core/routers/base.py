@@ -28,13 +28,14 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from routellm_core.calibration import CalibrationTable, check_strong_fraction, check_threshold, warn_one_sided
+from routellm_core.calibration import CalibrationTable, check_strong_fraction, check_threshold
+from routellm_core.checkpoints import PretrainedMixin
 from routellm_core.data.schema import canonical_model_name
+from routellm_core.decision import Decision, PairSetting, pair_threshold
 from routellm_core.encoders import QueryEncoder, validate_texts
 from routellm_core.errors import NonFiniteScoreError, UnknownModelError
 from routellm_core.errors import NotFittedError as NotFittedError  # re-exported
 from routellm_core.estimator import EstimatorParams
-from routellm_core.routing.decision import Decision
 
 DEFAULT_STRONG = "gpt-4-1106-preview"
 DEFAULT_WEAK = "mixtral-8x7b-instruct-v0.1"
@@ -57,7 +58,7 @@ def check_finite_scores(scores: np.ndarray, router: str, what: str = "win rate")
     return scores
 
 
-class Router(EstimatorParams, ABC):
+class Router(PretrainedMixin, EstimatorParams, ABC):
     """Base class: scores queries and turns scores into routing decisions.
 
     Args:
@@ -194,12 +195,15 @@ class Router(EstimatorParams, ABC):
     ) -> list[Decision]:
         """Decide strong or weak for each text (strong exactly when ``win_rate >= threshold``).
 
-        A ``threshold`` that would send (almost) every calibration prompt one way raises a
-        :class:`~routellm_core.routing.RoutingSettingWarning`, as it does in the adapters.
+        A convenience over :func:`routellm_core.decision.pair_threshold`, the threshold rule the
+        pools of :mod:`routellm_core.routing` apply too, except that exactly one of ``threshold``
+        or ``strong_fraction`` is required here. A ``threshold`` that would send (almost) every
+        calibration prompt one way raises a :class:`~routellm_core.errors.RoutingSettingWarning`,
+        as it does in the adapters.
         """
-        t = self.resolve_threshold(threshold, strong_fraction)
-        if threshold is not None and self.calibration_ is not None:
-            warn_one_sided(self, t, stacklevel=3)
+        if (threshold is None) == (strong_fraction is None):  # a pool has a default; a bare router has none
+            raise ValueError("give exactly one of threshold or strong_fraction")
+        t = pair_threshold(self, PairSetting(threshold, strong_fraction), stacklevel=3)
         strong, weak = self.resolve_pair(strong_model, weak_model)
         rates = self.win_rate(texts, strong_model=strong, weak_model=weak)
         models = {"strong": strong, "weak": weak}

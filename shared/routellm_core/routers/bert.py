@@ -64,7 +64,7 @@ class BertClassifierRouter(TorchClassifierRouter):
     def _load_pretrained(self) -> tuple[Any, Any]:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from routellm_core.training.torch_loop import LABELS
+        from routellm_core.routers._torch_loop import LABELS
 
         name = self.base_model or default_bert_path()
         if not isinstance(name, str) or not name.strip():
@@ -102,7 +102,7 @@ class BertClassifierRouter(TorchClassifierRouter):
         return {k: v.to(self.device_) for k, v in enc.items()}
 
     def _training_parts(self) -> tuple[list[Any], Any, Any]:
-        from routellm_core.training.torch_loop import snapshot_params
+        from routellm_core.routers._torch_loop import snapshot_params
 
         def logits(texts: list[str]) -> Any:
             return self.model_(**self._encode(texts)).logits
@@ -110,7 +110,7 @@ class BertClassifierRouter(TorchClassifierRouter):
         return list(self.model_.parameters()), logits, snapshot_params(self.model_)
 
     def _finish_training(self, best: Mapping[str, Any] | None) -> None:
-        from routellm_core.training.torch_loop import restore_params
+        from routellm_core.routers._torch_loop import restore_params
 
         if best is not None:
             restore_params(self.model_, best)

@@ -241,7 +241,7 @@ class CausalLLMRouter(TorchClassifierRouter):
     def _training_parts(self) -> tuple[list[Any], Any, Any]:
         import torch
 
-        from routellm_core.training.torch_loop import snapshot_params
+        from routellm_core.routers._torch_loop import snapshot_params
 
         model = self.model_
         out_emb, in_emb = model.get_output_embeddings(), model.get_input_embeddings()
@@ -286,7 +286,7 @@ class CausalLLMRouter(TorchClassifierRouter):
     def _finish_training(self, best: Mapping[str, Any] | None) -> None:
         import torch
 
-        from routellm_core.training.torch_loop import restore_params
+        from routellm_core.routers._torch_loop import restore_params
 
         holder: Any = self._holder
         del self._holder

@@ -1,7 +1,7 @@
 """Common ground of the two fine-tuned classifier routers (:mod:`.bert`, :mod:`.causal_llm`).
 
 A classifier router reads the query text itself (no sentence encoder) and predicts the shares of
-strong wins, ties and weak wins (see :mod:`routellm_core.training.torch_loop` for the labels);
+strong wins, ties and weak wins (see :mod:`routellm_core.routers._torch_loop` for the labels);
 the win rate is ``1 - P(tie) - P(weak wins)``, as the paper defines it. This module holds what
 both share: training orchestration, batching, and the checkpoint hooks (weights as
 safetensors, the Hugging Face model config as JSON, the tokenizer files in a ``tokenizer/``
@@ -120,7 +120,7 @@ class TorchClassifierRouter(Router):
 
     # ----------------------------------------------------------------- checks
     def _check_params(self) -> None:
-        from routellm_core.training.torch_loop import (
+        from routellm_core.routers._torch_loop import (
             PAIR_MODES,
             check_loop_settings,
             resolve_device,
@@ -144,7 +144,7 @@ class TorchClassifierRouter(Router):
         resolve_device(self.device)
 
     def _loop_settings(self) -> Any:
-        from routellm_core.training.torch_loop import LoopSettings
+        from routellm_core.routers._torch_loop import LoopSettings
 
         return LoopSettings(
             epochs=self.epochs,
@@ -160,7 +160,7 @@ class TorchClassifierRouter(Router):
     @property
     def device_(self) -> str:
         """The torch device the model runs on."""
-        from routellm_core.training.torch_loop import resolve_device
+        from routellm_core.routers._torch_loop import resolve_device
 
         return resolve_device(self.device)
 
@@ -204,7 +204,7 @@ class TorchClassifierRouter(Router):
         subset, the held-out queries and the batch order come from ``seed``."""
         import torch
 
-        from routellm_core.training.torch_loop import (
+        from routellm_core.routers._torch_loop import (
             classifier_examples,
             train_classifier,
         )
@@ -292,7 +292,7 @@ class TorchClassifierRouter(Router):
 
     # ----------------------------------------------------------------- checkpoint hooks
     def _state(self) -> dict[str, np.ndarray]:
-        from routellm_core.training.torch_loop import module_state
+        from routellm_core.routers._torch_loop import module_state
 
         self._check_fitted()
         return module_state(self.model_, skip=self._tied_keys_of(self.model_))
@@ -333,7 +333,7 @@ class TorchClassifierRouter(Router):
     def _set_state(
         self, arrays: Mapping[str, np.ndarray], extra: Mapping[str, Any]
     ) -> None:
-        from routellm_core.training.torch_loop import build_checked_module, load_module_state
+        from routellm_core.routers._torch_loop import build_checked_module, load_module_state
 
         self._check_params()  # scoring reads them too (max_length, batch sizes, device)
         model = build_checked_module(

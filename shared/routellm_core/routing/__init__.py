@@ -4,7 +4,8 @@
   user's named models and the rule that picks one; ``pool.route(texts, settings)`` is the one
   verb for choosing.
 - :class:`Decision`: what was chosen, for both rules; adapters, fallbacks, cost records and
-  traces read it.
+  traces read it. :class:`PairSetting` / :class:`NWaySetting` (:data:`Setting`): a call's
+  setting, as ``pool.setting(...)`` checks it. All three live in :mod:`routellm_core.decision`.
 - The router-failure policy (:mod:`~routellm_core.routing.failure`) and the model fallback
   (:mod:`~routellm_core.routing.fallback`).
 
@@ -16,7 +17,7 @@ Example:
 """
 
 from routellm_core.routing.batcher import RouteBatcher
-from routellm_core.routing.decision import Decision
+from routellm_core.routing.decision import Decision, NWaySetting, PairSetting
 from routellm_core.routing.failure import RouterFailure, report_router_failure
 from routellm_core.routing.fallback import (
     FALLBACK_MODES,
@@ -46,8 +47,10 @@ __all__ = [
     "Decision",
     "FallbackPolicy",
     "NWayPool",
+    "NWaySetting",
     "OnError",
     "PairPool",
+    "PairSetting",
     "Pool",
     "RouterFailure",
     "RouterFromStore",

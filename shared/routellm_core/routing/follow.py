@@ -1,7 +1,7 @@
 """Follow the live router version of a traffic store: every replica routes with what was published.
 
 ``routellm promote ... --publish STORE`` (or :meth:`TrafficStore.publish_router
-<routellm_core.learning.store.TrafficStore.publish_router>`) records a promoted checkpoint as a
+<routellm_core.store.TrafficStore.publish_router>`) records a promoted checkpoint as a
 new router version in the store: its location (a directory on shared storage or an
 ``hf://org/name`` id), its digest (:func:`checkpoint_sha256`), the promotion's figures, who and
 when; ``routellm promote --rollback --store STORE`` makes the version before it live again.
@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 from routellm_core.errors import RouterVersionWarning
 
 if TYPE_CHECKING:
-    from routellm_core.learning.store import RouterVersion, TrafficStore
+    from routellm_core.store import RouterVersion, TrafficStore
 
 logger = logging.getLogger("routellm_core.routing")
 MIN_POLL_INTERVAL = 0.1      # seconds: the shortest poll interval a follower takes
@@ -232,7 +232,7 @@ class RouterFromStore:
 
     def __init__(self, store: TrafficStore | str | os.PathLike[str], *, poll_interval: float = 30.0,
                  start: bool = True) -> None:
-        from routellm_core.learning.store import StoreError, open_store
+        from routellm_core.store import StoreError, open_store
 
         self.poll_interval = _check_interval(poll_interval)
         self.store = open_store(store, must_exist=True)

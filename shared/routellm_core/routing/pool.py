@@ -30,7 +30,7 @@ import threading
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
@@ -40,17 +40,17 @@ from routellm_core.calibration import (
     check_threshold,
     warn_one_sided,
 )
+from routellm_core.decision import DEFAULT_STRONG_FRACTION, Decision, NWaySetting, PairSetting, Setting, pair_threshold
 from routellm_core.encoders import validate_texts
 from routellm_core.naming import base_model
-from routellm_core.routing.decision import Decision
 from routellm_core.routing.failure import RouterFailure, check_failure_policy, report_router_failure
 from routellm_core.routing.fallback import FallbackPolicy
 
 if TYPE_CHECKING:
     from routellm_core.nway.constraints import Constraint
 
-Setting = Any  # what Pool.setting returns: (threshold, strong_fraction) for a pair, lambdas for a pool
 RouterSpec = Any  # a loaded router, None / "default", a checkpoint path or a Hub id
+S = TypeVar("S", PairSetting, NWaySetting)  # a pool's per-call setting, by its rule
 
 _shared: dict[tuple[str, str], Any] = {}
 _shared_lock = threading.Lock()
@@ -122,8 +122,10 @@ def check_router_spec(router: RouterSpec) -> RouterSpec:
                     f"RouterFromStore), got a {type(router).__name__}")
 
 
-class Pool(ABC):
-    """Named models behind a router and a rule; see the module docstring.
+class Pool(ABC, Generic[S]):
+    """Named models behind a router and a rule; see the module docstring. ``S`` is the rule's
+    per-call setting: :class:`~routellm_core.decision.PairSetting` or
+    :class:`~routellm_core.decision.NWaySetting`.
 
     Attributes:
         models: ``{route: model name}`` in order: ``{"strong": ..., "weak": ...}`` for a pair,
@@ -189,7 +191,7 @@ class Pool(ABC):
 
     @abstractmethod
     def setting(self, *, threshold: float | None = None, strong_fraction: float | None = None,
-                lambdas: Mapping[str, float] | None = None) -> Setting:
+                lambdas: Mapping[str, float] | None = None) -> S:
         """A per-call setting, checked (all ``None``: the pool's own)."""
 
     @property
@@ -209,14 +211,14 @@ class Pool(ABC):
         """One row (pair: one win rate) per text; raises when the router fails."""
 
     @abstractmethod
-    def _decide(self, router: Any, score: Any, setting: Setting) -> Decision:
+    def _decide(self, router: Any, score: Any, setting: S) -> Decision:
         """The decision for one text's score under its setting."""
 
     @abstractmethod
-    def _failed(self, exc: BaseException, setting: Setting, router: Any) -> Decision:
+    def _failed(self, exc: BaseException, setting: S, router: Any) -> Decision:
         """The failure policy's decision."""
 
-    def route(self, texts: Sequence[str], settings: Sequence[Setting] | None = None) -> list[Decision]:
+    def route(self, texts: Sequence[str], settings: Sequence[S] | None = None) -> list[Decision]:
         """One decision per text, scoring them all in one router call.
 
         Args:
@@ -252,7 +254,7 @@ class Pool(ABC):
             return [self._failed(exc, settings[0], router)]
         return [self._decide(router, row, s) for row, s in zip(scores, settings)]
 
-    def unroutable(self, exc: BaseException, setting: Setting | None = None) -> Decision:
+    def unroutable(self, exc: BaseException, setting: S | None = None) -> Decision:
         """The decision for a call with no text to score (``exc``, e.g. a
         :class:`~routellm_core.queries.NoQueryText` for a user turn of images only): the failure
         policy's route, recorded as ``router_failed`` with ``exc`` as its reason; with
@@ -268,7 +270,7 @@ class Pool(ABC):
             raise exc
         return self._failed(exc, setting if setting is not None else self.setting(), None)
 
-    async def aroute(self, texts: Sequence[str], settings: Sequence[Setting] | None = None) -> list[Decision]:
+    async def aroute(self, texts: Sequence[str], settings: Sequence[S] | None = None) -> list[Decision]:
         """:meth:`route` for async callers: the concurrent calls of an event loop share one
         router call in one worker thread (:class:`~routellm_core.routing.batcher.RouteBatcher`),
         instead of a thread and an encoder call each. Same arguments, decisions and errors."""
@@ -331,7 +333,7 @@ class Pool(ABC):
                 "error_message": str(exc)[:500]}
 
 
-class PairPool(Pool):
+class PairPool(Pool[PairSetting]):
     """A strong and a weak model under the threshold rule; see :meth:`Pool.pair`.
 
     ``router=None`` or ``"default"`` is the embedded default, loaded on the first call (a
@@ -357,8 +359,8 @@ class PairPool(Pool):
                           "failure_policy": failure_policy, "fallback": fallback, "aliases": aliases}
         super().__init__({"strong": strong, "weak": weak}, reference="strong",
                          failure_policy=failure_policy, fallback=fallback)
-        self.default_setting = _pair_setting(threshold, strong_fraction, None, required=False) or (None, None)
-        self._checked_thresholds: set[float] = set()
+        self.default_setting = _pair_setting(threshold, strong_fraction, None) or PairSetting()
+        self._warned_thresholds: set[float] = set()  # pair_threshold warns once each
         self.aliases = _check_aliases(aliases, (strong, weak), routes=self.models)
         router = _live(check_router_spec(router))
         from routellm_core.nway.base import NWayRouter
@@ -378,7 +380,7 @@ class PairPool(Pool):
 
         if not isinstance(router, Router):
             raise TypeError(f"a strong/weak pair needs a binary router, got a {type(router).__name__}")
-        f = self.default_setting[1]
+        f = self.default_setting.strong_fraction
         if f is not None and router.calibration_ is None:
             raise ValueError(
                 f"router {router.name!r} has no calibration table, so strong_fraction={f} cannot be turned into "
@@ -421,14 +423,15 @@ class PairPool(Pool):
             self._check_router(router)
 
     def setting(self, *, threshold: float | None = None, strong_fraction: float | None = None,
-                lambdas: Mapping[str, float] | None = None) -> Setting:
-        """``(threshold, strong_fraction)``, exactly one given (both ``None``: the pair's own).
+                lambdas: Mapping[str, float] | None = None) -> PairSetting:
+        """A :class:`PairSetting` ``(threshold, strong_fraction)``, exactly one given (both
+        ``None``: the pair's own).
 
         Example:
             >>> Pool.pair(strong="a", weak="b", threshold=0.5).setting(strong_fraction=0.3)
-            (None, 0.3)
+            PairSetting(threshold=None, strong_fraction=0.3)
         """
-        given = _pair_setting(threshold, strong_fraction, lambdas, required=False)
+        given = _pair_setting(threshold, strong_fraction, lambdas)
         return given if given is not None else self.default_setting
 
     def _score(self, router: Any, texts: list[str]) -> np.ndarray:
@@ -448,29 +451,15 @@ class PairPool(Pool):
         self._check_loaded(router)
         return self._score(router, validate_texts(texts))
 
-    def _threshold(self, router: Any, setting: Setting) -> float:
-        """The threshold of a setting: as given, from the calibration table for a
-        strong_fraction, or, when neither is set, the table's threshold for half the calls
-        (:data:`DEFAULT_STRONG_FRACTION`) and 0.5 for a router without a table. A given threshold
-        that would send (almost) every calibration prompt one way is warned about, once."""
-        t, f = setting
-        if t is None and f is None:
-            t, f = (None, DEFAULT_STRONG_FRACTION) if router.calibration_ is not None else (0.5, None)
-        elif t is not None and router.calibration_ is not None and t not in self._checked_thresholds:
-            if len(self._checked_thresholds) < 64:
-                self._checked_thresholds.add(t)
-            warn_one_sided(router, t)
-        return router.resolve_threshold(t, f)
-
-    def _decide(self, router: Any, score: Any, setting: Setting) -> Decision:
-        threshold = self._threshold(router, setting)
+    def _decide(self, router: Any, score: Any, setting: PairSetting) -> Decision:
+        threshold = pair_threshold(router, setting, warned=self._warned_thresholds, stacklevel=3)
         return Decision.by_threshold(float(score), threshold, self.models, router=router.name)
 
-    def _failed(self, exc: BaseException, setting: Setting, router: Any) -> Decision:
-        t = setting[0]
+    def _failed(self, exc: BaseException, setting: PairSetting, router: Any) -> Decision:
+        t = setting.threshold
         if router is not None:
             try:
-                t = self._threshold(router, setting)
+                t = pair_threshold(router, setting, warned=self._warned_thresholds, stacklevel=3)
             except Exception:  # a router without a calibration table: the threshold is unknown
                 t = None
         return Decision(router=router.name if router is not None else self.router_name, win_rate=None,
@@ -483,7 +472,7 @@ class PairPool(Pool):
                f"weak={self.models['weak']!r}, {rule})"
 
 
-class NWayPool(Pool):
+class NWayPool(Pool[NWaySetting]):
     """N models under Tryage's utility rule; see :meth:`Pool.of`.
 
     The router is loaded at once (``None`` / ``"default"``: the embedded N-way default, once per
@@ -538,7 +527,7 @@ class NWayPool(Pool):
         self._check_lambdas = check_lambdas
         if self.unpriced and lambdas is not None and lambdas.get("cost"):
             raise ValueError(self._no_cost_message())
-        self.default_setting = check_lambdas(lambdas, self.constraints)
+        self.default_setting = NWaySetting(check_lambdas(lambdas, self.constraints))
         self._cols = [router.known_models.index(c) for c in self.canonical]
 
     def _router_model(self, router: Any, name: str) -> str:
@@ -618,8 +607,15 @@ class NWayPool(Pool):
         return self.router
 
     def setting(self, *, threshold: float | None = None, strong_fraction: float | None = None,
-                lambdas: Mapping[str, float] | None = None) -> Setting:
-        """The lambdas of a call, checked against the constraints (``None``: the pool's own)."""
+                lambdas: Mapping[str, float] | None = None) -> NWaySetting:
+        """The :class:`NWaySetting` of a call: its lambdas, checked against the constraints
+        (``None``: the pool's own).
+
+        Example:
+            >>> pool = Pool.of("default", ["llama-3.1-8b-instruct", "gemma-2-9b-it"], lambdas={"cost": 0.2})
+            >>> pool.setting().lambdas, pool.setting(lambdas={"cost": 1.0}).lambdas
+            ({'cost': 0.2}, {'cost': 1.0})
+        """
         if self.unpriced and isinstance(lambdas, Mapping) and lambdas.get("cost"):
             raise ValueError(self._no_cost_message())
         given = [k for k, v in (("threshold", threshold), ("strong_fraction", strong_fraction)) if v is not None]
@@ -627,55 +623,41 @@ class NWayPool(Pool):
             raise ValueError(f"{given[0]} applies to a strong/weak pair; a pool of models is routed by "
                              "lambdas (constraint weights, e.g. {'cost': 0.2})")
         if lambdas is None:
-            return dict(self.default_setting)
+            return self.default_setting
         if not isinstance(lambdas, Mapping):
             raise TypeError(f"lambdas must be a mapping {{constraint name: weight}}, got {type(lambdas).__name__}")
-        return self._check_lambdas(lambdas, self.constraints)
+        return NWaySetting(self._check_lambdas(lambdas, self.constraints))
 
     def _score(self, router: Any, texts: list[str]) -> np.ndarray:
         return router.predict_quality(texts)[:, self._cols]
 
-    def _decide(self, router: Any, score: Any, setting: Setting) -> Decision:
+    def _decide(self, router: Any, score: Any, setting: NWaySetting) -> Decision:
         from routellm_core.nway.objective import select
 
-        idx, util = select(np.asarray(score)[None, :], self.canonical, self.constraints, setting)
-        names = list(self.models)
-        chosen = names[int(idx[0])]
-        return Decision(route=chosen, model=chosen, router=router.name, rule="utility", models=self.models,
-                        reference=self.reference, scores={n: float(v) for n, v in zip(names, score)},
-                        utilities={n: float(v) for n, v in zip(names, util[0])}, lambdas=dict(setting))
+        idx, util = select(np.asarray(score)[None, :], self.canonical, self.constraints, setting.lambdas)
+        return Decision.by_utility(int(idx[0]), score, util[0], self.models, setting.lambdas, router=router.name)
 
-    def _failed(self, exc: BaseException, setting: Setting, router: Any) -> Decision:
-        return Decision(router=self.router.name, lambdas=dict(setting), **self._failure_fields(exc))
+    def _failed(self, exc: BaseException, setting: NWaySetting, router: Any) -> Decision:
+        return Decision(router=self.router.name, lambdas=dict(setting.lambdas), **self._failure_fields(exc))
 
     def __repr__(self) -> str:
-        return f"NWayPool(router={self.router.name!r}, names={list(self.models)}, lambdas={self.default_setting})"
+        return (f"NWayPool(router={self.router.name!r}, names={list(self.models)}, "
+                f"lambdas={self.default_setting.lambdas})")
 
 
-@overload
-def _pair_setting(threshold: float | None, strong_fraction: float | None, lambdas: Any, *,
-                  required: Literal[True]) -> tuple[float | None, float | None]: ...
-@overload
-def _pair_setting(threshold: float | None, strong_fraction: float | None, lambdas: Any, *,
-                  required: bool) -> tuple[float | None, float | None] | None: ...
-def _pair_setting(threshold: float | None, strong_fraction: float | None, lambdas: Any, *,
-                  required: bool) -> tuple[float | None, float | None] | None:
+def _pair_setting(threshold: float | None, strong_fraction: float | None, lambdas: Any) -> PairSetting | None:
+    """The checked setting of a pair's call, or ``None`` when neither threshold nor
+    strong_fraction is given; lambdas (a pool's setting) and both at once are errors."""
     if lambdas is not None:
         raise ValueError("lambdas apply to a pool of models (models={...}); a strong/weak pair is routed "
                          "by threshold or strong_fraction")
     if threshold is not None and strong_fraction is not None:
         raise ValueError("give one of threshold or strong_fraction, not both")
-    if threshold is None and strong_fraction is None:
-        if required:
-            raise ValueError("give threshold (a win rate in [0, 1]) or strong_fraction (a target share "
-                             "of strong calls in [0, 1])")
-        return None
     if threshold is not None:
-        return check_threshold(threshold), None
-    return None, check_strong_fraction(strong_fraction)  # type: ignore[arg-type]
-
-
-DEFAULT_STRONG_FRACTION = 0.5  # with neither threshold nor strong_fraction: half the calls strong
+        return PairSetting(threshold=check_threshold(threshold))
+    if strong_fraction is not None:
+        return PairSetting(strong_fraction=check_strong_fraction(strong_fraction))
+    return None
 
 
 def _refusal(exc: BaseException, message: str) -> Exception:

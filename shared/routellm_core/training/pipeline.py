@@ -85,7 +85,7 @@ def captured_queries(specs: Sequence[str], *, limit: int = MAX_CALIBRATION_PROMP
     of its distinct queries, read in pages: :meth:`TrafficStore.sample_queries`), and the specs
     that gave them."""
     from routellm_core.data.specs import STORE_PREFIX
-    from routellm_core.learning.store import open_store
+    from routellm_core.store import open_store
 
     seen: dict[str, None] = {}
     used = []
@@ -209,7 +209,7 @@ def train_router(
     a prompt of the evaluation sets under ``eval_data_dir`` (RouteLLM's layout: MMLU, GSM8K,
     MT-Bench) are dropped first; the card says how many. ``seed`` is the router's ``seed``
     parameter (a ``seed`` in ``params`` takes precedence). ``holdout`` leaves out that fraction
-    of the queries (:func:`routellm_core.learning.promote.holdout_mask` with ``seed``) for
+    of the queries (:func:`routellm_core.training.holdout.holdout_mask` with ``seed``) for
     ``routellm promote`` to evaluate on; the card records it.
 
     ``init``: a fitted router of ``router_type`` to update with the data instead of training
@@ -247,7 +247,7 @@ def train_router(
         "battles_before_decontamination": int(len(battles)),
     }
     if holdout is not None:
-        from routellm_core.learning.promote import split_holdout
+        from routellm_core.training.holdout import split_holdout
 
         battles, held = split_holdout(battles, holdout, seed=seed)
         card["holdout"] = {"fraction": holdout, "seed": seed, "held_out_battles": int(len(held))}

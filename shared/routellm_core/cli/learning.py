@@ -1,5 +1,5 @@
-"""``routellm label`` and ``routellm promote``: label your own traffic, and swap in a retrained
-router only when it is not worse.
+"""``routellm label | promote | learn | prune``: label your own traffic, swap in a retrained router only
+when it is not worse, run whole learning cycles, and keep the traffic store small.
 
 Examples::
 
@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from routellm_core.cli_common import add_common_options
+from routellm_core.cli.common import add_common_options
+
+__all__ = ["add_learning_parsers", "cmd_label", "cmd_learn", "cmd_promote", "cmd_prune", "cmd_rollback", "duration"]
 
 
 def _kwargs(text: str | None, option: str) -> dict[str, Any]:
@@ -78,8 +80,8 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     """``routellm promote --rollback --store STORE``: make the router version before the live one live again."""
+    from routellm_core.learning import open_store
     from routellm_core.learning.promote import who_publishes
-    from routellm_core.learning.store import open_store
 
     given = [f"--{n.replace('_', '-')}" for n in ("candidate", "current", "data", "to", "publish", "location", "json")
              if getattr(args, n)]
@@ -119,7 +121,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
         raise ValueError("--location, --by and --note describe a published version: give --publish STORE too")
     publish_to = None
     if args.publish:
-        from routellm_core.learning.store import open_store
+        from routellm_core.learning import open_store
 
         if not Path(args.candidate).is_dir():
             raise ValueError(f"--publish publishes a checkpoint directory; the candidate {args.candidate!r} is not one")
@@ -223,7 +225,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def add_learning_parsers(sub: Any) -> None:
-    """Add ``label`` and ``promote`` to the ``routellm`` sub-command parser ``sub``."""
+    """Add ``label``, ``promote``, ``learn`` and ``prune`` to the ``routellm`` sub-command parser ``sub``."""
     p = sub.add_parser("label", help="label prompts with an LLM judge (both answer orders) into a traffic store")
     p.add_argument("--prompts", required=True, help="JSONL / CSV / text file of prompts, or store:PATH_OR_URL")
     p.add_argument("--store", required=True, help="traffic store to write battles to (SQLite path or SQLAlchemy URL)")
@@ -314,5 +316,3 @@ def add_learning_parsers(sub: Any) -> None:
                    help="what to prune: older than this (seconds, or e.g. 30d, 12h, 2w)")
     p.set_defaults(func=cmd_prune)
 
-
-__all__ = ["add_learning_parsers", "cmd_label", "cmd_learn", "cmd_promote", "cmd_prune", "cmd_rollback", "duration"]

@@ -15,30 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
-from routellm_core.cli_common import (
+from routellm_core.cli.common import (
     ENCODER_HELP,
     add_common_options,
+    command_encoder,
     command_line,
     eval_data_dir,
-    load_for_command,
-    parse_params,
-    query_encoder,
+    load_command_router,
+    write_json,
 )
+from routellm_core.cli.params import parse_params
 
-__all__ = ["add_nway_parser"]
-
-
-def _encoder(args: argparse.Namespace) -> Any:
-    return query_encoder(args.encoder, no_cache=args.no_cache)
-
-
-def _load(args: argparse.Namespace) -> Any:
-    from routellm_core.nway import load_nway_router
-
-    return load_for_command(load_nway_router, args.router, args)
+__all__ = ["add_nway_parser", "cmd_nway_eval", "cmd_nway_route", "cmd_nway_train"]
 
 
 def _lambdas(pairs: list[str]) -> dict[str, float]:
@@ -56,14 +46,15 @@ def _lambdas(pairs: list[str]) -> dict[str, float]:
     return out
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def cmd_nway_train(args: argparse.Namespace) -> int:
+    """Train an N-way router on score matrices and write the checkpoint and its card to ``--out``."""
     from routellm_core.checkpoints import save_router
     from routellm_core.nway import get_nway_router_class
     from routellm_core.nway.training import train_nway_router
 
     reserved = {"encoder": "--encoder", "seed": "--seed"}
     params = parse_params(args.param, get_nway_router_class(args.router), reserved=reserved)
-    params.update(seed=args.seed, encoder=_encoder(args))
+    params.update(seed=args.seed, encoder=command_encoder(args))
     result = train_nway_router(
         args.router,
         args.data,
@@ -86,10 +77,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def cmd_nway_eval(args: argparse.Namespace) -> int:
+    """Print the quality-cost curve's AIQ against random choice, the oracle and the single models."""
     from routellm_core.nway.training import evaluate_nway_router, load_score_matrix
 
-    router = _load(args)
+    router = load_command_router(args, nway=True)
     matrix, _ = load_score_matrix(args.data)
     result = evaluate_nway_router(router, matrix, cost=args.cost)
     result["router_spec"] = args.router
@@ -127,9 +119,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     )
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, result)
     if args.plot:
         from routellm_core.nway.evaluation import plot_nway
 
@@ -138,8 +128,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_route(args: argparse.Namespace) -> int:
-    router = _load(args)
+def cmd_nway_route(args: argparse.Namespace) -> int:
+    """Print each model's score and utility and the chosen model of each query."""
+    router = load_command_router(args, nway=True)
     models = (
         [m.strip() for m in args.models.split(",") if m.strip()]
         if args.models
@@ -209,7 +200,7 @@ def add_nway_parser(sub: Any) -> None:
     )
     p.add_argument("--no-decontaminate", action="store_true")
     common(p)
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_nway_train)
 
     p = nsub.add_parser(
         "eval", help="quality-cost curve, AIQ and baselines on a test score matrix"
@@ -237,7 +228,7 @@ def add_nway_parser(sub: Any) -> None:
         help="log scale for the cost axis of the plot",
     )
     common(p)
-    p.set_defaults(func=cmd_eval)
+    p.set_defaults(func=cmd_nway_eval)
 
     p = nsub.add_parser("route", help="score queries and print the N-way decision")
     p.add_argument("text", nargs="+")
@@ -257,4 +248,4 @@ def add_nway_parser(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="one JSON object per query")
     common(p)
-    p.set_defaults(func=cmd_route)
+    p.set_defaults(func=cmd_nway_route)
