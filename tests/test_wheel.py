@@ -5,6 +5,7 @@ outside the checkout (so nothing is imported from the source tree by accident)."
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -21,7 +22,13 @@ def wheel_env(tmp_path_factory):
     environment's site-packages, so no network and no llama.cpp rebuild are needed)."""
     tmp = tmp_path_factory.mktemp("wheel")
     dist = tmp / "dist"
-    built = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(ROOT)],
+    # built from a copy: tests running beside this one write bytecode into the checkout, and a
+    # file that vanishes while the sdist lists the tree fails the build
+    src = tmp / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", "__pycache__", "*.pyc", "*.egg-info", ".*_cache", ".hypothesis", "build", "dist", "site", "runs",
+        ".venv", "*.whl"))
+    built = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(src)],
                            capture_output=True, text=True, timeout=900)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     wheels, sdists = list(dist.glob("*.whl")), list(dist.glob("*.tar.gz"))
