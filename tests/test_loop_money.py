@@ -158,7 +158,8 @@ def test_a_shadow_budget_refuses_unpriced_models(tmp_path, caplog):
             for i in range(3):
                 assert shadow.submit(decision(), query=f"q{i}", answer="a", models={"strong": other}) is False
     assert shadow.flush() and other.calls == [] and shadow.skipped_unpriced == 3 and shadow.spent == 0
-    assert sum("'mystery-llm-without-price' has no price" in r.getMessage() for r in caplog.records) == 1
+    assert sum("other model 'strong-llm' (model 'mystery-llm-without-price') has no price" in r.getMessage()
+               for r in caplog.records) == 1
     assert len(shadow.store.battles()) == 0
 
 
@@ -171,6 +172,29 @@ def test_the_shadow_budget_is_checked_before_each_call_of_a_labelling(tmp_path):
     assert shadow.flush()
     assert judge.calls == [] and shadow.spent == STRONG_COST and shadow.skipped_budget == 1
     assert shadow.errors == 0 and len(shadow.store.battles()) == 0
+
+
+def test_the_shadow_call_is_named_and_priced_as_the_routed_call_is(tmp_path):
+    """names={"strong": "gpt-5@high", "weak": "gpt-5@minimal"}: both models run gpt-5. The other
+    model's shadow call is recorded under its routed name (the name its battle is stored under)
+    and priced by that name, else by the model it runs, as the routed calls are."""
+    judge = judge_model()
+    shadow = ShadowLabeller(judge, tmp_path / "t.db", judge_prompts=PROMPTS, budget=5.0, fraction=1.0,
+                            prices={"gpt-5": (1.0, 30.0), "judge-llm": (5.0, 15.0)})
+    high = Model("gpt-5", output_tokens=25_000)
+    d = Decision.by_threshold(0.2, 0.5, {"strong": "gpt-5@high", "weak": "gpt-5@minimal"}, router="r")
+    assert d.route == "weak"
+    assert shadow.submit(d, query="q", answer="a", models={"strong": high})
+    assert shadow.flush() and shadow.errors == 0 and shadow.skipped_unpriced == 0
+    shadow_call = next(r for r in shadow.ledger.records if r.route == "strong")
+    assert shadow_call.model == "gpt-5@high" and shadow_call.cost == STRONG_COST
+    battle = shadow.store.battles().iloc[0]
+    assert (battle.model_a, battle.model_b) == ("gpt-5@high", "gpt-5@minimal")
+    # a routed name with a price of its own is priced by it
+    shadow2 = ShadowLabeller(judge, tmp_path / "u.db", judge_prompts=PROMPTS, budget=5.0, fraction=1.0,
+                             prices={"gpt-5@high": (2.0, 60.0), "gpt-5": (1.0, 30.0), "judge-llm": (5.0, 15.0)})
+    assert shadow2.submit(d, query="q", answer="a", models={"strong": high}) and shadow2.flush()
+    assert next(r for r in shadow2.ledger.records if r.route == "strong").cost == 2 * STRONG_COST
 
 
 # --------------------------------------------------------------------------- break 6: negative usage

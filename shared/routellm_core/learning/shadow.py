@@ -70,6 +70,7 @@ from routellm_core.costs import CostLedger, PriceSource, count_tokens, estimate_
 from routellm_core.errors import RouteLLMError
 from routellm_core.learning.judge import JudgePrompt, PairwiseJudge, load_judge_prompts
 from routellm_core.learning.models import Generation, as_chat_fn, model_name
+from routellm_core.naming import price_keys_of
 from routellm_core.store import TrafficStore, open_store
 
 logger = logging.getLogger("routellm_core.learning")
@@ -242,12 +243,14 @@ class ShadowLabeller:
                 self._warn("budget", f"shadow labelling stopped: its budget of ${float(self.budget):.4f} is spent")
                 return False
             other = shadow_route(decision)
-            if other is not None and self.budget is not None and not self._has_price(model_name(models[other])):
+            if other is not None and self.budget is not None and not any(
+                    self._has_price(k) for k in self._price_keys(decision, other, models[other])):
                 self.skipped_unpriced += 1
-                name = model_name(models[other])
-                self._warn(f"unpriced:{name}", f"shadow labelling skips calls whose other model {name!r} has no "
-                                               "price: the shadow budget could not be kept; give prices="
-                                               "{name: (input_per_million, output_per_million)}")
+                keys = self._price_keys(decision, other, models[other])
+                shown = repr(keys[0]) + "".join(f" (model {k!r})" for k in keys[1:2])
+                self._warn(f"unpriced:{keys[0]}", f"shadow labelling skips calls whose other model {shown} has no "
+                                                  "price: the shadow budget could not be kept; give prices="
+                                                  "{name: (input_per_million, output_per_million)}")
                 return False
             if other is None or not self._slots.acquire(blocking=False):
                 self.skipped_busy += other is not None
@@ -285,6 +288,12 @@ class ShadowLabeller:
                 del self._recent_sorted[bisect_left(self._recent_sorted, old)]
         return uncertain_probability(self.fraction, rank)
 
+    @staticmethod
+    def _price_keys(decision: Any, other: str, model: Any) -> tuple[str, ...]:
+        """The names the other model's call is priced by: its name in the routed call (the one
+        its battle is stored under), then the model it runs (the rule of routed calls)."""
+        return price_keys_of(decision.models[other], model_name(model))
+
     def _has_price(self, name: str) -> bool:
         if name not in self._priced:
             self._priced[name] = self.prices.cost(name, input_tokens=1, output_tokens=1) is not None
@@ -320,10 +329,17 @@ class ShadowLabeller:
             return self._loop
 
     # ------------------------------------------------------------------ the background side
-    def _charge(self, gen: Generation, route: str, prompt_texts: list[str]) -> Decimal | None:
+    def _charge(self, gen: Generation, route: str, prompt_texts: list[str],
+                price_keys: tuple[str, ...] | None = None) -> Decimal | None:
+        """Record one paid call in the ledger, under ``price_keys[0]`` priced by the first of
+        ``price_keys`` with a price (default: the model's own name)."""
         inp = gen.input_tokens if gen.input_tokens is not None else estimate_message_tokens(prompt_texts)
         out = gen.output_tokens if gen.output_tokens is not None else (count_tokens(gen.text) if gen.text else 0)
-        record = shadow_record(model=gen.model, route=route, input_tokens=inp, output_tokens=out, prices=self.prices,
+        name, prices = gen.model, self.prices
+        if price_keys:
+            name = price_keys[0]
+            prices = prices.with_price_as({name: price_keys[1:]}) if len(price_keys) > 1 else prices
+        record = shadow_record(model=name, route=route, input_tokens=inp, output_tokens=out, prices=prices,
                                tokens_estimated=gen.input_tokens is None)
         self.ledger.add(record)
         return record.cost
@@ -336,7 +352,7 @@ class ShadowLabeller:
                      call_id: str | None) -> None:
         self._check_budget()  # before each paid call, not only at submit
         other_gen = await as_chat_fn(model)(None, query)
-        cost_other = self._charge(other_gen, other, [query])
+        cost_other = self._charge(other_gen, other, [query], self._price_keys(decision, other, model))
         if decision.rule == "threshold":  # model_a is the strong model
             chosen_is_a = decision.route == "strong"
         else:  # model_a is the chosen model
