@@ -196,7 +196,7 @@ def test_bad_labelling_input_is_refused_up_front(tmp_path):
     strong, _ = answers("strong")
     judge, _ = judge_preferring(None)
     store = TrafficStore(tmp_path / "t.db")
-    with pytest.raises(ValueError, match="same name"):
+    with pytest.raises(ValueError, match="one model"):
         label(["q"], strong=strong, weak=strong, judge=judge, store=store, judge_prompts=PROMPTS, progress=False)
     with pytest.raises(ValueError, match="concurrency"):
         label(["q"], strong=strong, weak=judge, judge=judge, store=store, judge_prompts=PROMPTS, concurrency=0)

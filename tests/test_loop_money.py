@@ -197,6 +197,28 @@ def test_the_shadow_call_is_named_and_priced_as_the_routed_call_is(tmp_path):
     assert next(r for r in shadow2.ledger.records if r.route == "strong").cost == 2 * STRONG_COST
 
 
+def test_label_names_and_prices_models_as_the_routed_calls_do(tmp_path):
+    """label(names=...) stores battles and charges calls under the names routed calls use; two
+    models of one name are "<name>@strong" / "<name>@weak" (with a warning), as when routing."""
+    from routellm_core.errors import DuplicateModelNameWarning
+
+    prices = {"gpt-5": (1.0, 30.0), "judge-llm": (5.0, 15.0)}
+    high, minimal = Model("gpt-5", output_tokens=25_000), Model("gpt-5")
+    store = TrafficStore(tmp_path / "t.db")
+    report = label(["q"], strong=high, weak=minimal, judge=judge_model(), store=store, judge_prompts=PROMPTS,
+                   prices=prices, budget=5.0, names={"strong": "gpt-5@high", "weak": "gpt-5@minimal"},
+                   progress=False)
+    battle = store.battles().iloc[0]
+    assert report.labelled == 1 and (battle.model_a, battle.model_b) == ("gpt-5@high", "gpt-5@minimal")
+    assert report.spent == STRONG_COST + Decimal("0.001") + Decimal("0.003") + JUDGE_COST * 2
+    with pytest.warns(DuplicateModelNameWarning, match="'gpt-5@strong', 'gpt-5@weak'"):
+        label(["q2"], strong=high, weak=minimal, judge=judge_model(), store=store, judge_prompts=PROMPTS,
+              prices=prices, progress=False)
+    assert set(store.battles().model_a) == {"gpt-5@high", "gpt-5@strong"}
+    with pytest.raises(ValueError, match="one model"):
+        label(["q"], strong=high, weak=high, judge=judge_model(), store=store, judge_prompts=PROMPTS, progress=False)
+
+
 # --------------------------------------------------------------------------- break 6: negative usage
 def test_negative_or_non_finite_usage_is_a_model_error():
     with pytest.raises(ValueError, match=r"model 'liar' reported input_tokens=-5000000"):

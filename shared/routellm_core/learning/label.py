@@ -59,6 +59,7 @@ from routellm_core.learning.judge import (
     load_judge_prompts,
 )
 from routellm_core.learning.models import Generation, as_chat_fn, model_name
+from routellm_core.naming import routed_names
 from routellm_core.store import TrafficStore, battle_key, open_store
 
 T = TypeVar("T")
@@ -198,11 +199,12 @@ class _Ledger:
         self.prices, self.spent, self.calls = prices, Decimal(0), 0
         self.budget = None if budget is None else Decimal(str(budget))
 
-    def charge(self, gen: Generation, prompt_texts: Sequence[str]) -> Decimal | None:
-        """Enter one returned call; its cost (``None`` when its model has no price)."""
+    def charge(self, gen: Generation, prompt_texts: Sequence[str], name: str | None = None) -> Decimal | None:
+        """Enter one returned call, priced by ``name`` (default: the model's own name); its cost
+        (``None`` when it has no price)."""
         inp = gen.input_tokens if gen.input_tokens is not None else estimate_message_tokens(prompt_texts)
         out = gen.output_tokens if gen.output_tokens is not None else count_tokens(gen.text) if gen.text else 0
-        cost = self.prices.cost(gen.model, input_tokens=inp, output_tokens=out)
+        cost = self.prices.cost(name or gen.model, input_tokens=inp, output_tokens=out)
         self.calls += 1
         if cost is not None:
             self.spent += cost
@@ -237,12 +239,19 @@ async def alabel(
     source: str = "label",
     progress: bool = True,
     claim_ttl: float = CLAIM_TTL,
+    names: Mapping[str, str] | None = None,
 ) -> LabelReport:
     """Label ``prompts`` (see the module docstring); the async form of :func:`label`.
 
     Args:
         strong / weak / judge: LangChain chat models, LlamaIndex LLMs or async functions
             ``(system, user) -> str``.
+        names: the names of the strong and weak models in the battles and the ledger, as the
+            adapters' ``names=`` (e.g. ``{"strong": "gpt-5@high", "weak": "gpt-5@minimal"}``):
+            one naming rule (:mod:`routellm_core.naming`) at label time and at route time, so
+            labels and routed calls name a model alike; a name is priced by itself, else by
+            the model it runs. Default: the models' own names (two models of one name become
+            ``"<name>@strong"`` / ``"<name>@weak"``, with a warning, as when routing).
         store: where battles go (a :class:`TrafficStore`, a path or a URL); it must be
             writable (checked before any model is called).
         judge_prompts: FastChat's judge prompts (a mapping, or the JSONL path; default
@@ -276,12 +285,16 @@ async def alabel(
         judge_prompts = load_judge_prompts(judge_prompts)
     referee = PairwiseJudge(judge, judge_prompts, retries=judge_retries)
     strong_fn, weak_fn = as_chat_fn(strong), as_chat_fn(weak)
-    names = model_name(strong), model_name(weak)
-    if names[0] == names[1]:
-        raise ValueError(f"the strong and weak models have the same name {names[0]!r}")
-    ledger = _Ledger(prices if isinstance(prices, PriceSource) else PriceSource(prices), budget)
+    if strong is weak:
+        raise ValueError(f"the strong and weak models are one model (the same name {model_name(strong)!r}): label "
+                         "two different models")
+    naming = routed_names(strong=strong, weak=weak, names=names)
+    names_by_route = naming.pool_args()
+    pair = names_by_route["strong"], names_by_route["weak"]
+    source_prices = prices if isinstance(prices, PriceSource) else PriceSource(prices)
+    ledger = _Ledger(source_prices.with_price_as(naming.price_as), budget)
     if budget is not None:
-        unpriced = [n for n in (*names, referee.name)
+        unpriced = [n for n in (*pair, referee.name)
                     if ledger.prices.known_cost(n, input_tokens=1, output_tokens=1) is None]
         if unpriced:
             raise UnpricedModelsError(unpriced)
@@ -289,7 +302,7 @@ async def alabel(
     store.check_writable()  # a read-only or locked store fails here, not after the models were paid
     owner = uuid.uuid4().hex
     report = LabelReport()
-    keyed = [(p, battle_key(store._text(p.query) or "", names[0], names[1], referee.name,
+    keyed = [(p, battle_key(store._text(p.query) or "", pair[0], pair[1], referee.name,
                             REFERENCE_PROMPT if p.reference else GENERAL_PROMPT)) for p in items]
     done = store.existing_keys(key for _, key in keyed)  # looked up by index: never the whole store
     todo: list[tuple[Prompt, str]] = []
@@ -300,6 +313,7 @@ async def alabel(
             done.add(key)
             todo.append((p, key))
     bar = _progress(len(todo), progress)
+    call_names = {strong_fn: pair[0], weak_fn: pair[1]}  # the judge's calls go by its own name
 
     async def paid(fn: Callable[[str | None, str], Awaitable[Generation]], system: str | None, user: str,
                    costs: list[Decimal | None]) -> Generation:
@@ -308,7 +322,7 @@ async def alabel(
         async def attempt() -> Generation:
             ledger.check()
             gen = await fn(system, user)
-            costs.append(ledger.charge(gen, [t for t in (system, user) if t]))
+            costs.append(ledger.charge(gen, [t for t in (system, user) if t], name=call_names.get(fn)))
             return gen
 
         return await with_retries(attempt, retries=retries, backoff=backoff)
@@ -328,7 +342,7 @@ async def alabel(
                                         ask=lambda system, user: paid(referee.fn, system, user, cost_judge))
         known = [c for c in cost_judge if c is not None]
         judge_cost = sum(known, Decimal(0)) if len(known) == len(cost_judge) else None
-        store.add_battle(query=p.query, model_a=names[0], model_b=names[1], winner=verdict.winner, source=source,
+        store.add_battle(query=p.query, model_a=pair[0], model_b=pair[1], winner=verdict.winner, source=source,
                          judge=verdict.judge, judge_prompt=verdict.prompt, verdict_first=verdict.first,
                          verdict_second=verdict.second, answer_a=a.text, answer_b=b.text, cost_a=cost_a[-1],
                          cost_b=cost_b[-1], cost_judge=judge_cost)
