@@ -419,6 +419,25 @@ def test_bad_retries_are_refused_before_any_model_is_called(tmp_path, capsys):
     assert "retries must be a whole number >= 0, got -1" in capsys.readouterr().err
 
 
+def test_the_label_command_names_the_models_with_names(tmp_path, capsys):
+    from routellm_core.cli import main
+
+    (tmp_path / "p.txt").write_text("q1\nq2\n")
+    args = ["label", "--prompts", str(tmp_path / "p.txt"), "--store", str(tmp_path / "t.db"),
+            "--judge-prompts", str(_judge_prompts_file(tmp_path / "j.jsonl")),
+            "--strong", "tests.learning_fakes:AnswerModel", "--strong-kwargs", '{"model_name": "gpt-5", "careful": 1}',
+            "--weak", "tests.learning_fakes:AnswerModel", "--weak-kwargs", '{"model_name": "gpt-5", "careful": 0}',
+            "--judge", "tests.learning_fakes:HardnessJudge", "--quiet"]
+    assert main([*args, "--names", '{"strong": "gpt-5@high", "weak": "gpt-5@minimal"}']) == 0
+    battles = TrafficStore(tmp_path / "t.db").battles()
+    assert len(battles) == 2 and set(zip(battles.model_a, battles.model_b)) == {("gpt-5@high", "gpt-5@minimal")}
+    capsys.readouterr()
+    assert main([*args, "--names", "[1]"]) == 2
+    assert "--names must be a JSON object" in capsys.readouterr().err
+    assert main([*args, "--names", '{"strong": "x", "middle": "y"}']) == 2
+    assert "middle" in capsys.readouterr().err
+
+
 def test_judge_templates_are_checked_when_the_judge_is_built(tmp_path):
     def with_template(template: str) -> dict:
         return {**PROMPTS, "pair-v2": JudgePrompt("pair-v2", "Judge.", template)}

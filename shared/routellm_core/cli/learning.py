@@ -40,6 +40,24 @@ def _kwargs(text: str | None, option: str) -> dict[str, Any]:
     return value
 
 
+def _names(text: str | None) -> dict[str, str] | None:
+    """``--names``: a JSON object ``{"strong": NAME, "weak": NAME}``, as the adapters' ``names=``
+    (its routes and names are checked by the naming rule, :func:`routellm_core.naming.check_names`)."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"--names must be a JSON object {{\"strong\": NAME, \"weak\": NAME}}: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"--names must be a JSON object {{\"strong\": NAME, \"weak\": NAME}}, got {value!r}")
+    return value
+
+
+NAMES_HELP = ("JSON {\"strong\": NAME, \"weak\": NAME}: the models' names in battles and costs, as your app's names= "
+              "(e.g. '{\"strong\": \"gpt-5@high\", \"weak\": \"gpt-5@minimal\"}'); default their own names")
+
+
 def _prices(text: str | None) -> dict[str, tuple[float, float]] | None:
     """``--prices``: a JSON object or a JSON file ``{model: [input_per_million, output_per_million]}``."""
     if not text:
@@ -66,7 +84,8 @@ def cmd_label(args: argparse.Namespace) -> int:
     try:
         report = label(prompts, **models, store=store, judge_prompts=args.judge_prompts, prices=_prices(args.prices),
                        budget=args.budget, concurrency=args.concurrency, retries=args.retries, backoff=args.backoff,
-                       judge_retries=args.judge_retries, source=args.source, progress=not args.quiet)
+                       judge_retries=args.judge_retries, source=args.source, progress=not args.quiet,
+                       names=_names(args.names))
     except UnpricedModelsError as exc:  # the Python API's message names prices=; here it is an option
         example = json.dumps({n: [1.0, 2.0] for n in exc.names})
         raise ValueError(f"no price for {exc.names}, so --budget {args.budget:g} cannot be kept; give "
@@ -183,7 +202,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         select=args.select, budget=args.budget, prices=_prices(args.prices), judge_prompts=args.judge_prompts,
         holdout=args.holdout, tolerance=args.tolerance, strong_fraction=args.strong_fraction, seed=args.seed,
         eval_data_dir=args.eval_data_dir, lock_ttl=args.lock_ttl, concurrency=args.concurrency, by=args.by,
-        progress=not args.quiet)
+        progress=not args.quiet, names=_names(args.names))
     print(report.summary())
     for err in report.errors:
         print(f"  failed: {err}")
@@ -234,6 +253,7 @@ def add_learning_parsers(sub: Any) -> None:
                        help=f"the {role} model: a LangChain chat model or LlamaIndex LLM class")
         p.add_argument(f"--{role}-kwargs", metavar="JSON", help=f"keyword arguments of the {role} model")
     p.add_argument("--judge-prompts", help="FastChat's judge_prompts.jsonl (default $ROUTELLM_JUDGE_PROMPTS)")
+    p.add_argument("--names", metavar="JSON", help=NAMES_HELP)
     p.add_argument("--redact", metavar="MODULE:FUNCTION",
                    help="the store's redact hook, a function str -> str (required for a store that holds redacted "
                         "text: the one your app's TrafficCapture uses)")
@@ -286,6 +306,7 @@ def add_learning_parsers(sub: Any) -> None:
                        help=f"the {role} model: a LangChain chat model or LlamaIndex LLM class")
         p.add_argument(f"--{role}-kwargs", metavar="JSON", help=f"keyword arguments of the {role} model")
     p.add_argument("--judge-prompts", help="FastChat's judge_prompts.jsonl (default $ROUTELLM_JUDGE_PROMPTS)")
+    p.add_argument("--names", metavar="JSON", help=NAMES_HELP)
     p.add_argument("--init", default="default", help="the base router each cycle retrains from, and the one to "
                                                     "beat while none is published (default: the embedded default)")
     p.add_argument("--labels", type=int, default=200, help="labels to buy this cycle (default 200)")

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from routellm_core.naming import routed_names
 from routellm_core.store import TrafficStore, open_store
 
 LOCK_KEY = "routellm-learn-cycle"  # the claims-table key of the learning lock
@@ -202,6 +203,7 @@ def learn_cycle(
     concurrency: int = 4,
     by: str | None = None,
     progress: bool = False,
+    names: Mapping[str, str] | None = None,
 ) -> CycleReport:
     """Run one learning cycle on ``store`` (see the module docstring) and return its report.
 
@@ -223,19 +225,22 @@ def learn_cycle(
         eval_data_dir: RouteLLM's evaluation sets to decontaminate the training data against
             (``None``: not decontaminated, as ``routellm train`` does for a store alone).
         lock_ttl: seconds after which the lock of a cycle that died expires.
+        names: the strong and weak models' names, as the replicas' ``names=`` (e.g.
+            ``{"strong": "gpt-5@high", "weak": "gpt-5@minimal"}``), so the new labels name the
+            models as the captured calls do (:func:`~routellm_core.learning.label`'s rule).
 
     Raises:
         ValueError: a bad argument, before anything is read or paid.
     """
     from routellm_core.checkpoints import load_router, save_router
     from routellm_core.learning.label import label as label_prompts
-    from routellm_core.learning.models import model_name
     from routellm_core.learning.promote import compare, split_holdout, strong_shares, traffic_benchmark
     from routellm_core.learning.select import select_queries
     from routellm_core.routing.follow import checkpoint_sha256, load_version
     from routellm_core.training import train_router
 
     _check(labels, holdout, lock_ttl, strong_fraction, select, tolerance)
+    pair = routed_names(strong=strong, weak=weak, names=names).pool_args()  # the captured calls' names
     store = open_store(store)
     report = CycleReport(status="locked", reason="", started_at=time.time(), select=select,
                          strong_fraction=float(strong_fraction))
@@ -261,7 +266,7 @@ def learn_cycle(
             report.selected = len(chosen)
             labelled = label_prompts([queries[i] for i in chosen], strong=strong, weak=weak, judge=judge,
                                      store=store, judge_prompts=judge_prompts, prices=prices, budget=budget,
-                                     concurrency=concurrency, source="learn", progress=progress)
+                                     concurrency=concurrency, source="learn", progress=progress, names=pair)
             report.labelled, report.failed, report.spent = labelled.labelled, labelled.failed, float(labelled.spent)
             report.errors = list(labelled.errors)
         if report.labelled == 0:
@@ -273,9 +278,9 @@ def learn_cycle(
 
         battles = store.training_battles()
         _, held = split_holdout(battles, holdout, seed=seed)
-        names = model_name(strong), model_name(weak)
+        pair_names = pair["strong"], pair["weak"]
         try:
-            bench = traffic_benchmark(held, *names, name="held-out traffic")
+            bench = traffic_benchmark(held, *pair_names, name="held-out traffic")
             if len(bench) < 10:
                 raise ValueError(f"{len(bench)} held-out queries")
         except ValueError as exc:
@@ -286,7 +291,7 @@ def learn_cycle(
         report.held_out = len(bench)
         base = load_router(init)
         known = set(getattr(base, "known_models", None) or ())
-        aliases = {name: target for name, target in zip(names, (base.strong_model, base.weak_model))
+        aliases = {name: target for name, target in zip(pair_names, (base.strong_model, base.weak_model))
                    if name not in known and name != target}  # the user's pair is the router's pair
         spec = "store:" + store.engine.url.render_as_string(hide_password=False)  # cards show it masked
         result = train_router(base.router_type, [spec], init=base, holdout=holdout, seed=seed,
