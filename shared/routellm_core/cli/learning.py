@@ -28,30 +28,25 @@ from routellm_core.cli.common import add_common_options
 __all__ = ["add_learning_parsers", "cmd_label", "cmd_learn", "cmd_promote", "cmd_prune", "cmd_rollback", "duration"]
 
 
-def _kwargs(text: str | None, option: str) -> dict[str, Any]:
-    if not text:
-        return {}
+def _json_object(text: str, option: str, what: str) -> dict[str, Any]:
+    """``text`` read as a JSON object, else a ``ValueError`` naming ``option`` and ``what`` it holds."""
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise ValueError(f"{option} must be a JSON object of keyword arguments: {exc}") from None
+        raise ValueError(f"{option} must be a JSON object {what}: {exc}") from None
     if not isinstance(value, dict):
-        raise ValueError(f"{option} must be a JSON object of keyword arguments, got {type(value).__name__}")
+        raise ValueError(f"{option} must be a JSON object {what}, got {type(value).__name__}")
     return value
+
+
+def _kwargs(text: str | None, option: str) -> dict[str, Any]:
+    return _json_object(text, option, "of keyword arguments") if text else {}
 
 
 def _names(text: str | None) -> dict[str, str] | None:
     """``--names``: a JSON object ``{"strong": NAME, "weak": NAME}``, as the adapters' ``names=``
     (its routes and names are checked by the naming rule, :func:`routellm_core.naming.check_names`)."""
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise ValueError(f"--names must be a JSON object {{\"strong\": NAME, \"weak\": NAME}}: {exc}") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"--names must be a JSON object {{\"strong\": NAME, \"weak\": NAME}}, got {value!r}")
-    return value
+    return _json_object(text, "--names", '{"strong": NAME, "weak": NAME}') if text else None
 
 
 NAMES_HELP = ("JSON {\"strong\": NAME, \"weak\": NAME}: the models' names in battles and costs, as your app's names= "
